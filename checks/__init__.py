@@ -1,0 +1,1 @@
+"""Built-in check plugins, one module each, registered through the `compliance.checks` entry points."""

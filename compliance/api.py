@@ -1,0 +1,195 @@
+"""The whole surface a check plugin may use.
+
+A check plugin is a subclass of `Check` with a `name`, a `Params` model (a frozen pydantic model that
+forbids unknown keys) and a `run(params, ctx)` method that returns `Result`s. Plugins are found through
+the entry-point group `compliance.checks`, built-ins and third-party ones alike::
+
+    [project.entry-points."compliance.checks"]
+    my_check = "my_package.my_module:MyCheck"
+
+A plugin does no database access and keeps no state between runs: it gets parameters and a `Context`
+(time budget, network defaults from the configuration) and returns results; the engine stores them.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+__all__ = [
+    "EVIDENCE_LIMIT",
+    "Check",
+    "Duration",
+    "Seconds",
+    "Context",
+    "Params",
+    "Result",
+    "Status",
+    "format_duration",
+    "parse_duration",
+]
+
+#: The largest evidence a result may carry, in bytes of JSON. Larger evidence is cut by the engine.
+EVIDENCE_LIMIT = 16 * 1024
+
+
+class Status(enum.StrEnum):
+    """The outcome of one check on one target."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"  # the check could not decide: it crashed, timed out or could not reach the target
+    SKIPPED = "skipped"  # the check does not apply here (e.g. nothing matched a glob that may be empty)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One verdict: the status, a one-sentence message that names the target, and JSON evidence."""
+
+    status: Status
+    message: str
+    target: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def passed(cls, target: str, message: str, **evidence: Any) -> Result:
+        return cls(Status.PASS, message, target, evidence)
+
+    @classmethod
+    def failed(cls, target: str, message: str, **evidence: Any) -> Result:
+        return cls(Status.FAIL, message, target, evidence)
+
+    @classmethod
+    def errored(cls, target: str, message: str, **evidence: Any) -> Result:
+        return cls(Status.ERROR, message, target, evidence)
+
+    @classmethod
+    def skipped(cls, target: str, message: str, **evidence: Any) -> Result:
+        return cls(Status.SKIPPED, message, target, evidence)
+
+
+class Params(BaseModel):
+    """Base class of a plugin's parameters: frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the engine gives a check besides its parameters.
+
+    Plain data only, so that the same context can travel to a worker in another network zone.
+    `nameserver`, `ca_file` and `net_timeout` are the configuration's network defaults; a plugin
+    parameter of the same meaning overrides them. `base_dir` is the folder of the config file.
+    """
+
+    control_id: str
+    timeout: float
+    started: float = field(default_factory=time.monotonic)
+    nameserver: str | None = None
+    ca_file: str | None = None
+    net_timeout: float = 10.0
+    base_dir: str | None = None
+
+    def resolve(self, path: str) -> str:
+        """A path from a control made absolute: relative paths count from the config file's folder."""
+        import os.path
+
+        path = os.path.expanduser(path)
+        if os.path.isabs(path) or self.base_dir is None:
+            return path
+        return os.path.join(self.base_dir, path)
+
+    def remaining(self) -> float:
+        """Seconds left of this check's time budget (never negative)."""
+        return max(0.0, self.timeout - (time.monotonic() - self.started))
+
+    @staticmethod
+    def now() -> datetime:
+        """The current time, timezone-aware in UTC."""
+        return datetime.now(UTC)
+
+
+class Check(ABC):
+    """A check plugin. Subclass it, set `name` and `Params`, implement `run`.
+
+    `target_param` names the parameter that a plain string in a control's `targets:` list fills in
+    (for example `path` for `file_age`); a mapping in `targets:` sets several parameters at once.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type[Params]]
+    target_param: ClassVar[str | None] = None
+
+    @abstractmethod
+    def run(self, params: Any, ctx: Context) -> Iterable[Result]:
+        """Test the secure state and return one or more results."""
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)", re.IGNORECASE)
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """Parse `26h`, `7d`, `1h30m`, `45s`, `2w` (or a number of seconds) into a timedelta.
+
+    Raises ValueError with a message that shows the accepted form.
+    """
+    if isinstance(text, bool):
+        raise ValueError("expected a duration such as '26h' or '7d'")
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=text)
+    cleaned = text.strip().replace(" ", "")
+    pos, seconds = 0, 0.0
+    for match in _DURATION_PART.finditer(cleaned):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        pos = match.end()
+    if not cleaned or pos != len(cleaned):
+        raise ValueError(f"'{text}' is not a duration; write a number and a unit, e.g. '26h', '7d' or '1h30m'")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """A short human form of a duration: '2d 3h', '5m 10s', '0s'."""
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return "-" + format_duration(-delta)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def _to_timedelta(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return parse_duration(value)
+    raise ValueError("expected a duration such as '26h' or '7d'")
+
+
+def _to_seconds(value: Any) -> float:
+    return _to_timedelta(value).total_seconds()
+
+
+#: A parameter type for durations: '26h', '7d', '1h30m' or a number of seconds, as a timedelta.
+Duration = Annotated[timedelta, BeforeValidator(_to_timedelta)]
+
+#: A positive number of seconds, written as a number or as '30s', '2m', ...
+Seconds = Annotated[float, BeforeValidator(_to_seconds), Field(gt=0)]

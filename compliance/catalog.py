@@ -1,0 +1,409 @@
+"""Controls: YAML files turned into typed, validated `Control` objects.
+
+A YAML file holds one control (a mapping) or a list of them. Loading makes three passes and collects
+every problem before giving up: (1) parse, with line numbers, rejecting duplicate keys; (2) types,
+against the `Control` model, unknown keys being errors; (3) meaning: each plugin exists and its
+parameters validate for every target, ids are unique across files, target groups exist in the
+configuration and cron expressions parse.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from compliance.api import Check, Seconds
+from compliance.errors import Problem, ValidationFailed, did_you_mean, display_path
+
+#: The four themes of ISO/IEC 27002:2022, which BIO2 follows: clauses 5, 6, 7 and 8.
+THEMES: dict[str, str] = {
+    "organizational": "5",
+    "people": "6",
+    "physical": "7",
+    "technological": "8",
+}
+
+
+class Severity(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+ControlId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")]
+Theme = Literal["organizational", "people", "physical", "technological"]
+Reference = str | list[str]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CheckSpec(_Strict):
+    """One check of a control: a plugin, its parameters and optionally the targets it runs on."""
+
+    plugin: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    targets: str | list[str | dict[str, Any]] | None = None
+    timeout: Seconds | None = None
+
+
+class Control(_Strict):
+    """A control: what must be true, why (references), how bad if not, and how to test it."""
+
+    id: ControlId
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    theme: Theme
+    references: dict[str, Reference] = Field(default_factory=dict)
+    severity: Severity
+    owner: str | None = None
+    schedule: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    checks: list[CheckSpec] = Field(min_length=1)
+    combine: Literal["all", "any"] = "all"
+    timeout: Seconds | None = None
+    enabled: bool = True
+
+    _source: str = PrivateAttr(default="")
+    _line: int = PrivateAttr(default=1)
+
+    @property
+    def source(self) -> str:
+        """The file this control was read from ('' when built in code)."""
+        return self._source
+
+    @property
+    def line(self) -> int:
+        return self._line
+
+    def content_hash(self) -> str:
+        """A SHA-256 of the control's definition, so the database knows when the YAML changed."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCheck:
+    """One plugin run: a check of a control with its parameters for one target filled in."""
+
+    control_id: str
+    check_index: int
+    plugin: str
+    params: dict[str, Any]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The loaded controls, in file order, with unique ids."""
+
+    controls: tuple[Control, ...]
+
+    def __iter__(self) -> Any:
+        return iter(self.controls)
+
+    def __len__(self) -> int:
+        return len(self.controls)
+
+    def get(self, control_id: str) -> Control | None:
+        return next((c for c in self.controls if c.id == control_id), None)
+
+    def ids(self) -> list[str]:
+        return [c.id for c in self.controls]
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
+    """The YAML files named by paths (folders are searched recursively), in a stable order."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(str(path), 0, 0, "no such file or folder",
+                                    "check the path, or run `compliance init` to create controls/"))
+    seen: set[Path] = set()
+    unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]  # type: ignore[func-returns-value]
+    return unique, problems
+
+
+def load_catalog(
+    paths: Sequence[Path],
+    target_groups: Mapping[str, list[Any]] | None = None,
+    default_timeout: float = 30.0,
+) -> Catalog:
+    """Load and validate every control under paths. Raises ValidationFailed with all problems."""
+    files, problems = discover(paths)
+    controls: list[Control] = []
+    first_seen: dict[str, tuple[str, int]] = {}
+    for file in files:
+        loaded, file_problems = _load_file(file, target_groups or {}, default_timeout)
+        problems.extend(file_problems)
+        for control, id_pos in loaded:
+            if control.id in first_seen:
+                other, other_line = first_seen[control.id]
+                problems.append(Problem(
+                    str(file), *id_pos, f"duplicate control id '{control.id}'",
+                    f"already defined at {display_path(other)}:{other_line}; give one of them another id",
+                ))
+                continue
+            first_seen[control.id] = (str(file), id_pos[0])
+            controls.append(control)
+    if problems:
+        raise ValidationFailed(problems)
+    return Catalog(tuple(controls))
+
+
+def _load_file(
+    file: Path, groups: Mapping[str, list[Any]], default_timeout: float
+) -> tuple[list[tuple[Control, tuple[int, int]]], list[Problem]]:
+    from compliance.yamlfile import LocList, load_yaml, position_of
+
+    raw, problems = load_yaml(file)
+    path = str(file)
+    if raw is None:
+        return [], problems
+    items: list[Any]
+    prefix: tuple[int, ...]
+    if isinstance(raw, list):
+        items, multi = list(raw), True
+    elif isinstance(raw, dict):
+        items, multi = [raw], False
+    else:
+        return [], [*problems, Problem(path, 1, 1, "a control file holds a control (a mapping) or a list of them",
+                                       "start the file with `id: ...` or `- id: ...`")]
+    loaded: list[tuple[Control, tuple[int, int]]] = []
+    for index, item in enumerate(items):
+        prefix = (index,) if multi else ()
+        item_pos = raw.item_pos[index] if isinstance(raw, LocList) else (1, 1)
+        if not isinstance(item, dict):
+            problems.append(Problem(path, *item_pos, "a control must be a mapping of keys",
+                                    "write `- id: ...` with the keys indented below it"))
+            continue
+        try:
+            control = Control.model_validate(item)
+        except ValidationError as exc:
+            problems.extend(_type_problem(path, raw, prefix, item, err) for err in exc.errors())
+            continue
+        control._source, control._line = path, item_pos[0]
+        semantic = _meaning_problems(path, raw, prefix, control, groups, default_timeout)
+        problems.extend(semantic)
+        if not semantic:
+            loaded.append((control, position_of(raw, (*prefix, "id"))))
+    return loaded, problems
+
+
+_KEY_HINTS = {
+    "id": "a short unique id such as `BACKUP-01`",
+    "title": "a one-line title",
+    "theme": "one of " + ", ".join(THEMES),
+    "severity": "one of low, medium, high, critical",
+    "checks": "a list of checks, e.g. `- plugin: file_age`",
+    "plugin": "the name of a check plugin, see `compliance checks list`",
+}
+
+
+def _type_problem(path: str, raw: Any, prefix: tuple[int, ...], item: Mapping[str, Any], err: Any) -> Problem:
+    from compliance.yamlfile import position_of
+
+    loc = tuple(err["loc"])
+    # pydantic puts the union member tried in the location (e.g. 'str', 'list[...]'); drop it
+    loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "list", "dict"))))
+    dotted = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        parent = _lookup(item, loc[:-1])
+        allowed = _allowed_keys(loc[:-1])
+        hint = did_you_mean(key, allowed) if allowed else ""
+        hint = hint or (f"allowed keys: {', '.join(allowed)}" if allowed else "remove it")
+        line, col = position_of(raw, (*prefix, *loc), key=True)
+        where = f" in {'.'.join(str(p) for p in loc[:-1])}" if loc[:-1] and isinstance(parent, dict) else ""
+        return Problem(path, line, col, f"unknown key '{key}'{where}", hint)
+    line, col = position_of(raw, (*prefix, *loc))
+    field = str(loc[-1]) if loc else ""
+    if kind == "missing":
+        return Problem(path, line, col, f"missing required key '{dotted}'",
+                       f"add `{field}:` with {_KEY_HINTS.get(field, 'a value')}")
+    value = _lookup(item, loc)
+    shown = f" '{value}'" if isinstance(value, str | int | float) else ""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    hint = ""
+    if field == "theme" and isinstance(value, str):
+        hint = did_you_mean(value, list(THEMES)) or _KEY_HINTS["theme"]
+    elif field == "severity" and isinstance(value, str):
+        hint = did_you_mean(value, [s.value for s in Severity]) or _KEY_HINTS["severity"]
+    elif kind == "string_type" and isinstance(value, int | float) and "references" in loc:
+        hint = f'quote it, e.g. "{value}": YAML reads 8.10 as the number 8.1'
+    elif kind == "string_pattern_mismatch" and field == "id":
+        hint = "use letters, digits and . _ : - (at most 100), starting with a letter or digit"
+        message = "is not a valid control id"
+    elif kind == "too_short" and field == "checks":
+        hint = _KEY_HINTS["checks"]
+        message = "a control needs at least one check"
+    return Problem(path, line, col, f"{dotted}{shown}: {message}", hint)
+
+
+def _lookup(item: Any, loc: tuple[Any, ...]) -> Any:
+    node = item
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def _allowed_keys(parent_loc: tuple[Any, ...]) -> list[str]:
+    if not parent_loc:
+        return list(Control.model_fields)
+    if parent_loc[0] == "checks" and len(parent_loc) == 2:
+        return list(CheckSpec.model_fields)
+    return []
+
+
+def _meaning_problems(
+    path: str, raw: Any, prefix: tuple[int, ...], control: Control,
+    groups: Mapping[str, list[Any]], default_timeout: float,
+) -> list[Problem]:
+    from compliance import plugins
+    from compliance.yamlfile import position_of
+
+    problems: list[Problem] = []
+    if control.schedule is not None:
+        error = cron_error(control.schedule)
+        if error:
+            problems.append(Problem(path, *position_of(raw, (*prefix, "schedule")),
+                                    f"schedule '{control.schedule}' is not a valid cron expression: {error}",
+                                    "use five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'"))
+    for ci, spec in enumerate(control.checks):
+        here = (*prefix, "checks", ci)
+        try:
+            plugin = plugins.load(spec.plugin)
+        except plugins.PluginError as exc:
+            problems.append(Problem(path, *position_of(raw, (*here, "plugin")), str(exc)))
+            continue
+        if isinstance(spec.targets, str) and spec.targets not in groups:
+            hint = did_you_mean(spec.targets, list(groups)) or (
+                f"define it under `targets: {spec.targets}:` in compliance.yaml"
+                + (f" (defined: {', '.join(sorted(groups))})" if groups else ""))
+            problems.append(Problem(path, *position_of(raw, (*here, "targets")),
+                                    f"unknown target group '{spec.targets}'", hint))
+            continue
+        for ti, params in enumerate(target_params(spec, plugin, groups)):
+            problems.extend(_param_problems(path, raw, here, spec, plugin, ti, params))
+    return problems
+
+
+def _param_problems(
+    path: str, raw: Any, here: tuple[Any, ...], spec: CheckSpec, plugin: type[Check], ti: int, params: Any,
+) -> list[Problem]:
+    from compliance.yamlfile import position_of
+
+    if isinstance(params, Problem):
+        return [Problem(path, *position_of(raw, (*here, "targets", ti)), params.message, params.hint)]
+    try:
+        plugin.Params.model_validate(params)
+    except ValidationError as exc:
+        found: list[Problem] = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            name = str(loc[0]) if loc else ""
+            where = _param_location(here, spec, plugin, ti, name, loc)
+            key = err["type"] == "extra_forbidden"
+            line, col = position_of(raw, where, key=key)
+            fields = list(plugin.Params.model_fields)
+            if key:
+                hint = did_you_mean(name, fields) or f"parameters of '{plugin.name}': {', '.join(fields)}"
+                found.append(Problem(path, line, col, f"unknown parameter '{name}' for plugin '{plugin.name}'", hint))
+            elif err["type"] == "missing":
+                found.append(Problem(path, line, col,
+                                     f"plugin '{plugin.name}' needs parameter '{name}'",
+                                     f"add `{name}:` under params" + (
+                                         f" or list targets (they fill `{plugin.target_param}`)"
+                                         if plugin.target_param == name else "")))
+            else:
+                value = params.get(name) if isinstance(params, dict) else None
+                shown = f" '{value}'" if isinstance(value, str | int | float) else ""
+                message = str(err["msg"]).removeprefix("Value error, ")
+                found.append(Problem(path, line, col, f"parameter '{name}'{shown} of plugin '{plugin.name}': "
+                                     f"{message}", ""))
+        # one problem per place: the same mistake repeats for every target of a group
+        return list(dict.fromkeys(found))
+    return []
+
+
+def _param_location(
+    here: tuple[Any, ...], spec: CheckSpec, plugin: type[Check], ti: int, name: str, loc: tuple[Any, ...]
+) -> tuple[Any, ...]:
+    """Where a bad parameter was written: in an inline target, or under params."""
+    if isinstance(spec.targets, list):
+        target = spec.targets[ti]
+        if isinstance(target, dict) and name in target:
+            return (*here, "targets", ti, *loc)
+        if isinstance(target, str) and name == plugin.target_param:
+            return (*here, "targets", ti)
+    return (*here, "params", *loc)
+
+
+def target_params(
+    spec: CheckSpec, plugin: type[Check], groups: Mapping[str, list[Any]]
+) -> list[dict[str, Any] | Problem]:
+    """The parameters for each run of a check: one per target, or the params alone without targets."""
+    if spec.targets is None:
+        return [dict(spec.params)]
+    items = groups.get(spec.targets, []) if isinstance(spec.targets, str) else spec.targets
+    runs: list[dict[str, Any] | Problem] = []
+    for item in items:
+        if isinstance(item, dict):
+            runs.append({**spec.params, **item})
+        elif plugin.target_param is None:
+            runs.append(Problem("", 0, 0, f"plugin '{plugin.name}' does not take plain targets",
+                                "give each target as a mapping of parameters"))
+        else:
+            runs.append({**spec.params, plugin.target_param: item})
+    return runs
+
+
+def plan(control: Control, groups: Mapping[str, list[Any]], default_timeout: float) -> list[PlannedCheck]:
+    """Every plugin run a control needs, its targets expanded. The control must have validated."""
+    from compliance import plugins
+
+    planned: list[PlannedCheck] = []
+    for ci, spec in enumerate(control.checks):
+        plugin = plugins.load(spec.plugin)
+        timeout = spec.timeout or control.timeout or default_timeout
+        for params in target_params(spec, plugin, groups):
+            assert isinstance(params, dict)
+            planned.append(PlannedCheck(control.id, ci, spec.plugin, params, timeout))
+    return planned
+
+
+def cron_error(expression: str) -> str:
+    """Why a five-field cron expression is invalid, or '' when it is valid."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    if len(expression.split()) != 5:
+        return f"it has {len(expression.split())} fields, a cron expression has 5"
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as exc:
+        return str(exc)
+    return ""

@@ -1,0 +1,176 @@
+"""SQLAlchemy 2 models: the schema of the monitor. Times are stored in UTC.
+
+Change a model only together with a migration (`alembic revision --autogenerate`); a test fails when
+models and migrations differ.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: An auto-incrementing 64-bit key on PostgreSQL; SQLite only auto-increments INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored in UTC (timestamptz on PostgreSQL, ISO text on SQLite)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class ControlRow(Base):
+    """A control as last synced from YAML; `active` is false once it is gone from the catalog."""
+
+    __tablename__ = "controls"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    theme: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    references: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    schedule: Mapped[str | None] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(1000), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    synced_at: Mapped[datetime]
+    last_status: Mapped[str | None] = mapped_column(String(10))
+    last_evaluated_at: Mapped[datetime | None]
+
+
+class Scan(Base):
+    """One run of the engine over a set of controls."""
+
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    trigger: Mapped[str] = mapped_column(String(20))  # manual | schedule
+    status: Mapped[str] = mapped_column(String(20))  # running | completed | interrupted | failed
+    controls_total: Mapped[int] = mapped_column(Integer, default=0)
+    controls_passed: Mapped[int] = mapped_column(Integer, default=0)
+    controls_failed: Mapped[int] = mapped_column(Integer, default=0)
+    controls_error: Mapped[int] = mapped_column(Integer, default=0)
+    controls_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    results_total: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CheckResultRow(Base):
+    """One plugin result, append-only."""
+
+    __tablename__ = "check_results"
+    __table_args__ = (Index("ix_check_results_control_target_at", "control_id", "target", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"), index=True)
+    control_id: Mapped[str] = mapped_column(ForeignKey("controls.id"))
+    check_index: Mapped[int] = mapped_column(Integer)
+    plugin: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class Finding(Base):
+    """The current state of one control on one target, from its first failure on.
+
+    `state` is open or resolved; whether an open finding is accepted follows from the exceptions in
+    force at the moment of reading, so an expired exception makes it count as failing again at once.
+    """
+
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("control_id", "target", name="uq_findings_control_target"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    control_id: Mapped[str] = mapped_column(ForeignKey("controls.id"))
+    target: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(10), index=True)  # open | resolved
+    last_status: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    times_reopened: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FindingChange(Base):
+    """A state change of a finding, so reports compute trends and time-to-fix without rescanning."""
+
+    __tablename__ = "finding_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(10))
+    to_state: Mapped[str] = mapped_column(String(10))
+    at: Mapped[datetime] = mapped_column(index=True)
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
+
+
+class RiskException(Base):
+    """An accepted risk: a failing control (or some of its targets) accepted until a date."""
+
+    __tablename__ = "exceptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    control_id: Mapped[str] = mapped_column(String(100), index=True)
+    target_pattern: Mapped[str] = mapped_column(String(500), default="*")
+    reason: Mapped[str] = mapped_column(Text)
+    approved_by: Mapped[str] = mapped_column(String(200))
+    until: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,230 @@
+"""Setting up a monitor in a folder (`compliance init`) and the local demo (`compliance demo`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+from compliance.settings import CONFIG_FILENAME
+
+EXAMPLE_CONTROL = """\
+# An example control. Copy this file to write your own; `compliance controls validate` checks it.
+- id: MON-01
+  title: The monitor's own database is readable only by its owner
+  description: >
+    The database holds findings and the breach register. Nobody but the account that runs the
+    monitor may read it.
+  theme: technological
+  references: {bio2: "8.3", iso27002: "8.3"}
+  severity: high
+  owner: CISO
+  tags: [monitor]
+  checks:
+    - plugin: file_permissions
+      params: {path: compliance.db, max_mode: "0600"}
+"""
+
+
+@dataclass
+class InitResult:
+    folder: Path
+    written: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
+    database: str = ""
+
+
+def init_project(folder: Path, *, force: bool = False, database_url: str | None = None) -> InitResult:
+    """Write compliance.yaml and controls/ (unless present) and migrate the database."""
+    from compliance import db
+    from compliance.settings import load_settings
+
+    folder.mkdir(parents=True, exist_ok=True)
+    result = InitResult(folder)
+    config = folder / CONFIG_FILENAME
+    example = folder / "controls" / "example.yaml"
+    for path, text in ((config, (files("config") / "compliance.example.yaml").read_text(encoding="utf-8")),
+                       (example, EXAMPLE_CONTROL)):
+        if path.exists() and not force:
+            result.kept.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        result.written.append(path)
+    settings = load_settings(str(config), environ={} if database_url is None else
+                             {"COMPLIANCE_DATABASE_URL": database_url})
+    url = settings.database_url
+    sqlite_file = Path(url.removeprefix("sqlite:///").partition("?")[0]) if url.startswith("sqlite:///") else None
+    if sqlite_file is not None and not sqlite_file.exists():
+        sqlite_file.touch(mode=0o600)  # the database holds the breach register: owner only
+    db.upgrade(url)
+    result.database = db.safe_url(url)
+    return result
+
+
+# -- the demo ----------------------------------------------------------------------------------------
+
+DEMO_CONTROLS = """\
+# Demo controls: they test targets that `compliance demo` creates on this machine.
+- id: DEMO-BACKUP
+  title: The nightly backup is less than 26 hours old
+  theme: technological
+  references: {bio2: "8.13", iso27002: "8.13"}
+  severity: high
+  owner: IT operations
+  tags: [demo, backup]
+  checks:
+    - plugin: file_age
+      params: {path: "targets/backups/*.tar.gz", max_age: 26h}
+
+- id: DEMO-LOGSHIP
+  title: Logs are shipped to the central log store every hour
+  theme: technological
+  references: {bio2: "8.15", iso27002: "8.15"}
+  severity: medium
+  owner: IT operations
+  tags: [demo, logging]
+  checks:
+    - plugin: file_age
+      params: {path: "targets/logship/*.log", max_age: 1h}
+
+- id: DEMO-SECRETS
+  title: Application secrets are not readable by other users
+  theme: technological
+  references: {bio2: "8.3", iso27002: "8.3"}
+  severity: critical
+  owner: CISO
+  tags: [demo, access]
+  checks:
+    - plugin: file_permissions
+      params: {path: targets/secrets, max_mode: "0640"}
+
+- id: DEMO-SSH
+  title: The management service answers with the expected SSH banner
+  theme: technological
+  references: {bio2: "8.21", iso27002: "8.21"}
+  severity: medium
+  owner: IT operations
+  tags: [demo, network]
+  checks:
+    - plugin: tcp_port
+      params: {expect: open, banner: "^SSH-2\\\\.0-"}
+      targets: demo_services
+
+- id: DEMO-TELNET
+  title: Telnet is not reachable
+  theme: technological
+  references: {bio2: "8.20", iso27002: "8.20"}
+  severity: critical
+  owner: IT operations
+  tags: [demo, network]
+  checks:
+    - plugin: tcp_port
+      params: {host: 127.0.0.1, port: %(closed_port)d, expect: closed, timeout: 1}
+
+- id: DEMO-PATCH
+  title: The patch report says the servers are up to date
+  theme: technological
+  references: {bio2: "8.8", iso27002: "8.8"}
+  severity: high
+  owner: IT operations
+  tags: [demo, patching]
+  checks:
+    - plugin: command
+      params:
+        run: [%(python)s, -c, "print('patch level: OK')"]
+        expect_output: "patch level: OK"
+"""
+
+
+class BannerServer:
+    """A TCP server on loopback that greets every connection with a line, like an SSH server."""
+
+    def __init__(self, banner: bytes = b"SSH-2.0-DemoSSH_1.0\r\n", delay: float = 0.0) -> None:
+        self.banner, self.delay = banner, delay
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port: int = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="banner-server")
+
+    def __enter__(self) -> BannerServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self.sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._greet, args=(conn,), daemon=True).start()
+
+    def _greet(self, conn: socket.socket) -> None:
+        with conn:
+            if self.delay:
+                time.sleep(self.delay)
+            try:
+                conn.sendall(self.banner)
+                conn.recv(16)  # wait for the client to hang up
+            except OSError:
+                pass
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on (nothing will, for the demo's short life)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+DEMO_CONFIG = """\
+# Configuration of the demo made by `compliance demo` (rewritten on every run).
+database:
+  url: sqlite:///compliance.db
+controls:
+  paths: [controls]
+scan:
+  timeout: 10s
+targets:
+  demo_services:
+    - {host: 127.0.0.1, port: %(port)d}
+"""
+
+
+def prepare_demo(folder: Path, service_port: int) -> Path:
+    """Create the demo folder: config, controls and targets (a fresh backup, stale logs, ...)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / CONFIG_FILENAME
+    config.write_text(DEMO_CONFIG % {"port": service_port}, encoding="utf-8")
+    init_project(folder)
+    (folder / "controls" / "demo.yaml").write_text(
+        DEMO_CONTROLS % {"closed_port": free_port(), "python": _yaml_str(sys.executable)}, encoding="utf-8")
+    targets = folder / "targets"
+    now = time.time()
+    _touch(targets / "backups" / "db-nightly.tar.gz", now - 3 * 3600)  # 3 hours old: fine
+    _touch(targets / "logship" / "shipped.log", now - 5 * 3600)  # 5 hours old: the shipping stopped
+    key = targets / "secrets" / "app.key"
+    _touch(key, now)
+    os.chmod(key.parent, 0o750)
+    os.chmod(key, 0o644)  # readable by everyone: a finding
+    return config
+
+
+def _touch(path: Path, mtime: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("demo\n", encoding="utf-8")
+    os.utime(path, (mtime, mtime))
+
+
+def _yaml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

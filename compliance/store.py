@@ -1,0 +1,363 @@
+"""Storing scans, results and findings; reading findings; keeping risk exceptions.
+
+How results become findings. A control's results are grouped by target (with `combine: any`, all
+results form one group, target `*`); each group gets one status:
+
+- `combine: all`: fail if any result fails, else error if any errored, else skipped if all were
+  skipped, else pass;
+- `combine: any`: pass if any result passes, else fail if any failed, else error if any errored,
+  else skipped.
+
+A group that fails opens a finding for (control, target), or reopens a resolved one; a group that
+passes resolves an open finding; error and skipped leave the state as it is. The control's own status
+is the worst of its groups: fail, error, pass, skipped (skipped only when every group was skipped).
+An open finding counts as *accepted* while an unrevoked exception whose target pattern matches covers
+it and its end date has not passed (in the configured time zone); after that it is failing again.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from compliance.api import Status
+from compliance.errors import ComplianceError
+
+if TYPE_CHECKING:
+    from compliance.catalog import Catalog, Control
+    from compliance.db import Database
+    from compliance.engine import TaskOutcome
+
+_ALL_ORDER = (Status.FAIL, Status.ERROR, Status.PASS)
+
+
+def combine(statuses: Iterable[Status], mode: str = "all") -> Status:
+    """One status for a group of results, by the rules in this module's docstring."""
+    seen = set(statuses)
+    if not seen or seen == {Status.SKIPPED}:
+        return Status.SKIPPED
+    order = (Status.PASS, Status.FAIL, Status.ERROR) if mode == "any" else _ALL_ORDER
+    return next(s for s in order if s in seen)
+
+
+def control_status(group_statuses: Iterable[Status]) -> Status:
+    """A control's status: the worst of its target groups."""
+    return combine(group_statuses, "all")
+
+
+@dataclass(frozen=True, slots=True)
+class TargetOutcome:
+    target: str
+    status: Status
+    message: str
+    accepted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ControlOutcome:
+    """A control's verdict in one scan, per target and overall, and the results behind it."""
+
+    control_id: str
+    severity: str
+    status: Status
+    targets: tuple[TargetOutcome, ...]
+    results: tuple[tuple[str, int, Any], ...]  # (plugin, check_index, Result)
+
+    @property
+    def accepted(self) -> bool:
+        """Failing, but every failing target is covered by an exception in force."""
+        failing = [t for t in self.targets if t.status == Status.FAIL]
+        return self.status == Status.FAIL and bool(failing) and all(t.accepted for t in failing)
+
+
+@dataclass(frozen=True, slots=True)
+class FindingView:
+    id: int
+    control_id: str
+    title: str
+    severity: str
+    target: str
+    state: str  # open | accepted | resolved
+    last_status: str
+    message: str
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None
+    exception_id: int | None
+    exception_until: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionView:
+    id: int
+    control_id: str
+    target_pattern: str
+    reason: str
+    approved_by: str
+    until: date
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+    revoked_by: str | None
+    revoke_reason: str | None
+
+    def in_force(self, today: date) -> bool:
+        return self.revoked_at is None and today <= self.until
+
+    def covers(self, control_id: str, target: str) -> bool:
+        return self.control_id == control_id and fnmatch.fnmatchcase(target, self.target_pattern)
+
+    @property
+    def state(self) -> str:
+        return "revoked" if self.revoked_at is not None else "active"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """The monitor's storage operations, each in its own transaction."""
+
+    def __init__(self, db: Database, zone: tzinfo = UTC) -> None:
+        self.db = db
+        self.zone = zone
+
+    def today(self, now: datetime | None = None) -> date:
+        return (now or _now()).astimezone(self.zone).date()
+
+    # controls -------------------------------------------------------------------------------------
+
+    def sync_controls(self, catalog: Catalog | Sequence[Control], *, deactivate_missing: bool = False) -> int:
+        """Insert or update the controls from YAML; return how many changed. Optionally deactivate
+        controls that are no longer in the catalog (their history stays)."""
+        from sqlalchemy import select
+
+        from compliance.db.models import ControlRow
+
+        now = _now()
+        changed = 0
+        with self.db.transaction() as session:
+            rows = {r.id: r for r in session.scalars(select(ControlRow))}
+            seen = set()
+            for control in catalog:
+                seen.add(control.id)
+                digest = control.content_hash()
+                row = rows.get(control.id)
+                if row is not None and row.content_hash == digest and row.active:
+                    continue
+                changed += 1
+                if row is None:
+                    row = ControlRow(id=control.id, synced_at=now)
+                    session.add(row)
+                row.title, row.description, row.theme = control.title, control.description, control.theme
+                row.severity, row.owner, row.schedule = control.severity.value, control.owner, control.schedule
+                row.references = dict(control.references)
+                row.tags = list(control.tags)
+                row.content_hash, row.source, row.active, row.synced_at = digest, control.source, True, now
+            if deactivate_missing:
+                for row in rows.values():
+                    if row.id not in seen and row.active:
+                        row.active = False
+                        row.synced_at = now
+                        changed += 1
+        return changed
+
+    # scans ----------------------------------------------------------------------------------------
+
+    def start_scan(self, trigger: str) -> tuple[int, datetime]:
+        from compliance.db.models import Scan
+
+        started = _now()
+        with self.db.transaction() as session:
+            scan = Scan(started_at=started, trigger=trigger, status="running")
+            session.add(scan)
+            session.flush()
+            return scan.id, started
+
+    def finish_scan(self, scan_id: int, status: str, outcomes: Sequence[ControlOutcome]) -> datetime:
+        from compliance.db.models import Scan
+
+        finished = _now()
+        counts = defaultdict(int, {s: 0 for s in Status})
+        for outcome in outcomes:
+            counts[outcome.status] += 1
+        with self.db.transaction() as session:
+            scan = session.get_one(Scan, scan_id)
+            scan.finished_at, scan.status = finished, status
+            scan.controls_total = len(outcomes)
+            scan.controls_passed = counts[Status.PASS]
+            scan.controls_failed = counts[Status.FAIL]
+            scan.controls_error = counts[Status.ERROR]
+            scan.controls_skipped = counts[Status.SKIPPED]
+            scan.results_total = sum(len(o.results) for o in outcomes)
+        return finished
+
+    def record_control(
+        self, scan_id: int, control: Control, outcomes: Sequence[TaskOutcome],
+        exceptions: Sequence[ExceptionView] | None = None,
+    ) -> ControlOutcome:
+        """Store one control's results and update its findings, all in one transaction.
+
+        The control must have been synced. `exceptions` are those in force (loaded when not given).
+        """
+        from sqlalchemy import insert, select, update
+
+        from compliance.db.models import CheckResultRow, ControlRow, Finding, FindingChange
+
+        now = _now()
+        rows: list[dict[str, Any]] = []
+        groups: dict[str, list[Any]] = defaultdict(list)
+        results: list[tuple[str, int, Any]] = []
+        for outcome in outcomes:
+            task = outcome.task
+            for result in outcome.results:
+                rows.append({
+                    "scan_id": scan_id, "control_id": control.id, "check_index": task.check_index,
+                    "plugin": task.plugin, "target": result.target, "status": result.status.value,
+                    "message": result.message, "evidence": result.evidence,
+                    "started_at": outcome.started_at, "duration_ms": int(outcome.duration * 1000),
+                })
+                results.append((task.plugin, task.check_index, result))
+                groups["*" if control.combine == "any" else result.target].append(result)
+        if exceptions is None:
+            exceptions = self.exceptions(include_inactive=False, now=now)
+        targets: list[TargetOutcome] = []
+        for target, members in groups.items():
+            status = combine((r.status for r in members), control.combine)
+            deciding = next((r for r in members if r.status == status), members[0])
+            accepted = status == Status.FAIL and any(e.covers(control.id, target) for e in exceptions)
+            targets.append(TargetOutcome(target, status, deciding.message, accepted))
+        overall = control_status(t.status for t in targets)
+
+        with self.db.transaction() as session:
+            if rows:
+                session.execute(insert(CheckResultRow), rows)
+            session.execute(update(ControlRow).where(ControlRow.id == control.id)
+                            .values(last_status=overall.value, last_evaluated_at=now))
+            existing = {f.target: f for f in session.scalars(select(Finding).where(Finding.control_id == control.id))}
+            changes: list[tuple[Finding, str | None, str]] = []
+            for t in targets:
+                finding = existing.get(t.target)
+                if t.status == Status.FAIL:
+                    if finding is None:
+                        finding = Finding(control_id=control.id, target=t.target, state="open",
+                                          last_status=t.status.value, message=t.message, first_seen=now,
+                                          last_seen=now, times_reopened=0)
+                        session.add(finding)
+                        changes.append((finding, None, "open"))
+                    else:
+                        if finding.state == "resolved":
+                            changes.append((finding, "resolved", "open"))
+                            finding.state, finding.resolved_at = "open", None
+                            finding.times_reopened += 1
+                        finding.last_status, finding.message, finding.last_seen = t.status.value, t.message, now
+                elif finding is not None:
+                    finding.last_status = t.status.value
+                    if t.status == Status.PASS and finding.state == "open":
+                        changes.append((finding, "open", "resolved"))
+                        finding.state, finding.resolved_at, finding.message = "resolved", now, t.message
+            if changes:
+                session.flush()
+                session.execute(insert(FindingChange), [
+                    {"finding_id": f.id, "from_state": old, "to_state": new, "at": now, "scan_id": scan_id}
+                    for f, old, new in changes
+                ])
+        return ControlOutcome(control.id, control.severity.value, overall, tuple(targets), tuple(results))
+
+    # findings -------------------------------------------------------------------------------------
+
+    def findings(self, state: str = "open", now: datetime | None = None) -> list[FindingView]:
+        """Findings in a state: open (failing, not accepted), accepted, resolved, or all.
+
+        Ordered by severity (critical first), then by how long they have been open.
+        """
+        from sqlalchemy import select
+
+        from compliance.catalog import Severity
+        from compliance.db.models import ControlRow, Finding
+
+        if state not in ("open", "accepted", "resolved", "all"):
+            raise ComplianceError(f"unknown finding status '{state}'; use open, accepted, resolved or all")
+        now = now or _now()
+        stmt = select(Finding, ControlRow.title, ControlRow.severity).join(
+            ControlRow, ControlRow.id == Finding.control_id)
+        if state in ("open", "accepted"):
+            stmt = stmt.where(Finding.state == "open")
+        elif state == "resolved":
+            stmt = stmt.where(Finding.state == "resolved")
+        exceptions = self.exceptions(include_inactive=False, now=now)
+        views = []
+        with self.db.sessions() as session:
+            for finding, title, severity in session.execute(stmt):
+                cover = None
+                if finding.state == "open":
+                    cover = next((e for e in exceptions if e.covers(finding.control_id, finding.target)), None)
+                effective = "accepted" if cover is not None else finding.state
+                if state in ("open", "accepted") and effective != state:
+                    continue
+                views.append(FindingView(
+                    finding.id, finding.control_id, title, severity, finding.target, effective,
+                    finding.last_status, finding.message, finding.first_seen, finding.last_seen,
+                    finding.resolved_at, cover.id if cover else None, cover.until if cover else None,
+                ))
+        rank = {s.value: s.rank for s in Severity}
+        views.sort(key=lambda v: (v.state != "open", -rank.get(v.severity, 0), v.first_seen, v.control_id, v.target))
+        return views
+
+    # exceptions -----------------------------------------------------------------------------------
+
+    def add_exception(
+        self, control_id: str, *, reason: str, approved_by: str, until: date, created_by: str,
+        target_pattern: str = "*", now: datetime | None = None,
+    ) -> ExceptionView:
+        from compliance.db.models import RiskException
+
+        now = now or _now()
+        if not reason.strip():
+            raise ComplianceError("an exception needs a reason (--reason)")
+        if not approved_by.strip():
+            raise ComplianceError("an exception needs the name of who approved it (--approved-by)")
+        if until < self.today(now):
+            raise ComplianceError(f"--until {until.isoformat()} lies in the past; give the last day the "
+                                  "risk is accepted, today or later")
+        with self.db.transaction() as session:
+            row = RiskException(control_id=control_id, target_pattern=target_pattern or "*", reason=reason.strip(),
+                                approved_by=approved_by.strip(), until=until, created_at=now,
+                                created_by=created_by)
+            session.add(row)
+            session.flush()
+            return _exception_view(row)
+
+    def exceptions(self, *, include_inactive: bool = True, now: datetime | None = None) -> list[ExceptionView]:
+        from sqlalchemy import select
+
+        from compliance.db.models import RiskException
+
+        today = self.today(now)
+        with self.db.sessions() as session:
+            views = [_exception_view(r) for r in session.scalars(select(RiskException).order_by(RiskException.id))]
+        return views if include_inactive else [v for v in views if v.in_force(today)]
+
+    def revoke_exception(self, exception_id: int, *, by: str, reason: str = "",
+                         now: datetime | None = None) -> ExceptionView:
+        from compliance.db.models import RiskException
+
+        with self.db.transaction() as session:
+            row = session.get(RiskException, exception_id)
+            if row is None:
+                raise ComplianceError(f"no exception with id {exception_id} (see `compliance exceptions list`)")
+            if row.revoked_at is not None:
+                raise ComplianceError(f"exception {exception_id} was already revoked on "
+                                      f"{row.revoked_at.date().isoformat()} by {row.revoked_by}")
+            row.revoked_at, row.revoked_by, row.revoke_reason = now or _now(), by, reason or None
+            return _exception_view(row)
+
+
+def _exception_view(row: Any) -> ExceptionView:
+    return ExceptionView(row.id, row.control_id, row.target_pattern, row.reason, row.approved_by, row.until,
+                         row.created_at, row.created_by, row.revoked_at, row.revoked_by, row.revoke_reason)

@@ -1,0 +1,133 @@
+"""Reading YAML safely while remembering where every key and value stands.
+
+`load_yaml` uses PyYAML's safe constructors (no Python objects), rejects duplicate keys, and returns
+plain dicts and lists that remember positions: `LocDict.key_pos[key]`, `LocDict.value_pos[key]`,
+`LocList.item_pos[i]` and `.pos` of the collection itself, each a 1-based `(line, column)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from compliance.errors import Problem
+
+Pos = tuple[int, int]
+
+
+class LocDict(dict[str, Any]):
+    pos: Pos = (1, 1)
+    key_pos: dict[str, Pos]
+    value_pos: dict[str, Pos]
+
+
+class LocList(list[Any]):
+    pos: Pos = (1, 1)
+    item_pos: list[Pos]
+
+
+def _pos(node: yaml.Node) -> Pos:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Loader(yaml.SafeLoader):
+    def __init__(self, stream: str, path: str) -> None:
+        super().__init__(stream)
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def construct_located_mapping(self, node: yaml.MappingNode) -> LocDict:
+        self.flatten_mapping(node)
+        data = LocDict()
+        data.pos, data.key_pos, data.value_pos = _pos(node), {}, {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) or key is None:
+                self.problems.append(
+                    Problem(self.path, *_pos(key_node), "a key must be a plain word", "write `name: value`")
+                )
+                continue
+            key = str(key)
+            if key in data:
+                first = data.key_pos[key][0]
+                self.problems.append(
+                    Problem(
+                        self.path, *_pos(key_node), f"duplicate key '{key}'",
+                        f"it is already set on line {first}; keep one of them",
+                    )
+                )
+                continue
+            data[key] = self.construct_object(value_node, deep=True)
+            data.key_pos[key] = _pos(key_node)
+            data.value_pos[key] = _pos(value_node)
+        return data
+
+    def construct_located_sequence(self, node: yaml.SequenceNode) -> LocList:
+        data = LocList(self.construct_object(child, deep=True) for child in node.value)
+        data.pos = _pos(node)
+        data.item_pos = [_pos(child) for child in node.value]
+        return data
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_located_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_located_sequence)
+
+
+def load_yaml(path: Path, text: str | None = None) -> tuple[Any, list[Problem]]:
+    """Parse one YAML document; return the data and the problems found (syntax, duplicate keys).
+
+    On a syntax error the data is None and there is one problem at the error's position.
+    """
+    spath = str(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            return None, [Problem(spath, 1, 1, f"file is not UTF-8 text ({exc.reason})", "save it as UTF-8")]
+    loader = _Loader(text, spath)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or exc.context or "invalid YAML"
+        hint = "check the indentation and quoting around this place"
+        if "tab" in str(what).lower():
+            hint = "YAML does not allow tabs for indentation; use spaces"
+        return None, [Problem(spath, line, col, f"YAML syntax error: {what}", hint)]
+    except yaml.YAMLError as exc:
+        return None, [Problem(spath, 1, 1, f"YAML error: {exc}", "check the file is valid YAML")]
+    finally:
+        loader.dispose()
+    return data, loader.problems
+
+
+def position_of(data: Any, loc: tuple[int | str, ...], *, key: bool = False) -> Pos:
+    """The position of the value (or, with key=True, the key) at `loc` inside located data.
+
+    Walks as deep as the data allows; a missing part yields the position of its nearest parent.
+    """
+    node, pos = data, getattr(data, "pos", (1, 1))
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, LocDict) and str(part) in node:
+            part = str(part)
+            pos = node.key_pos[part] if (last and key) else node.value_pos[part]
+            node = node[part]
+        elif isinstance(node, LocList) and isinstance(part, int) and 0 <= part < len(node):
+            pos = node.item_pos[part]
+            node = node[part]
+        else:
+            break
+    return pos
+
+
+def plain(data: Any) -> Any:
+    """Located data turned into plain dicts and lists (for hashing and storing)."""
+    if isinstance(data, dict):
+        return {k: plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [plain(v) for v in data]
+    return data

@@ -1,0 +1,1 @@
+"""The personal-data breach register (GDPR art. 33(5))."""
