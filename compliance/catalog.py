@@ -198,7 +198,12 @@ def _load_file(
         try:
             control = Control.model_validate(item)
         except ValidationError as exc:
-            problems.extend(_type_problem(path, raw, prefix, item, err) for err in exc.errors())
+            # a union type reports each member that failed; one message per place is enough
+            first_per_place: dict[tuple[int, int], Problem] = {}
+            for err in exc.errors():
+                problem = _type_problem(path, raw, prefix, item, err)
+                first_per_place.setdefault((problem.line, problem.col), problem)
+            problems.extend(first_per_place.values())
             continue
         control._source, control._line = path, item_pos[0]
         semantic = _meaning_problems(path, raw, prefix, control, groups, default_timeout)
@@ -249,7 +254,7 @@ def _type_problem(path: str, raw: Any, prefix: tuple[int, ...], item: Mapping[st
     elif field == "severity" and isinstance(value, str):
         hint = did_you_mean(value, [s.value for s in Severity]) or _KEY_HINTS["severity"]
     elif kind == "string_type" and isinstance(value, int | float) and "references" in loc:
-        hint = f'quote it, e.g. "{value}": YAML reads 8.10 as the number 8.1'
+        hint = 'quote it, e.g. "8.10": YAML reads an unquoted 8.10 as the number 8.1'
     elif kind == "string_pattern_mismatch" and field == "id":
         hint = "use letters, digits and . _ : - (at most 100), starting with a letter or digit"
         message = "is not a valid control id"

@@ -94,7 +94,7 @@ def load_yaml(path: Path, text: str | None = None) -> tuple[Any, list[Problem]]:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or exc.context or "invalid YAML"
         hint = "check the indentation and quoting around this place"
-        if "tab" in str(what).lower():
+        if "tab" in str(what).lower() or "\\t" in str(what):
             hint = "YAML does not allow tabs for indentation; use spaces"
         return None, [Problem(spath, line, col, f"YAML syntax error: {what}", hint)]
     except yaml.YAMLError as exc:
