@@ -4,7 +4,8 @@ Secure state: remote-access and file-sharing services (RDP 3389, SMB 445, telnet
 reachable from where they must not be, and required services answer (BIO2 / ISO 27002:2022 8.20
 network security, 8.21 security of network services). A port that refuses the connection or does not
 answer within the timeout counts as closed. With `banner`, an open port must also send a first line
-that matches the regular expression (e.g. an SSH version), read until it matches or the time is up.
+that matches the regular expression (e.g. an SSH version), read until the first line ends, the
+expression matches, or the time is up.
 
 Example::
 
@@ -103,6 +104,6 @@ class TcpPort(Check):
             if not chunk:
                 break
             data += chunk
-            if pattern.search(data.decode("utf-8", "replace")):
-                break
+            if b"\n" in data or pattern.search(data.decode("utf-8", "replace")):
+                break  # the first line is complete, or already matches
         return data.decode("utf-8", "replace")

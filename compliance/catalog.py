@@ -206,10 +206,8 @@ def _load_file(
             problems.extend(first_per_place.values())
             continue
         control._source, control._line = path, item_pos[0]
-        semantic = _meaning_problems(path, raw, prefix, control, groups, default_timeout)
-        problems.extend(semantic)
-        if not semantic:
-            loaded.append((control, position_of(raw, (*prefix, "id"))))
+        problems.extend(_meaning_problems(path, raw, prefix, control, groups, default_timeout))
+        loaded.append((control, position_of(raw, (*prefix, "id"))))  # ids are checked across files
     return loaded, problems
 
 
@@ -267,9 +265,8 @@ def _type_problem(path: str, raw: Any, prefix: tuple[int, ...], item: Mapping[st
 def _lookup(item: Any, loc: tuple[Any, ...]) -> Any:
     node = item
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_list or (isinstance(node, dict) and part in node):
             node = node[part]
         else:
             return None

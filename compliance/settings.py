@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from compliance.api import Seconds
 from compliance.errors import ComplianceError, Problem, ValidationFailed, display_path
@@ -64,6 +64,14 @@ class Settings(Section):
 
     config_path: Path | None = Field(None, exclude=True)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_are_defaults(cls, data: Any) -> Any:
+        # a section whose entries are all commented out reads as null: it means "the defaults"
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
 
     @field_validator("timezone")
     @classmethod

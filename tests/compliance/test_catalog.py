@@ -164,7 +164,8 @@ def test_missing_plugin_parameter_names_the_parameter(tmp_path: Path) -> None:
 
 
 def test_wrong_parameter_type(tmp_path: Path) -> None:
-    text = "id: N\ntitle: t\ntheme: people\nseverity: low\nchecks:\n- plugin: tcp_port\n  params: {host: h, port: ssh}\n"
+    text = ("id: N\ntitle: t\ntheme: people\nseverity: low\n"
+            "checks:\n- plugin: tcp_port\n  params: {host: h, port: ssh}\n")
     assert problems_of(tmp_path, text) == [
         "c.yaml:7:27: parameter 'port' 'ssh' of plugin 'tcp_port': Input should be a valid integer, "
         "unable to parse string as an integer"]

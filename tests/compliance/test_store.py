@@ -178,13 +178,12 @@ def test_interrupted_scan_keeps_finished_controls_and_marks_the_scan(store: Any,
 
 
 def test_sync_deactivates_controls_gone_from_the_catalog(store: Any, database: Database, tmp_path: Path) -> None:
-    (tmp_path / "c.yaml").write_text(
-        "- {id: A, title: a, theme: people, severity: low, checks: [{plugin: tcp_port, params: {host: h, port: 1}}]}\n"
-        "- {id: B, title: b, theme: people, severity: low, checks: [{plugin: tcp_port, params: {host: h, port: 1}}]}\n")
+    check = "checks: [{plugin: tcp_port, params: {host: h, port: 1}}]"
+    (tmp_path / "c.yaml").write_text(f"- {{id: A, title: a, theme: people, severity: low, {check}}}\n"
+                                     f"- {{id: B, title: b, theme: people, severity: low, {check}}}\n")
     assert store.sync_controls(load_catalog([tmp_path]), deactivate_missing=True) == 2
     assert store.sync_controls(load_catalog([tmp_path]), deactivate_missing=True) == 0
-    (tmp_path / "c.yaml").write_text(
-        "- {id: A, title: a2, theme: people, severity: low, checks: [{plugin: tcp_port, params: {host: h, port: 1}}]}\n")
+    (tmp_path / "c.yaml").write_text(f"- {{id: A, title: a2, theme: people, severity: low, {check}}}\n")
     assert store.sync_controls(load_catalog([tmp_path]), deactivate_missing=True) == 2
     with database.sessions() as session:
         rows = {r.id: (r.title, r.active) for r in session.scalars(select(ControlRow))}

@@ -1,0 +1,364 @@
+"""The command line as a user meets it: exit codes, messages, formats, and what ends up in the database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import Project
+
+CONTROLS = """\
+- id: WEB-01
+  title: Public web server answers
+  theme: technological
+  references: {bio2: "8.20", iso27002: "8.20"}
+  severity: high
+  owner: IT
+  tags: [web]
+  checks:
+    - plugin: probe
+      targets: [{name: www, outcome: pass}, {name: loket, outcome: fail}]
+- id: BACKUP-01
+  title: Backups are recent
+  theme: technological
+  severity: medium
+  tags: [backup]
+  checks:
+    - plugin: probe
+      params: {name: nas, outcome: pass}
+- id: HANG-01
+  title: A check that hangs
+  theme: technological
+  severity: low
+  timeout: 0.3s
+  checks:
+    - plugin: probe
+      params: {name: slow, outcome: hang}
+"""
+
+
+def count_rows(url: str, model: Any) -> int:
+    from compliance.db import Database
+
+    db = Database(url)
+    try:
+        with db.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+    finally:
+        db.close()
+
+
+def test_help_teaches_the_commands_and_exit_codes(run_cli: Any) -> None:
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    for word in ("init", "scan", "findings", "exceptions", "controls", "checks", "db", "demo", "Exit codes:",
+                 "2  bad usage, configuration or control file"):
+        assert word in result.stdout
+
+
+def test_init_creates_config_controls_and_a_migrated_private_database(tmp_path: Path, run_cli: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("init")
+    assert result.exit_code == 0, result.output
+    assert "wrote compliance.yaml" in result.stdout and "wrote controls/example.yaml" in result.stdout
+    assert oct((tmp_path / "compliance.db").stat().st_mode & 0o777) == "0o600"
+    again = run_cli("init")
+    assert "kept  compliance.yaml (exists; --force overwrites)" in again.stdout
+    validated = run_cli("controls", "validate")
+    assert validated.exit_code == 0 and validated.stdout == "1 control in 1 file: valid\n"
+    scanned = run_cli("scan", "--format", "json")
+    assert scanned.exit_code == 0, scanned.output
+    assert [r["status"] for r in json.loads(scanned.stdout)["results"]] == ["pass"]
+
+
+def test_scan_json_contract_and_exit_code(project: Project, probe_plugin: type) -> None:
+    project.control("c.yaml", CONTROLS)
+    result = project.run("scan", "--format", "json")
+    assert result.exit_code == 1  # WEB-01 fails (high) and --fail-on defaults to any failure
+    assert result.stderr == ""  # no progress bar when not on a terminal
+    data = json.loads(result.stdout)
+    assert isinstance(data["scan_id"], int) and data["status"] == "completed"
+    rows = {(r["control"], r["target"]): r for r in data["results"]}
+    assert set(rows) == {("WEB-01", "www"), ("WEB-01", "loket"), ("BACKUP-01", "nas"), ("HANG-01", "slow")}
+    for row in data["results"]:
+        assert {"control", "plugin", "target", "status", "message"} <= set(row)
+    assert rows[("WEB-01", "loket")]["status"] == "fail" and rows[("WEB-01", "loket")]["plugin"] == "probe"
+    hung = rows[("HANG-01", "slow")]
+    assert hung["status"] == "error" and "did not finish within its timeout of 0.3 s" in hung["message"]
+    assert data["summary"] == {"controls": 3, "pass": 1, "fail": 1, "error": 1, "skipped": 0, "accepted": 0}
+
+
+@pytest.mark.parametrize(("fail_on", "code"), [("low", 1), ("high", 1), ("critical", 0), ("none", 0)])
+def test_fail_on_threshold(project: Project, probe_plugin: type, fail_on: str, code: int) -> None:
+    project.control("c.yaml", CONTROLS)
+    assert project.run("scan", "--fail-on", fail_on, "--control", "WEB-01").exit_code == code
+
+
+def test_scan_table_selects_by_tag_and_prints_a_summary(project: Project, probe_plugin: type) -> None:
+    project.control("c.yaml", CONTROLS)
+    result = project.run("scan", "--tag", "backup")
+    assert result.exit_code == 0
+    assert "BACKUP-01" in result.stdout and "WEB-01" not in result.stdout
+    assert "1 controls, 1 passed, 0 failed (0 accepted), 0 could not be checked, 0 skipped" in result.stdout
+
+
+def test_findings_show_open_then_resolved(project: Project, probe_plugin: type) -> None:
+    project.control("c.yaml", CONTROLS)
+    project.run("scan")
+    [finding] = json.loads(project.run("findings", "--format", "json").stdout)
+    assert (finding["control"], finding["target"], finding["state"], finding["severity"]) == (
+        "WEB-01", "loket", "open", "high")
+    assert finding["first_seen"].endswith("+00:00") and finding["resolved_at"] is None
+
+    project.control("c.yaml", CONTROLS.replace("{name: loket, outcome: fail}", "{name: loket, outcome: pass}"))
+    assert project.run("scan").exit_code == 0
+    assert json.loads(project.run("findings", "--format", "json").stdout) == []
+    rows = list(csv.DictReader(io.StringIO(project.run("findings", "--status", "resolved", "--format", "csv").stdout)))
+    assert [(r["control"], r["target"], r["state"]) for r in rows] == [("WEB-01", "loket", "resolved")]
+    assert rows[0]["resolved_at"]
+    table = project.run("findings", "--status", "all").stdout
+    assert "WEB-01" in table and "resolved" in table
+
+
+def test_exception_accepts_the_failure_until_its_date(project: Project, probe_plugin: type) -> None:
+    project.control("c.yaml", CONTROLS)
+    project.run("scan")
+    added = project.run("exceptions", "add", "WEB-01", "--reason", "new portal in Q1", "--approved-by",
+                        "J. de Vries (CISO)", "--until", "2099-12-31", "--by", "tester", "--format", "json")
+    assert added.exit_code == 0, added.output
+    exception = json.loads(added.stdout)
+    assert exception["state"] == "active" and exception["until"] == "2099-12-31"
+    [finding] = json.loads(project.run("findings", "--status", "accepted", "--format", "json").stdout)
+    assert finding["exception"] == exception["id"] and finding["exception_until"] == "2099-12-31"
+    assert project.run("scan", "--control", "WEB-01").exit_code == 0  # accepted: no longer fails the run
+
+    revoked = project.run("exceptions", "revoke", str(exception["id"]), "--reason", "portal delayed")
+    assert revoked.exit_code == 0
+    assert project.run("scan", "--control", "WEB-01").exit_code == 1
+    listed = json.loads(project.run("exceptions", "list", "--all", "--format", "json").stdout)
+    assert [(e["id"], e["state"], e["revoke_reason"]) for e in listed] == [(exception["id"], "revoked",
+                                                                            "portal delayed")]
+
+
+def test_exception_for_unknown_control_or_past_date(project: Project, probe_plugin: type) -> None:
+    project.control("c.yaml", CONTROLS)
+    unknown = project.run("exceptions", "add", "WEB-1", "--reason", "r", "--approved-by", "a",
+                          "--until", "2099-01-01")
+    assert unknown.exit_code == 2
+    assert unknown.stderr == ("error: no control with id 'WEB-1'; did you mean 'WEB-01'? "
+                              "(see `compliance controls list`)\n")
+    past = project.run("exceptions", "add", "WEB-01", "--reason", "r", "--approved-by", "a", "--until", "2001-01-01")
+    assert past.exit_code == 2 and "lies in the past" in past.stderr
+
+
+def test_validate_reports_every_mistake_and_scan_refuses_without_touching_the_database(
+        project: Project, probe_plugin: type) -> None:
+    from compliance.db.models import CheckResultRow, ControlRow, Scan
+
+    project.control("a.yaml", CONTROLS)
+    project.control("b.yaml", textwrap.dedent("""\
+        - id: WEB-01
+          title: duplicate id
+          theme: technological
+          severity: high
+          checks:
+            - plugin: prob
+        - id: PORT
+          title: wrong type
+          theme: technological
+          severity: loww
+          checks:
+            - plugin: tcp_port
+              params: {host: h, port: eighty}
+        """))
+    result = project.run("controls", "validate")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "controls/b.yaml:1:7: duplicate control id 'WEB-01' (already defined at controls/a.yaml:1; "
+        "give one of them another id)",
+        "controls/b.yaml:6:15: unknown check plugin 'prob'; did you mean 'probe'? "
+        "(run `compliance checks list` to see the installed plugins)",
+        "controls/b.yaml:10:13: severity 'loww': Input should be 'low', 'medium', 'high' or 'critical' "
+        "(did you mean 'low'?)",
+        "3 problems found",
+    ]
+    scan = project.run("scan")
+    assert scan.exit_code == 2 and scan.stderr.endswith("3 problems found\n")
+    for model in (Scan, CheckResultRow, ControlRow):
+        assert count_rows(project.db_url, model) == 0
+
+
+def test_malformed_yaml(project: Project) -> None:
+    project.control("bad.yaml", "- id: X\n  title: 'unterminated\n")
+    result = project.run("scan")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("controls/bad.yaml:3:1: YAML syntax error: ")
+
+
+def test_validate_explicit_paths(project: Project, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere.yaml"
+    other.write_text("id: X\ntitle: t\ntheme: people\nseverity: low\nchecks: [{plugin: tcp_port, "
+                     "params: {host: h, port: 70000}}]\n")
+    result = project.run("controls", "validate", str(other))
+    assert result.exit_code == 2
+    assert "elsewhere.yaml:5:53: parameter 'port' '70000' of plugin 'tcp_port': Input should be less than or " \
+           "equal to 65535" in result.stderr
+
+
+def test_unknown_control_id_on_scan(project: Project, probe_plugin: type) -> None:
+    project.control("c.yaml", CONTROLS)
+    result = project.run("scan", "--control", "BACKUP-1")
+    assert result.exit_code == 2 and "did you mean 'BACKUP-01'?" in result.stderr
+
+
+def test_missing_config_file(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("--config", str(tmp_path / "nope.yaml"), "scan")
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: config file {tmp_path}/nope.yaml (from --config) does not exist; "
+                             "create one with `compliance init` or point to an existing file\n")
+
+
+def test_unknown_setting_in_config(project: Project) -> None:
+    project.write_config("scan:\n  concurency: 4\n")
+    result = project.run("scan")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("compliance.yaml:6:3: unknown setting 'scan.concurency'")
+
+
+def test_unreachable_database_is_a_clear_error(project: Project, probe_plugin: type) -> None:
+    project.control("c.yaml", CONTROLS)
+    env = {"COMPLIANCE_DATABASE_URL": "postgresql+psycopg://nobody:s3cret@127.0.0.1:1/none"}
+    result = project.run("scan", env=env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: cannot open the database postgresql+psycopg://nobody:***@127.0.0.1:1/none")
+    assert "s3cret" not in result.output
+
+
+def test_database_without_schema_says_how_to_fix(project: Project, probe_plugin: type, tmp_path: Path) -> None:
+    project.control("c.yaml", CONTROLS)
+    result = project.run("scan", env={"COMPLIANCE_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"})
+    assert result.exit_code == 2 and "run `compliance db upgrade`" in result.stderr
+    upgraded = project.run("db", "upgrade", env={"COMPLIANCE_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"})
+    assert upgraded.exit_code == 0 and "migrated from empty to schema" in upgraded.stdout
+
+
+@pytest.mark.postgresql
+def test_postgresql_from_the_environment_works_the_same(pg_template: str, tmp_path: Path, run_cli: Any,
+                                                        monkeypatch: pytest.MonkeyPatch, probe_plugin: type) -> None:
+    from tests.conftest import _pg_connect, pg_url
+
+    name = f"cm_env_{os.getpid()}"
+    with _pg_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        monkeypatch.chdir(tmp_path)
+        env = {"COMPLIANCE_DATABASE_URL": pg_url(name)}
+        assert run_cli("init", env=env).exit_code == 0
+        (tmp_path / "controls" / "c.yaml").write_text(CONTROLS)
+        assert run_cli("db", "upgrade", env=env).stdout.endswith("is already at schema " +
+                                                                 __import__("compliance.db").db.SCHEMA_HEAD + "\n")
+        assert run_cli("scan", env=env).exit_code == 1
+        findings = json.loads(run_cli("findings", "--format", "json", env=env).stdout)
+        assert [f["target"] for f in findings] == ["loket"]
+        assert not (tmp_path / "compliance.db").exists() or (tmp_path / "compliance.db").stat().st_size == 0
+    finally:
+        with _pg_connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_internal_error_exits_3_without_traceback(project: Project, probe_plugin: type,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from compliance.store import Store
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(Store, "findings", broken)  # fault injection: an unexpected bug in the core
+    result = project.run("findings")
+    assert result.exit_code == 3
+    assert result.stderr == ("internal error: RuntimeError: disk on fire "
+                             "(run again with --debug for the traceback)\n")
+
+
+def test_checks_list_shows_the_built_ins(run_cli: Any) -> None:
+    data = json.loads(run_cli("checks", "list", "--format", "json").stdout)
+    names = {d["name"]: d for d in data}
+    assert {"file_age", "file_permissions", "tcp_port", "command"} <= set(names)
+    assert names["file_age"]["parameters"] == ["path", "max_age"]
+    assert names["file_age"]["origin"].startswith("compliance-monitor ")
+
+
+def test_controls_list_json(project: Project, probe_plugin: type) -> None:
+    project.control("c.yaml", CONTROLS)
+    data = json.loads(project.run("controls", "list", "--tag", "web", "--format", "json").stdout)
+    assert [(c["id"], c["source"], c["line"], c["references"]) for c in data] == [
+        ("WEB-01", "controls/c.yaml", 1, {"bio2": "8.20", "iso27002": "8.20"})]
+
+
+def test_third_party_plugin_is_found_through_entry_points(tmp_path: Path) -> None:
+    """A plugin from another distribution: found by `checks list` and used by `scan`, in a new process."""
+    site = tmp_path / "site"
+    (site / "gemeente_checks").mkdir(parents=True)
+    (site / "gemeente_checks" / "__init__.py").write_text(textwrap.dedent("""\
+        from compliance.api import Check, Params, Result
+
+        class VpnParams(Params):
+            gateway: str
+
+        class VpnUp(Check):
+            '''The VPN gateway reports healthy.'''
+            name = "vpn_up"
+            Params = VpnParams
+            target_param = "gateway"
+
+            def run(self, params, ctx):
+                yield Result.failed(params.gateway, f"VPN gateway {params.gateway} is down.")
+        """))
+    dist = site / "gemeente_checks-1.2.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gemeente-checks\nVersion: 1.2\n")
+    (dist / "entry_points.txt").write_text("[compliance.checks]\nvpn_up = gemeente_checks:VpnUp\n")
+    project = tmp_path / "p"
+    (project / "controls").mkdir(parents=True)
+    (project / "controls" / "vpn.yaml").write_text(
+        "id: VPN\ntitle: VPN up\ntheme: technological\nseverity: high\n"
+        "checks: [{plugin: vpn_up, targets: [vpn1.gemeente.local]}]\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("COMPLIANCE_DATABASE_URL", None)
+    env.pop("COMPLIANCE_CONFIG", None)
+    exe = [sys.executable, "-m", "cli"]
+
+    listed = subprocess.run([*exe, "checks", "list", "--format", "json"], env=env, cwd=project,
+                            capture_output=True, text=True, check=True)
+    vpn = next(p for p in json.loads(listed.stdout) if p["name"] == "vpn_up")
+    assert vpn["origin"] == "gemeente-checks 1.2" and vpn["summary"] == "The VPN gateway reports healthy."
+    subprocess.run([*exe, "init"], env=env, cwd=project, capture_output=True, check=True)
+    scanned = subprocess.run([*exe, "scan", "--control", "VPN", "--format", "json"], env=env, cwd=project,
+                             capture_output=True, text=True)
+    assert scanned.returncode == 1, scanned.stderr
+    [row] = json.loads(scanned.stdout)["results"]
+    assert row["message"] == "VPN gateway vpn1.gemeente.local is down." and row["plugin"] == "vpn_up"
+
+
+def test_demo_runs_against_local_targets(tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("demo", "--format", "json")
+    assert result.exit_code == 0, result.output
+    statuses = {r["control"]: r["status"] for r in json.loads(result.stdout)["results"]}
+    assert statuses == {"DEMO-BACKUP": "pass", "DEMO-LOGSHIP": "fail", "DEMO-SECRETS": "fail", "DEMO-SSH": "pass",
+                        "DEMO-TELNET": "pass", "DEMO-PATCH": "pass", "MON-01": "pass"}
+    monkeypatch.chdir(tmp_path / "demo")
+    findings = json.loads(run_cli("findings", "--format", "json").stdout)
+    assert sorted(f["control"] for f in findings) == ["DEMO-LOGSHIP", "DEMO-SECRETS"]
