@@ -27,11 +27,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 __all__ = [
     "EVIDENCE_LIMIT",
     "Check",
-    "Duration",
-    "Seconds",
     "Context",
+    "Duration",
     "Params",
     "Result",
+    "Seconds",
     "Status",
     "format_duration",
     "parse_duration",
