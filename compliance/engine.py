@@ -231,19 +231,19 @@ def run_scan(
         expected[task.control_id] += 1
     by_id = {c.id: c for c in enabled}
     store.sync_controls(enabled)
-    exceptions = store.exceptions(include_inactive=False)
+    state = store.scan_state()
     scan_id, started_at = store.start_scan(trigger)
     report = ScanReport(scan_id, started_at)
     collected: dict[str, list[TaskOutcome]] = {cid: [] for cid in expected}
     try:
         for control_id in [cid for cid, n in expected.items() if n == 0]:
-            report.outcomes.append(store.record_control(scan_id, by_id[control_id], [], exceptions))
+            report.outcomes.append(store.record_control(scan_id, by_id[control_id], [], state))
         for done_count, outcome in enumerate(executor.execute(tasks), start=1):
             control_id = outcome.task.control_id
             collected[control_id].append(outcome)
             if len(collected[control_id]) == expected[control_id]:
                 report.outcomes.append(store.record_control(scan_id, by_id[control_id],
-                                                            collected.pop(control_id), exceptions))
+                                                            collected.pop(control_id), state))
             if progress is not None:
                 progress(done_count, len(tasks), control_id)
     except BaseException as exc:

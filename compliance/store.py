@@ -18,6 +18,7 @@ it and its end date has not passed (in the configured time zone); after that it 
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,15 @@ class ControlOutcome:
         return self.status == Status.FAIL and bool(failing) and all(t.accepted for t in failing)
 
 
+@dataclass
+class ScanState:
+    """What a scan reads once instead of once per control: exceptions in force, and which controls
+    have findings at all (a passing control without findings needs no finding look-up)."""
+
+    exceptions: list[ExceptionView]
+    controls_with_findings: set[str]
+
+
 @dataclass(frozen=True, slots=True)
 class FindingView:
     id: int
@@ -118,6 +128,25 @@ class ExceptionView:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_RESULT_COLUMNS = ("scan_id", "control_id", "check_index", "plugin", "target", "status", "message", "evidence",
+                   "started_at", "duration_ms")
+
+
+def _insert_results_sql(dialect: str) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    return (f"INSERT INTO check_results ({', '.join(_RESULT_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(_RESULT_COLUMNS))})")
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A UTC time as SQLAlchemy stores it in SQLite (naive, microseconds), so the ORM reads it back."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _as_is(value: datetime) -> datetime:
+    return value
 
 
 class Store:
@@ -169,6 +198,15 @@ class Store:
 
     # scans ----------------------------------------------------------------------------------------
 
+    def scan_state(self, now: datetime | None = None) -> ScanState:
+        from sqlalchemy import select
+
+        from compliance.db.models import Finding
+
+        with self.db.sessions() as session:
+            with_findings = set(session.scalars(select(Finding.control_id).distinct()))
+        return ScanState(self.exceptions(include_inactive=False, now=now), with_findings)
+
     def start_scan(self, trigger: str) -> tuple[int, datetime]:
         from compliance.db.models import Scan
 
@@ -199,36 +237,35 @@ class Store:
 
     def record_control(
         self, scan_id: int, control: Control, outcomes: Sequence[TaskOutcome],
-        exceptions: Sequence[ExceptionView] | None = None,
+        state: ScanState | None = None,
     ) -> ControlOutcome:
         """Store one control's results and update its findings, all in one transaction.
 
-        The control must have been synced. `exceptions` are those in force (loaded when not given).
+        The control must have been synced. `state` is the scan's `scan_state()` (loaded when not given).
         """
         from sqlalchemy import insert, select, update
 
-        from compliance.db.models import CheckResultRow, ControlRow, Finding, FindingChange
+        from compliance.db.models import ControlRow, Finding, FindingChange
 
         now = _now()
-        rows: list[dict[str, Any]] = []
+        time_param = _sqlite_time if self.db.dialect == "sqlite" else _as_is
+        rows: list[tuple[Any, ...]] = []
         groups: dict[str, list[Any]] = defaultdict(list)
         results: list[tuple[str, int, Any]] = []
         for outcome in outcomes:
             task = outcome.task
+            started_at, duration_ms = time_param(outcome.started_at), int(outcome.duration * 1000)
             for result in outcome.results:
-                rows.append({
-                    "scan_id": scan_id, "control_id": control.id, "check_index": task.check_index,
-                    "plugin": task.plugin, "target": result.target, "status": result.status.value,
-                    "message": result.message, "evidence": result.evidence,
-                    "started_at": outcome.started_at, "duration_ms": int(outcome.duration * 1000),
-                })
+                rows.append((scan_id, control.id, task.check_index, task.plugin, result.target, result.status.value,
+                             result.message, json.dumps(result.evidence), started_at, duration_ms))
                 results.append((task.plugin, task.check_index, result))
                 groups["*" if control.combine == "any" else result.target].append(result)
-        if exceptions is None:
-            exceptions = self.exceptions(include_inactive=False, now=now)
+        if state is None:
+            state = self.scan_state(now)
+        exceptions = [e for e in state.exceptions if e.control_id == control.id]
         targets: list[TargetOutcome] = []
         for target, members in groups.items():
-            status = combine((r.status for r in members), control.combine)
+            status = members[0].status if len(members) == 1 else combine((r.status for r in members), control.combine)
             deciding = next((r for r in members if r.status == status), members[0])
             accepted = status == Status.FAIL and any(e.covers(control.id, target) for e in exceptions)
             targets.append(TargetOutcome(target, status, deciding.message, accepted))
@@ -236,9 +273,14 @@ class Store:
 
         with self.db.transaction() as session:
             if rows:
-                session.execute(insert(CheckResultRow), rows)
+                # The hot path of every scan: rows are encoded once above and go to the driver's
+                # executemany, since SQLAlchemy's per-row parameter processing cost more than the insert.
+                session.connection().exec_driver_sql(_insert_results_sql(self.db.dialect), rows)
             session.execute(update(ControlRow).where(ControlRow.id == control.id)
                             .values(last_status=overall.value, last_evaluated_at=now))
+            if control.id not in state.controls_with_findings and overall != Status.FAIL:
+                return ControlOutcome(control.id, control.severity.value, overall, tuple(targets), tuple(results))
+            state.controls_with_findings.add(control.id)
             existing = {f.target: f for f in session.scalars(select(Finding).where(Finding.control_id == control.id))}
             changes: list[tuple[Finding, str | None, str]] = []
             for t in targets:

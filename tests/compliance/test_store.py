@@ -201,3 +201,15 @@ def test_times_are_stored_in_utc(database: Database, store: Any, probe_plugin: t
                 "SELECT data_type FROM information_schema.columns WHERE table_name='scans' "
                 "AND column_name='started_at'")).scalar()
             assert kind == "timestamp with time zone"
+
+
+def test_results_written_by_the_fast_path_read_back_through_the_orm(store: Any, database: Database,
+                                                                    probe_plugin: type) -> None:
+    report = run_scan([probe_control(targets=[("a", "fail"), ("b", "pass")])], settings_for(database.url), store)
+    with database.sessions() as session:
+        rows = session.scalars(select(CheckResultRow).order_by(CheckResultRow.target)).all()
+    assert [(r.target, r.status, r.plugin, r.scan_id, r.control_id) for r in rows] == [
+        ("a", "fail", "probe", report.scan_id, "C-1"), ("b", "pass", "probe", report.scan_id, "C-1")]
+    assert rows[0].evidence == {} and rows[0].message == "probe a: fail"
+    assert rows[0].started_at.tzinfo is not None
+    assert abs((rows[0].started_at - report.started_at).total_seconds()) < 5
