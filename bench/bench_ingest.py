@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import postgres_available, postgres_database, sqlite_database  # noqa: E402
+from bench.common import postgres_available, postgres_database, sqlite_database
 
 PER_CONTROL = 100
 COLUMNS = ("scan_id", "control_id", "check_index", "plugin", "target", "status", "message", "evidence",

@@ -21,8 +21,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import sqlite_database  # noqa: E402
-from compliance.api import Check, Context, Params, Result  # noqa: E402
+from bench.common import sqlite_database
+from compliance.api import Check, Context, Params, Result
 
 
 class InstantParams(Params):
