@@ -15,7 +15,7 @@ test:
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pip install -q mypy types-PyYAML && $(VENV)/bin/mypy
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) bench/bench_startup.py

@@ -296,7 +296,7 @@ def _meaning_problems(
                                     f"schedule '{control.schedule}' is not a valid cron expression: {error}",
                                     "use five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'"))
     for ci, spec in enumerate(control.checks):
-        here = (*prefix, "checks", ci)
+        here: tuple[int | str, ...] = (*prefix, "checks", ci)
         try:
             plugin = plugins.load(spec.plugin)
         except plugins.PluginError as exc:

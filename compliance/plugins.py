@@ -86,7 +86,7 @@ def load(name: str) -> type[Check]:
             + " (run `compliance checks list` to see the installed plugins)"
         )
     try:
-        cls = ep.load()
+        cls: type[Check] = ep.load()
     except Exception as exc:
         raise PluginError(f"check plugin '{name}' ({ep.value}) could not be imported: {exc}") from exc
     _check_contract(cls, where=ep.value)
