@@ -1,0 +1,158 @@
+"""Shared plumbing of the network checks: time budgets, TLS contexts, an HTTP client, DNS resolvers.
+
+Not a plugin. Every network check takes `timeout`, and the TLS and DNS ones `ca_file` and
+`nameserver`; a parameter overrides the configuration's default from the `Context`.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import socket
+import ssl
+from dataclasses import dataclass
+from email.message import Message
+from urllib.parse import urljoin, urlsplit
+
+import dns.resolver
+
+from compliance.api import Context
+
+#: Sent with every HTTP request, so that web masters can recognise the monitor in their logs.
+USER_AGENT = "compliance-monitor (internet standards check)"
+
+
+def budget(timeout: float | None, ctx: Context) -> float:
+    """Seconds one network operation may take: the parameter, else the config, within the check's budget."""
+    wanted = timeout if timeout is not None else ctx.net_timeout
+    left = ctx.remaining()
+    return max(0.05, min(wanted, left) if left > 0 else wanted)
+
+
+@functools.lru_cache(maxsize=32)
+def verifying_context(ca_file: str | None) -> ssl.SSLContext:
+    """A client context that trusts the system store plus `ca_file`, shared between threads.
+
+    Loading the system store costs milliseconds; a scan of hundreds of sites reuses one context.
+    """
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def ca_file_of(param: str | None, ctx: Context) -> str | None:
+    """The CA bundle to trust besides the system store: the parameter, else the config's."""
+    return ctx.resolve(param) if param else ctx.ca_file
+
+
+def host_for_url(host: str) -> str:
+    """A host as it is written in a URL: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@dataclass(frozen=True)
+class Response:
+    """One HTTP response: where it came from, its status, headers and (the start of) its body."""
+
+    url: str
+    status: int
+    headers: Message
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, or None when absent."""
+        value = self.headers.get(name)
+        return None if value is None else str(value)
+
+    def location(self) -> str | None:
+        """The absolute URL a redirect points to, or None when this is not a redirect."""
+        target = self.header("Location")
+        if self.status in (301, 302, 303, 307, 308) and target:
+            return urljoin(self.url, target.strip())
+        return None
+
+
+class FetchError(Exception):
+    """The HTTP request did not get a response. `kind`: resolve, refused, timeout, tls, protocol."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def fetch(url: str, *, timeout: float, context: ssl.SSLContext | None, max_body: int = 64 * 1024) -> Response:
+    """GET `url` once, without following redirects. Raises FetchError when there is no response."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn: http.client.HTTPConnection
+    try:
+        port = parts.port
+    except ValueError:
+        raise FetchError("protocol", f"{url} has an invalid port") from None
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"})
+        response = conn.getresponse()
+        body = response.read(max_body)
+        return Response(url, response.status, response.msg, body)
+    except socket.gaierror as exc:
+        raise FetchError("resolve", f"cannot resolve {host}: {exc.strerror or exc}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise FetchError("tls", f"certificate not accepted: {exc.verify_message or exc.reason}") from None
+    except ssl.SSLError as exc:
+        raise FetchError("tls", f"TLS handshake failed: {exc.reason or exc}") from None
+    except ConnectionRefusedError:
+        raise FetchError("refused", "connection refused") from None
+    except TimeoutError:
+        raise FetchError("timeout", f"no answer within {timeout:g} s") from None
+    except (http.client.HTTPException, OSError) as exc:
+        raise FetchError("protocol", f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+    finally:
+        conn.close()
+
+
+def nameserver_of(param: str | None, ctx: Context) -> str | None:
+    """The resolver to ask: the parameter, else the config's, else None for the system's."""
+    return param or ctx.nameserver
+
+
+def split_hostport(value: str, default_port: int) -> tuple[str, int]:
+    """`host`, `host:port`, `[v6]:port` or a bare IPv6 address into (host, port)."""
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    if value.count(":") == 1:
+        host, port = value.split(":")
+        return host, int(port)
+    return value, default_port
+
+
+def resolver(nameserver: str | None, timeout: float) -> dns.resolver.Resolver:
+    """A dnspython resolver: the given `host[:port]`, or the system's when None."""
+    if nameserver is None:
+        res = dns.resolver.Resolver()
+    else:
+        host, port = split_hostport(nameserver, 53)
+        res = dns.resolver.Resolver(configure=False)
+        if not _is_address(host):
+            host = socket.getaddrinfo(host, port, proto=socket.IPPROTO_UDP)[0][4][0]
+        res.nameservers = [host]
+        res.port = port
+    res.timeout = timeout
+    res.lifetime = timeout
+    return res
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,216 @@
+"""`https`: a website forces HTTPS, sets HSTS for at least a year and sends the security headers.
+
+Secure state (Forum Standaardisatie "pas toe of leg uit": HTTPS and HSTS, required for government
+websites by the Wet digitale overheid; BIO2 / ISO 27002:2022 8.26 application security requirements),
+tested as internet.nl does:
+
+- HTTPS forced: plain HTTP on the same host (port 80, or `http_url`) answers with a redirect whose
+  first hop goes to HTTPS on the same host. A site that offers no plain HTTP at all passes this part.
+- HSTS: the first HTTPS response (before any redirect) carries `Strict-Transport-Security` with a
+  `max-age` of at least one year (31536000 s; `min_hsts_max_age`). internet.nl: shorter is
+  insufficient, missing or unparsable is bad.
+- Security headers on that same response (internet.nl's web application checks):
+  `X-Content-Type-Options: nosniff`; `X-Frame-Options: DENY` or `SAMEORIGIN`, or a
+  Content-Security-Policy with `frame-ancestors`; a `Referrer-Policy` that is not `unsafe-url`,
+  `no-referrer-when-downgrade`, `origin` or `origin-when-cross-origin`; a `Content-Security-Policy`.
+  internet.nl's finer points about the policy's directives are listed in the evidence, not failed.
+
+Verdicts: `fail` for any part missed, including a certificate the browser would refuse and a site
+that answers over HTTP but not over HTTPS; `error` when the site cannot be reached at all (the name
+does not resolve, neither HTTPS nor HTTP answers).
+
+Example::
+
+    id: WEB-HTTPS
+    title: Websites force HTTPS with HSTS and send the security headers
+    theme: technological
+    references: {bio2: "8.26", iso27002: "8.26", forum_standaardisatie: HTTPS en HSTS}
+    severity: high
+    checks:
+      - plugin: https
+        targets: websites
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from checks._net import FetchError, Response, budget, ca_file_of, fetch, host_for_url, verifying_context
+from compliance.api import Check, Context, Params, Result, Seconds
+
+#: internet.nl: HSTS max-age of at least one year.
+ONE_YEAR = 31536000
+#: internet.nl's Referrer-Policy values that leak too much (the last value of the header counts).
+BAD_REFERRER_POLICIES = {"unsafe-url", "no-referrer-when-downgrade", "origin", "origin-when-cross-origin"}
+KNOWN_REFERRER_POLICIES = BAD_REFERRER_POLICIES | {"no-referrer", "same-origin", "strict-origin",
+                                                   "strict-origin-when-cross-origin"}
+
+
+def normalize_url(value: str) -> str:
+    value = value.strip()
+    if "://" not in value:
+        value = "https://" + value
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError(f"'{value}' is not an https:// URL of a website")
+    return value
+
+
+class HttpsParams(Params):
+    url: str
+    """The website, e.g. https://www.gemeente.nl (https:// is assumed when left out)."""
+    http_url: str | None = None
+    """Where plain HTTP is tested; default the same host on port 80."""
+    min_hsts_max_age: int = Field(ONE_YEAR, ge=0)
+    """Seconds; default one year (internet.nl)."""
+    timeout: Seconds | None = None
+    ca_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        return normalize_url(value)
+
+
+class Https(Check):
+    name = "https"
+    Params = HttpsParams
+    target_param = "url"
+
+    def run(self, params: HttpsParams, ctx: Context) -> Iterator[Result]:
+        target = params.url
+        host = urlsplit(params.url).hostname or ""
+        timeout = budget(params.timeout, ctx)
+        context = verifying_context(ca_file_of(params.ca_file, ctx))
+        http_url = params.http_url or f"http://{host_for_url(host)}/"
+        try:
+            first = fetch(params.url, timeout=timeout, context=context)
+        except FetchError as exc:
+            if exc.kind == "resolve":
+                yield Result.errored(target, f"Could not check {target}: {exc}.")
+                return
+            if exc.kind == "tls":
+                yield Result.failed(target, f"HTTPS of {target} is refused by browsers: {exc}.", https=str(exc))
+                return
+            plain = self._plain_http(http_url, host, budget(params.timeout, ctx))
+            if plain.get("answered"):
+                yield Result.failed(target, f"{target} answers over HTTP but not over HTTPS ({exc}).",
+                                    https=str(exc), http=plain)
+            else:
+                yield Result.errored(target, f"Could not reach {target} over HTTPS ({exc}) or HTTP.",
+                                     https=str(exc), http=plain)
+            return
+
+        problems: list[str] = []
+        redirect = self._plain_http(http_url, host, budget(params.timeout, ctx))
+        if redirect["problem"]:
+            problems.append(redirect["problem"])
+        hsts = check_hsts(first.header("Strict-Transport-Security"), params.min_hsts_max_age)
+        if hsts["problem"]:
+            problems.append(hsts["problem"])
+        headers = check_security_headers(first)
+        problems.extend(headers["problems"])
+        evidence: dict[str, Any] = {"status": first.status, "http": redirect, "hsts": hsts,
+                                    "headers": headers["seen"], "csp_notes": headers["csp_notes"]}
+        if problems:
+            yield Result.failed(target, f"{target} falls short: {'; '.join(problems)}.", **evidence)
+        else:
+            days = hsts["max_age"] // 86400
+            forced = "redirects HTTP to HTTPS" if redirect["answered"] else "offers no plain HTTP"
+            yield Result.passed(target, f"{target} {forced}, sets HSTS for {days} days and sends the "
+                                "security headers.", **evidence)
+
+    @staticmethod
+    def _plain_http(http_url: str, host: str, timeout: float) -> dict[str, Any]:
+        """Whether plain HTTP redirects to HTTPS on the same host first (internet.nl "HTTPS forced")."""
+        try:
+            response = fetch(http_url, timeout=timeout, context=None)
+        except FetchError as exc:
+            # nothing listening on HTTP: nobody can be served unencrypted
+            return {"url": http_url, "answered": False, "reason": str(exc), "problem": None}
+        location = response.location()
+        info: dict[str, Any] = {"url": http_url, "answered": True, "status": response.status, "location": location,
+                                "problem": None}
+        if location is None:
+            info["problem"] = f"HTTP answers {response.status} without redirecting to HTTPS"
+            return info
+        parts = urlsplit(location)
+        if parts.scheme != "https":
+            info["problem"] = f"HTTP redirects to {location[:100]}, not to HTTPS"
+        elif (parts.hostname or "").lower() != host.lower():
+            info["problem"] = (f"HTTP redirects to another host ({parts.hostname}) first; redirect to HTTPS on "
+                               f"{host} first")
+        return info
+
+
+def check_hsts(value: str | None, minimum: int) -> dict[str, Any]:
+    """The first HSTS policy (RFC 6797 8.1: only the first header counts) against the minimum max-age."""
+    result: dict[str, Any] = {"header": value, "max_age": 0, "problem": None}
+    if not value:
+        result["problem"] = "no HSTS (Strict-Transport-Security header)"
+        return result
+    directives = {}
+    for part in value.split(",")[0].split(";"):
+        name, _, raw = part.strip().partition("=")
+        directives[name.strip().lower()] = raw.strip().strip('"')
+    try:
+        max_age = int(directives["max-age"])
+    except (KeyError, ValueError):
+        result["problem"] = f"HSTS header has no valid max-age ({value[:80]!r})"
+        return result
+    result["max_age"] = max_age
+    result["include_subdomains"] = "includesubdomains" in directives
+    if max_age < minimum:
+        result["problem"] = f"HSTS max-age is {max_age} s (minimum {minimum} s, one year)" if minimum == ONE_YEAR \
+            else f"HSTS max-age is {max_age} s (minimum {minimum} s)"
+    return result
+
+
+def _csp_directives(csp: str) -> dict[str, list[str]]:
+    directives: dict[str, list[str]] = {}
+    for policy in csp.split(","):
+        for part in policy.split(";"):
+            words = part.split()
+            if words:
+                directives.setdefault(words[0].lower(), words[1:])
+    return directives
+
+
+def check_security_headers(response: Response) -> dict[str, Any]:
+    """The headers internet.nl's "security options" test looks at, on one response."""
+    seen = {name: response.header(name) for name in ("X-Content-Type-Options", "X-Frame-Options",
+                                                      "Referrer-Policy", "Content-Security-Policy")}
+    problems: list[str] = []
+    csp = seen["Content-Security-Policy"] or ""
+    directives = _csp_directives(csp)
+    if (seen["X-Content-Type-Options"] or "").split(",")[0].strip().lower() != "nosniff":
+        problems.append("no X-Content-Type-Options: nosniff")
+    frame = (seen["X-Frame-Options"] or "").split(",")[0].strip().upper()
+    if frame not in ("DENY", "SAMEORIGIN") and "frame-ancestors" not in directives:
+        problems.append("no X-Frame-Options (DENY or SAMEORIGIN) and no CSP frame-ancestors")
+    referrer = seen["Referrer-Policy"]
+    if not referrer or not referrer.strip():
+        problems.append("no Referrer-Policy")
+    else:
+        last = referrer.split(",")[-1].strip().lower()
+        if last in BAD_REFERRER_POLICIES:
+            problems.append(f"Referrer-Policy {last} passes too much to other sites")
+        elif last not in KNOWN_REFERRER_POLICIES:
+            problems.append(f"Referrer-Policy {last[:40]!r} is not a known policy")
+    if not csp.strip():
+        problems.append("no Content-Security-Policy")
+    notes = []
+    if csp.strip():
+        if "default-src" not in directives:
+            notes.append("no default-src")
+        for word in ("'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'"):
+            if any(word in values for values in directives.values()):
+                notes.append(f"uses {word}")
+        if any(re.fullmatch(r"(\*|http:|https:)", v) for values in directives.values() for v in values):
+            notes.append("allows any host or scheme")
+    return {"seen": seen, "problems": problems, "csp_notes": notes}

@@ -1,0 +1,192 @@
+"""`security_txt`: a website publishes a valid security.txt (RFC 9116).
+
+Secure state (Forum Standaardisatie "pas toe of leg uit": security.txt; BIO2 / ISO 27002:2022 5.5
+contact with authorities, 6.8 information security event reporting): `https://<host>/.well-known/
+security.txt` answers 200 with `Content-Type: text/plain`, has at least one `Contact` (a URI such as
+`mailto:`, `https:` or `tel:`), exactly one `Expires` with a date in the future and less than a year
+away (RFC 9116 2.5.5 recommends under a year; the check requires it), and, when it lists `Canonical`
+URIs, lists the one it was fetched from. A PGP cleartext-signed file is accepted; like internet.nl,
+the check reads the signed text and does not validate the signature. Redirects are followed over
+HTTPS only (at most five).
+
+Verdicts: `fail` when the file is missing, served over a certificate browsers refuse, or breaks one
+of the rules above; `error` when the site cannot be reached.
+
+Example::
+
+    id: WEB-SECURITYTXT
+    title: Websites publish a valid security.txt
+    theme: organizational
+    references: {bio2: "6.8", iso27002: "6.8", forum_standaardisatie: security.txt}
+    severity: medium
+    checks:
+      - plugin: security_txt
+        targets: websites
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import field_validator
+
+from checks._net import FetchError, budget, ca_file_of, fetch, host_for_url, verifying_context
+from checks.https import normalize_url
+from compliance.api import Check, Context, Params, Result, Seconds
+
+WELL_KNOWN = "/.well-known/security.txt"
+_SIGNED_START = "-----BEGIN PGP SIGNED MESSAGE-----"
+_SIGNATURE_START = "-----BEGIN PGP SIGNATURE-----"
+_SIGNATURE_END = "-----END PGP SIGNATURE-----"
+_FIELD = re.compile(r"([A-Za-z0-9-]+):\s*(.*)")
+
+
+class SecurityTxtParams(Params):
+    url: str
+    """The website, e.g. https://www.gemeente.nl; the file is looked up at /.well-known/security.txt."""
+    timeout: Seconds | None = None
+    ca_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        return normalize_url(value)
+
+
+class SecurityTxt(Check):
+    name = "security_txt"
+    Params = SecurityTxtParams
+    target_param = "url"
+
+    def run(self, params: SecurityTxtParams, ctx: Context) -> Iterator[Result]:
+        target = params.url
+        parts = urlsplit(params.url)
+        location = f"https://{host_for_url(parts.hostname or '')}{f':{parts.port}' if parts.port else ''}{WELL_KNOWN}"
+        context = verifying_context(ca_file_of(params.ca_file, ctx))
+        chain = [location]
+        try:
+            response = fetch(location, timeout=budget(params.timeout, ctx), context=context)
+            while (next_url := response.location()) is not None and len(chain) <= 5:
+                if urlsplit(next_url).scheme != "https":
+                    yield Result.failed(target, f"security.txt of {target} redirects to {next_url[:100]}, which "
+                                        "is not HTTPS.", redirects=[*chain, next_url])
+                    return
+                chain.append(next_url)
+                response = fetch(next_url, timeout=budget(params.timeout, ctx), context=context)
+        except FetchError as exc:
+            if exc.kind == "tls":
+                yield Result.failed(target, f"security.txt of {target} cannot be fetched securely: {exc}.",
+                                    url=chain[-1])
+            else:
+                yield Result.errored(target, f"Could not fetch security.txt of {target}: {exc}.", url=chain[-1])
+            return
+        evidence: dict[str, Any] = {"url": location, "status": response.status}
+        if len(chain) > 1:
+            evidence["redirects"] = chain
+        if response.status != 200:
+            yield Result.failed(target, f"{target} has no security.txt (HTTP {response.status} for {WELL_KNOWN}).",
+                                **evidence)
+            return
+        content_type = response.header("Content-Type") or ""
+        evidence["content_type"] = content_type
+        text = response.body.decode("utf-8", "replace")
+        report = check_security_txt(text, content_type, location, ctx.now())
+        evidence.update(report["evidence"])
+        if report["problems"]:
+            yield Result.failed(target, f"security.txt of {target} is not valid: {'; '.join(report['problems'])}.",
+                                **evidence)
+            return
+        expires: datetime = report["expires"]
+        days = (expires - ctx.now()).days
+        contact = report["evidence"]["contact"][0]
+        signed = ", signed" if report["evidence"]["signed"] else ""
+        yield Result.passed(target, f"security.txt of {target} is valid{signed}: contact {contact[:80]}, expires "
+                            f"{expires.date().isoformat()} (in {days} days).", **evidence)
+
+
+def unsign(text: str) -> tuple[str, bool, str | None]:
+    """The signed text of a PGP cleartext-signed message (RFC 4880 7), whether it was signed, and a
+    problem with the framing if any. The signature itself is not validated."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    if not lines or lines[0].strip() != _SIGNED_START:
+        return text, False, None
+    try:
+        blank = lines.index("", 1)
+        start = lines.index(_SIGNATURE_START, blank)
+        lines.index(_SIGNATURE_END, start)
+    except ValueError:
+        return "", True, "the PGP signed message is malformed (no blank line after the armor headers, " \
+                         "or no complete signature block)"
+    body = [line[2:] if line.startswith("- ") else line for line in lines[blank + 1:start]]
+    return "\n".join(body), True, None
+
+
+def _one_year_after(moment: datetime) -> datetime:
+    try:
+        return moment.replace(year=moment.year + 1)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year + 1, day=28)
+
+
+def check_security_txt(text: str, content_type: str, location: str, now: datetime) -> dict[str, Any]:
+    """RFC 9116 rules on the file's text. Returns problems (empty when valid), evidence and the expiry."""
+    problems: list[str] = []
+    if not content_type.lower().startswith("text/plain"):
+        problems.append(f"Content-Type is {content_type or 'missing'!r}, not text/plain")
+    body, signed, framing = unsign(text)
+    if framing:
+        problems.append(framing)
+    fields: dict[str, list[str]] = {}
+    invalid: list[str] = []
+    for number, raw in enumerate(body.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _FIELD.fullmatch(line)
+        if match is None:
+            invalid.append(f"line {number}: {line[:60]!r}")
+            continue
+        fields.setdefault(match.group(1).lower(), []).append(match.group(2).strip())
+    if invalid:
+        problems.append(f"{len(invalid)} line(s) are not 'Field: value' ({invalid[0]})")
+    contacts = fields.get("contact", [])
+    if not contacts:
+        problems.append("no Contact")
+    for contact in contacts:
+        scheme = contact.split(":", 1)[0].lower() if ":" in contact else ""
+        if not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+            problems.append(f"Contact {contact[:60]!r} is not a URI (use mailto:, https: or tel:)")
+        elif scheme == "http":
+            problems.append(f"Contact {contact[:60]!r} is a web address without https")
+    expires_values = fields.get("expires", [])
+    expires: datetime | None = None
+    if not expires_values:
+        problems.append("no Expires")
+    elif len(expires_values) > 1:
+        problems.append(f"Expires appears {len(expires_values)} times (once allowed)")
+    else:
+        try:
+            expires = datetime.fromisoformat(expires_values[0])
+            if expires.tzinfo is None:
+                raise ValueError("no time zone")
+        except ValueError:
+            problems.append(f"Expires {expires_values[0][:40]!r} is not an RFC 3339 date and time with time zone")
+            expires = None
+    if expires is not None:
+        if expires <= now:
+            problems.append(f"it expired on {expires.date().isoformat()}")
+        elif expires > _one_year_after(now):
+            days = (expires - now) // timedelta(days=1)
+            problems.append(f"Expires {expires.date().isoformat()} is {days} days away (at most a year)")
+    canonical = fields.get("canonical", [])
+    if canonical and location not in canonical:
+        problems.append(f"Canonical does not list {location}")
+    if len(fields.get("preferred-languages", [])) > 1:
+        problems.append("Preferred-Languages appears more than once")
+    evidence = {"signed": signed, "contact": contacts[:10], "expires": expires_values[:3],
+                "canonical": canonical[:10], "fields": sorted(fields)[:30]}
+    return {"problems": problems, "evidence": evidence, "expires": expires}

@@ -1,0 +1,494 @@
+"""`tls`: a server's TLS meets the NCSC-NL TLS guidelines and its certificate is valid.
+
+Secure state (Forum Standaardisatie "pas toe of leg uit": TLS configured per the NCSC TLS guidelines;
+BIO2 / ISO 27002:2022 8.24 use of cryptography): the server offers no protocol version and no cipher
+suite that the guideline rates insufficient, and its certificate is trusted, matches the host name,
+has a key and signature hash the guideline accepts and is valid for at least `min_days` more days
+(default 21). The ratings come from `checks/ncsc_tls.yaml`, one profile per guideline version:
+`tls_profile: ncsc-2025-05` (the default) or `ncsc-2021`. With `starttls: smtp` the check speaks SMTP
+first (EHLO, STARTTLS), for mail servers on port 25 or 587.
+
+What it looks at: a handshake per protocol version (TLS 1.3, 1.2, 1.1, 1.0; SSL 3.0 cannot be tried
+with this OpenSSL and is reported as not tested), the cipher suite the server picks for each, and the
+leaf certificate. It does not enumerate every cipher suite and cannot see the key-exchange group.
+Verdicts: `fail` when something is insufficient (or, with `phase_out_fails: true`, to be phased out),
+when the certificate is untrusted, for another name, expired, not yet valid or expiring within
+`min_days`, or when a mail server does not offer STARTTLS; `error` when the server cannot be reached
+(name does not resolve, connection refused, no answer) or the time ran out.
+
+Example::
+
+    id: WEB-TLS
+    title: The website and the mail server use TLS per the NCSC guidelines
+    theme: technological
+    references: {bio2: "8.24", iso27002: "8.24", forum_standaardisatie: TLS}
+    severity: high
+    checks:
+      - plugin: tls
+        params: {min_days: 21, tls_profile: ncsc-2025-05}
+        targets: [www.gemeente.nl, {host: mail.gemeente.nl, port: 25, starttls: smtp}]
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+import socket
+import ssl
+import threading
+import warnings
+from collections.abc import Iterator
+from datetime import datetime
+from fnmatch import fnmatchcase
+from importlib.resources import files
+from typing import Any, Literal
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from pydantic import Field, field_validator
+
+from checks._net import budget, ca_file_of
+from compliance.api import Check, Context, Params, Result, Seconds
+
+#: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain without looking at the dates, which this
+#: check reports on its own (so that an expired certificate is still told apart from an untrusted one).
+_NO_CHECK_TIME = 0x200000
+
+#: The versions tried, best first: (name used in ncsc_tls.yaml and messages, ssl's version).
+_VERSIONS = (
+    ("TLS 1.3", ssl.TLSVersion.TLSv1_3),
+    ("TLS 1.2", ssl.TLSVersion.TLSv1_2),
+    ("TLS 1.1", ssl.TLSVersion.TLSv1_1),
+    ("TLS 1.0", ssl.TLSVersion.TLSv1),
+)
+_LEGACY = {ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1}
+_RANK = {"good": 0, "sufficient": 1, "phase_out": 2, "insufficient": 3}
+_SHOWN = {"good": "good", "sufficient": "sufficient", "phase_out": "phase out", "insufficient": "insufficient"}
+_context_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def profiles() -> dict[str, Any]:
+    """The guideline profiles from ncsc_tls.yaml (package data)."""
+    data = yaml.safe_load((files("checks") / "ncsc_tls.yaml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def profile(name: str) -> dict[str, Any]:
+    return dict(profiles()["profiles"][name])
+
+
+class TlsParams(Params):
+    host: str
+    """The server's name (or address); also the name its certificate must carry unless `server_name` is set."""
+    port: int | None = Field(None, ge=1, le=65535)
+    """Default 443, or 25 with `starttls: smtp`."""
+    starttls: Literal["smtp"] | None = None
+    min_days: int = Field(21, ge=0)
+    """Fail when the certificate expires within this many days (default 21)."""
+    tls_profile: str = "ncsc-2025-05"
+    """Which guideline version rates what is offered: a profile in checks/ncsc_tls.yaml."""
+    phase_out_fails: bool = False
+    """Also fail on what the guideline rates "phase out" (by default reported, not failed)."""
+    server_name: str | None = None
+    """The name sent as SNI and checked in the certificate, when it differs from `host`."""
+    timeout: Seconds | None = None
+    """Per connection; default the configuration's network timeout."""
+    ca_file: str | None = None
+    """CA bundle trusted besides the system store; default the configuration's."""
+
+    @field_validator("tls_profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        known = sorted(profiles()["profiles"])
+        if value not in known:
+            raise ValueError(f"unknown TLS profile '{value}'; known: {', '.join(known)}")
+        return value
+
+
+class _NoStartTls(Exception):
+    """The mail server answered but does not offer STARTTLS."""
+
+
+class _Unreachable(Exception):
+    """No TCP connection (or no SMTP conversation) could be had."""
+
+
+class Tls(Check):
+    name = "tls"
+    Params = TlsParams
+    target_param = "host"
+
+    def run(self, params: TlsParams, ctx: Context) -> Iterator[Result]:
+        port = params.port or (25 if params.starttls == "smtp" else 443)
+        target = f"{params.host}:{port}"
+        rules = profile(params.tls_profile)
+        title = rules["title"]
+        sni = params.server_name or params.host
+        timeout = budget(params.timeout, ctx)
+
+        def handshake(context: ssl.SSLContext) -> ssl.SSLSocket:
+            return _handshake(params.host, port, params.starttls, sni, context, budget(timeout, ctx))
+
+        versions: dict[str, str] = {}
+        ciphers: dict[str, dict[str, str]] = {}
+        leaf: bytes | None = None
+        best: ssl.TLSVersion | None = None
+        try:
+            for label, version in _VERSIONS:
+                try:
+                    with handshake(_probe_context(version)) as tls:
+                        versions[label] = "offered"
+                        name = (tls.cipher() or ("?",))[0]
+                        iana = iana_cipher_name(name)
+                        ciphers[label] = {"cipher": iana, "rating": rate_cipher(rules, iana)}
+                        if leaf is None:
+                            leaf, best = tls.getpeercert(binary_form=True), version
+                except (ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError):
+                    versions[label] = "not offered"
+                except _Unreachable as exc:
+                    if leaf is None:
+                        raise
+                    versions[label] = f"not offered ({exc})"  # e.g. a server that stalls on old versions
+                except (ValueError, Warning) as exc:  # this Python/OpenSSL cannot speak the version
+                    versions[label] = f"not tested ({exc})"
+        except _NoStartTls as exc:
+            yield Result.failed(target, f"Mail server {target} does not offer STARTTLS ({exc}); mail to it "
+                                "travels unencrypted.", starttls=False)
+            return
+        except _Unreachable as exc:
+            yield Result.errored(target, f"Could not check TLS of {target}: {exc}.", reachable=False)
+            return
+        versions["SSL 3.0"] = "not tested (this OpenSSL cannot speak SSL 3.0)"
+        offered = [label for label, state in versions.items() if state == "offered"]
+        evidence: dict[str, Any] = {"profile": params.tls_profile, "starttls": params.starttls,
+                                    "protocols": {label: {"state": state, **({"rating": rules["protocols"][label]}
+                                                                              if state == "offered" else {})}
+                                                  for label, state in versions.items()},
+                                    "ciphers": ciphers}
+        if leaf is None or best is None:
+            yield Result.failed(target, f"{target} accepts connections but completes no TLS handshake "
+                                "(TLS 1.0 to 1.3 tried).", **evidence)
+            return
+
+        problems: list[tuple[str, str]] = []  # (rating, text)
+        for label in offered:
+            rating = rules["protocols"][label]
+            if rating in ("phase_out", "insufficient"):
+                problems.append((rating, f"offers {label} ({_SHOWN[rating]})"))
+        for label, info in ciphers.items():
+            if info["rating"] in ("phase_out", "insufficient"):
+                problems.append((info["rating"], f"picks {info['cipher']} with {label} ({_SHOWN[info['rating']]})"))
+
+        cert = x509.load_der_x509_certificate(leaf)
+        cert_info = describe_certificate(cert, ctx.now())
+        evidence["certificate"] = cert_info
+        key_rating = rate_key(rules, cert.public_key())
+        hash_rating = rate_signature_hash(rules, cert_info["signature_hash"])
+        cert_info["key_rating"], cert_info["signature_hash_rating"] = key_rating, hash_rating
+        if key_rating in ("phase_out", "insufficient"):
+            problems.append((key_rating, f"certificate key {cert_info['key']} ({_SHOWN[key_rating]})"))
+        if hash_rating in ("phase_out", "insufficient"):
+            problems.append((hash_rating, f"certificate signed with {cert_info['signature_hash']} "
+                                          f"({_SHOWN[hash_rating]})"))
+
+        certificate_problems: list[str] = []
+        trust = _verify_chain(handshake, best, ca_file_of(params.ca_file, ctx))
+        cert_info["trusted"] = trust is None
+        if trust is not None:
+            cert_info["trust_problem"] = trust
+            certificate_problems.append(f"certificate not trusted ({trust})")
+        names_match = matches_hostname(cert, sni)
+        cert_info["hostname_match"] = names_match
+        if not names_match:
+            shown = ", ".join(cert_info["names"][:3]) or "no names"
+            certificate_problems.append(f"certificate is for {shown}, not {sni}")
+        days = cert_info["days_left"]
+        if cert_info["not_yet_valid"]:
+            certificate_problems.append(f"certificate not valid before {cert_info['not_before'][:10]}")
+        elif days < 0:
+            ago = cert_info["days_expired"]
+            certificate_problems.append(f"certificate expired {ago} day{'s' if ago != 1 else ''} ago")
+        elif days < params.min_days:
+            certificate_problems.append(f"certificate expires in {days} day{'s' if days != 1 else ''} "
+                                        f"(minimum {params.min_days})")
+        evidence["min_days"] = params.min_days
+
+        failing = certificate_problems + [text for rating, text in problems
+                                          if rating == "insufficient" or params.phase_out_fails]
+        notes = [text for rating, text in problems if rating == "phase_out" and not params.phase_out_fails
+                 and not text.startswith("offers ")]  # offered versions are named with their rating already
+        protocols = ", ".join(f"{label} ({_SHOWN[rules['protocols'][label]]})" for label in offered)
+        if failing:
+            yield Result.failed(target, f"TLS of {target} falls short of {title}: {'; '.join(failing)}.", **evidence)
+            return
+        note = f"; to phase out: {'; '.join(notes)}" if notes else ""
+        yield Result.passed(target, f"TLS of {target} meets {title}: {protocols}; certificate valid for "
+                            f"{days} more days{note}.", **evidence)
+
+
+def _handshake(host: str, port: int, starttls: str | None, sni: str, context: ssl.SSLContext,
+               timeout: float) -> ssl.SSLSocket:
+    """Connect (and speak SMTP up to STARTTLS when asked), then complete a TLS handshake."""
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror as exc:
+        raise _Unreachable(f"cannot resolve {host} ({exc.strerror or exc})") from None
+    except ConnectionRefusedError:
+        raise _Unreachable("connection refused") from None
+    except TimeoutError:
+        raise _Unreachable(f"no answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise _Unreachable(exc.strerror or str(exc)) from None
+    try:
+        if starttls == "smtp":
+            _smtp_starttls(sock)
+        server_hostname = None if _is_address(sni) else sni
+        return context.wrap_socket(sock, server_hostname=server_hostname)
+    except TimeoutError:
+        sock.close()
+        raise _Unreachable(f"no answer within {timeout:g} s") from None
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _smtp_reply(reader: Any) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    while True:
+        raw = reader.readline(1024)
+        if not raw:
+            raise _Unreachable("the mail server closed the connection")
+        line = raw.decode("ascii", "replace").rstrip("\r\n")
+        lines.append(line[4:])
+        if len(line) < 4 or line[3] != "-":
+            try:
+                return int(line[:3]), lines
+            except ValueError:
+                raise _NoStartTls(f"it does not speak SMTP: {line[:60]!r}") from None
+
+
+def _smtp_starttls(sock: socket.socket) -> None:
+    """The SMTP conversation up to the point where the TLS handshake starts (RFC 3207)."""
+    reader = sock.makefile("rb")
+    try:
+        code, lines = _smtp_reply(reader)
+        if code != 220:
+            raise _Unreachable(f"the mail server greets with {code} {' '.join(lines)[:80]}")
+        sock.sendall(b"EHLO " + _ehlo_name().encode() + b"\r\n")
+        code, lines = _smtp_reply(reader)
+        if code != 250:
+            raise _NoStartTls(f"EHLO answered with {code}")
+        if not any(line.upper().split(" ")[0] == "STARTTLS" for line in lines):
+            raise _NoStartTls("not in its EHLO answer")
+        sock.sendall(b"STARTTLS\r\n")
+        code, lines = _smtp_reply(reader)
+        if code != 220:
+            raise _NoStartTls(f"STARTTLS answered with {code} {' '.join(lines)[:80]}")
+    finally:
+        reader.close()
+
+
+@functools.lru_cache(maxsize=1)
+def _ehlo_name() -> str:
+    name = socket.getfqdn()
+    return name if "." in name else "compliance-monitor.invalid"
+
+
+def _legacy_context(setup: Any) -> ssl.SSLContext:
+    """Build a context that allows TLS 1.0/1.1, without the DeprecationWarning Python gives for it."""
+    with _context_lock, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"ssl\.TLSVersion\.TLSv1", category=DeprecationWarning)
+        context: ssl.SSLContext = setup()
+        return context
+
+
+@functools.lru_cache(maxsize=8)
+def _probe_context(version: ssl.TLSVersion) -> ssl.SSLContext:
+    """A context that speaks exactly one version and offers every cipher suite OpenSSL has.
+
+    Offering everything shows what the server is willing to pick; the probe does not verify, the
+    chain is verified separately.
+    """
+    def setup() -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.set_ciphers("ALL:@SECLEVEL=0")
+        context.minimum_version = version
+        context.maximum_version = version
+        return context
+
+    return _legacy_context(setup) if version in _LEGACY else setup()
+
+
+@functools.lru_cache(maxsize=32)
+def _verify_context(ca_file: str | None, version: ssl.TLSVersion) -> ssl.SSLContext:
+    def setup() -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if ca_file:
+            context.load_verify_locations(cafile=ca_file)
+        context.check_hostname = False  # checked on its own, to report it separately
+        context.verify_flags |= _NO_CHECK_TIME
+        if version in _LEGACY:
+            context.set_ciphers("ALL:@SECLEVEL=0")
+        context.minimum_version = version
+        context.maximum_version = version
+        return context
+
+    return _legacy_context(setup) if version in _LEGACY else setup()
+
+
+def _verify_chain(handshake: Any, version: ssl.TLSVersion, ca_file: str | None) -> str | None:
+    """None when the chain is trusted (system store plus `ca_file`), else why not."""
+    try:
+        with handshake(_verify_context(ca_file, version)):
+            return None
+    except ssl.SSLCertVerificationError as exc:
+        return str(exc.verify_message or exc.reason)
+    except ssl.SSLError as exc:
+        return f"the verifying handshake failed: {exc.reason or exc}"
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+# --- ratings -----------------------------------------------------------------------------------
+
+_KEY_EXCHANGE = (  # OpenSSL name prefix -> IANA key exchange and authentication, longest first
+    ("ECDHE-ECDSA-", "ECDHE_ECDSA"), ("ECDHE-RSA-", "ECDHE_RSA"), ("ECDHE-PSK-", "ECDHE_PSK"),
+    ("DHE-RSA-", "DHE_RSA"), ("DHE-DSS-", "DHE_DSS"), ("DHE-PSK-", "DHE_PSK"), ("RSA-PSK-", "RSA_PSK"),
+    ("EDH-RSA-", "DHE_RSA"), ("EDH-DSS-", "DHE_DSS"), ("SRP-DSS-", "SRP_SHA_DSS"), ("SRP-RSA-", "SRP_SHA_RSA"),
+    ("SRP-", "SRP_SHA"), ("ADH-", "DH_anon"), ("AECDH-", "ECDH_anon"), ("PSK-", "PSK"),
+    ("ECDHE-", "ECDHE_RSA"),  # OpenSSL's ECDHE-ARIA* names leave out RSA
+)
+_BULK = re.compile(r"(AES|ARIA|CAMELLIA)-?(128|256)(?:-(GCM|CCM8|CCM|CBC))?(?:-(SHA\d*|MD5))?")
+
+
+def iana_cipher_name(openssl_name: str) -> str:
+    """The IANA name of a cipher suite from its OpenSSL name ("ECDHE-RSA-AES128-GCM-SHA256" ->
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"). TLS 1.3 names are the same in both."""
+    if openssl_name.startswith("TLS_"):
+        return openssl_name
+    kx, rest = "RSA", openssl_name
+    for prefix, iana in _KEY_EXCHANGE:
+        if openssl_name.startswith(prefix):
+            kx, rest = iana, openssl_name[len(prefix):]
+            break
+    if rest == "CHACHA20-POLY1305":
+        bulk = "CHACHA20_POLY1305_SHA256"
+    elif rest in ("DES-CBC3-SHA", "3DES-EDE-CBC-SHA"):
+        bulk = "3DES_EDE_CBC_SHA"
+    elif rest.startswith("RC4-"):
+        bulk = "RC4_128_" + rest[4:]
+    elif rest.startswith("NULL-"):
+        bulk = "NULL_" + rest[5:]
+    elif match := _BULK.fullmatch(rest):
+        algorithm, bits, mode, mac = match.groups()
+        mode = {"CCM8": "CCM_8", None: "CBC"}.get(mode, mode)
+        bulk = f"{algorithm}_{bits}_{mode}" + (f"_{mac}" if mac else "")
+    else:
+        return f"OPENSSL_{openssl_name}"  # unknown: rated insufficient, shown as OpenSSL named it
+    return f"TLS_{kx}_WITH_{bulk}"
+
+
+def rate_cipher(rules: dict[str, Any], iana: str) -> str:
+    for rating in ("good", "sufficient", "phase_out"):
+        if any(fnmatchcase(iana, pattern) for pattern in rules["ciphers"].get(rating) or []):
+            return rating
+    return "insufficient"
+
+
+def rate_key(rules: dict[str, Any], key: Any) -> str:
+    spec = rules["certificate_key"]
+    if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
+        limits = spec.get("rsa" if isinstance(key, rsa.RSAPublicKey) else "dsa") or {}
+        for rating in ("sufficient", "phase_out"):
+            if rating in limits and key.key_size >= limits[rating]:
+                return rating
+        return "insufficient"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        curves = spec.get("ec_curves") or {}
+        for rating in ("good", "sufficient", "phase_out"):
+            if key.curve.name in (curves.get(rating) or []):
+                return rating
+        return "insufficient"
+    if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        return str(spec.get("eddsa", "insufficient"))
+    return "insufficient"
+
+
+def rate_signature_hash(rules: dict[str, Any], name: str) -> str:
+    if name == "none (EdDSA)":
+        return "good"
+    for rating in ("good", "sufficient", "phase_out"):
+        if name in (rules["signature_hash"].get(rating) or []):
+            return rating
+    return "insufficient"
+
+
+def describe_key(key: Any) -> str:
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA {key.key_size} bits"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"DSA {key.key_size} bits"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ECDSA {key.curve.name}"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448"
+    return type(key).__name__
+
+
+def certificate_names(cert: x509.Certificate) -> list[str]:
+    """The DNS names and IP addresses in the subject alternative name extension."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [*san.get_values_for_type(x509.DNSName), *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))]
+
+
+def matches_hostname(cert: x509.Certificate, host: str) -> bool:
+    """Whether the certificate's subject alternative names cover `host` (RFC 6125; no CN fallback,
+    as browsers do): exact names, a wildcard for the whole left-most label, IP addresses."""
+    names = certificate_names(cert)
+    if _is_address(host):
+        wanted = ipaddress.ip_address(host)
+        return any(_is_address(n) and ipaddress.ip_address(n) == wanted for n in names)
+    host = host.rstrip(".").lower()
+    for name in names:
+        name = name.rstrip(".").lower()
+        if name == host:
+            return True
+        if name.startswith("*.") and "." in host:
+            first, rest = host.split(".", 1)
+            if rest == name[2:] and first and rest.count(".") >= 1:
+                return True
+    return False
+
+
+def describe_certificate(cert: x509.Certificate, now: datetime) -> dict[str, Any]:
+    not_after, not_before = cert.not_valid_after_utc, cert.not_valid_before_utc
+    hash_algorithm = cert.signature_hash_algorithm
+    return {
+        "subject": cert.subject.rfc4514_string()[:300],
+        "issuer": cert.issuer.rfc4514_string()[:300],
+        "names": certificate_names(cert)[:20],
+        "not_before": not_before.isoformat(),
+        "not_after": not_after.isoformat(),
+        "not_yet_valid": not_before > now,
+        "days_left": int((not_after - now).total_seconds() // 86400),
+        "days_expired": max(0, int((now - not_after).total_seconds() // 86400)),
+        "key": describe_key(cert.public_key()),
+        "signature_hash": hash_algorithm.name if hash_algorithm is not None else "none (EdDSA)",
+    }
