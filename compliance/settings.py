@@ -52,6 +52,24 @@ class NetworkSettings(Section):
     ca_file: str | None = None
 
 
+class ContactSettings(Section):
+    """A person the authority can reach about a breach notification (AP form, section 1)."""
+
+    name: str = ""
+    function: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+class IncidentsSettings(Section):
+    """The breach register: the id prefix and what the AP notification form asks about the organisation."""
+
+    id_prefix: str = Field("DL", pattern=r"^[A-Z][A-Z0-9]{0,7}$")
+    organisation: str = ""
+    reporter: ContactSettings = ContactSettings()
+    contact: ContactSettings = ContactSettings()
+
+
 class Settings(Section):
     """The whole configuration. `base_dir` is the folder relative paths count from."""
 
@@ -59,6 +77,7 @@ class Settings(Section):
     controls: ControlsSettings = ControlsSettings()
     scan: ScanSettings = ScanSettings()
     network: NetworkSettings = NetworkSettings()
+    incidents: IncidentsSettings = IncidentsSettings()
     targets: dict[str, list[TargetItem]] = Field(default_factory=dict)
     timezone: str = "Europe/Amsterdam"
 

@@ -1,1 +1,36 @@
-"""The personal-data breach register (GDPR art. 33(5))."""
+"""The personal-data breach register (GDPR art. 33(5)): record, 72-hour clock, ENISA severity,
+notification recommendation and decisions, hash-chained audit trail, and exports.
+
+For other parts of the monitor (the weekly digest, reports) the surface is:
+
+- `Register(database, zone=..., id_prefix=...)`: the operations and `get`, `incidents`, `events`, `verify`;
+- `open_incidents(database, now)`: incidents not closed, most urgent first; `incident.clock(now)` gives
+  the deadline, the hours left (negative when overdue) and whether the authority was notified in time;
+- `figures(database, since=..., until=..., now=...)`: counts by status, band and nature, notified within
+  72 hours, overdue.
+"""
+
+from incidents.errors import IncidentError, IncidentNotFound, InvalidInput, PersonalDataFound, StepSkipped
+from incidents.model import NOTIFICATION_WINDOW, Assessment, Clock, Decision, Incident, Notification, deadline_for
+from incidents.register import Draft, Figures, Register, Verification, figures, open_incidents
+
+__all__ = [
+    "NOTIFICATION_WINDOW",
+    "Assessment",
+    "Clock",
+    "Decision",
+    "Draft",
+    "Figures",
+    "Incident",
+    "IncidentError",
+    "IncidentNotFound",
+    "InvalidInput",
+    "Notification",
+    "PersonalDataFound",
+    "Register",
+    "StepSkipped",
+    "Verification",
+    "deadline_for",
+    "figures",
+    "open_incidents",
+]

@@ -174,3 +174,100 @@ class RiskException(Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+
+
+# -- breach register (incidents) -------------------------------------------------------------------
+# The personal-data breach register of GDPR art. 33(5); the rules live in the `incidents` package.
+# It holds counts and categories, never personal data of the people concerned. Every change to these
+# tables is also an event in `incident_events`, a hash chain that `compliance incident verify` checks.
+
+
+class IncidentRow(Base):
+    """One personal-data breach: the facts, the assessment, the decision and the closure."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (UniqueConstraint("year", "number", name="uq_incidents_year_number"),)
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)  # DL-2026-0007
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), index=True)  # open | assessed | notified | closed
+    description: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    discovered_at: Mapped[datetime]
+    aware_at: Mapped[datetime]
+    deadline: Mapped[datetime] = mapped_column(index=True)  # aware_at + 72 h (art. 33(1))
+    how_discovered: Mapped[str] = mapped_column(Text, default="")
+    cause: Mapped[str] = mapped_column(Text, default="")
+    nature: Mapped[list[Any]] = mapped_column(JSON)
+    data_categories: Mapped[list[Any]] = mapped_column(JSON)
+    subjects: Mapped[int] = mapped_column(Integer)
+    subjects_max: Mapped[int | None] = mapped_column(Integer)
+    records: Mapped[int | None] = mapped_column(Integer)
+    people: Mapped[list[Any]] = mapped_column(JSON)
+    processor: Mapped[str] = mapped_column(String(200), default="")
+    consequences: Mapped[str] = mapped_column(Text, default="")
+    measures_taken: Mapped[str] = mapped_column(Text, default="")
+    measures_planned: Mapped[str] = mapped_column(Text, default="")
+    protection: Mapped[str] = mapped_column(Text, default="")
+    cross_border: Mapped[bool] = mapped_column(Boolean, default=False)
+    assessment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    score: Mapped[str | None] = mapped_column(String(4))  # "3.25": exact quarters, copied from assessment
+    band: Mapped[str | None] = mapped_column(String(10), index=True)
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    closure: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+class IncidentNotification(Base):
+    """A notification to the authority (initial, follow-up, withdrawal) or a communication to the people."""
+
+    __tablename__ = "incident_notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(10))  # authority | subjects
+    kind: Mapped[str] = mapped_column(String(12))  # initial | follow-up | withdrawal
+    at: Mapped[datetime]
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    channel: Mapped[str] = mapped_column(String(10), default="")  # letter | e-mail | public (subjects)
+    delay_reason: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(200))
+
+
+class IncidentLink(Base):
+    """A link from a breach to a related control or finding of the monitor."""
+
+    __tablename__ = "incident_links"
+    __table_args__ = (UniqueConstraint("incident_id", "kind", "ref", name="uq_incident_links_incident_kind_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # control | finding
+    ref: Mapped[str] = mapped_column(String(100))
+    linked_at: Mapped[datetime]
+    linked_by: Mapped[str] = mapped_column(String(200))
+
+
+class IncidentEvent(Base):
+    """One change to the register, append-only; `hash` covers the event and the previous event's hash."""
+
+    __tablename__ = "incident_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # place in the chain
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(20))
+    field: Mapped[str | None] = mapped_column(String(40))
+    old: Mapped[str | None] = mapped_column(Text)  # canonical JSON of the value before
+    new: Mapped[str | None] = mapped_column(Text)  # canonical JSON of the value after
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+

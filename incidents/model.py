@@ -1,0 +1,276 @@
+"""What the register holds, as read by the CLI, reports and the digest: incidents, their clock and parts.
+
+Times are aware datetimes in UTC; show them in the configured zone (Europe/Amsterdam by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from incidents.chain import iso
+from incidents.errors import InvalidInput
+
+#: Art. 33(1): notify the authority "not later than 72 hours after having become aware".
+NOTIFICATION_WINDOW = timedelta(hours=72)
+
+STATUSES = ("open", "assessed", "notified", "closed")
+RECIPIENTS = ("authority", "subjects")
+NOTIFICATION_KINDS = ("initial", "follow-up", "withdrawal")
+CHANNELS = ("letter", "e-mail", "public")
+LINK_KINDS = ("control", "finding")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def deadline_for(aware_at: datetime) -> datetime:
+    """The art. 33(1) deadline: 72 elapsed hours after the controller became aware (in UTC, so DST-proof)."""
+    return aware_at.astimezone(UTC) + NOTIFICATION_WINDOW
+
+
+def parse_time(text: str, zone: tzinfo, option: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 moment from the command line, in UTC. Without an offset it is local time in zone.
+
+    Accepts `2026-11-27T16:40`, `2026-11-27 16:40`, `2026-11-27T15:40:00Z`, `...+01:00`, or `now`.
+    A local time that does not exist (the hour skipped when clocks go forward) is refused.
+    """
+    value = text.strip()
+    if value.lower() == "now":
+        return (now or utc_now()).astimezone(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{option} '{text}' is not a date and time; write e.g. 2026-11-27T16:40 (local time) "
+                           "or 2026-11-27T15:40:00Z") from None
+    if parsed.tzinfo is None:
+        if len(value) <= 10:
+            raise InvalidInput(f"{option} '{text}' has no time of day; the 72-hour clock needs one, e.g. "
+                               f"{value}T16:40")
+        local = parsed.replace(tzinfo=zone)
+        if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != parsed:
+            raise InvalidInput(f"{option} '{text}' does not exist in time zone {zone} (the clocks skip that hour); "
+                               "give the time with its offset, e.g. +01:00")
+        parsed = local
+    return parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """An ENISA assessment with its inputs and the recommendation it led to."""
+
+    dpc: int
+    dpc_basic: int
+    dpc_reason: str
+    ei: str
+    confidentiality: str
+    integrity: str
+    availability: str
+    malicious: bool
+    unintelligible: bool
+    risk_removed: bool
+    disproportionate_effort: bool
+    score: Decimal
+    band: str
+    formula: str
+    notify_authority: bool
+    notify_subjects: bool
+    public_communication: bool
+    rule: str
+    summary: str
+    reasons: tuple[str, ...]
+    assessed_at: datetime
+    assessed_by: str
+
+    def record(self) -> dict[str, Any]:
+        """The JSON stored in the incident row and in the audit trail (score as exact text)."""
+        data = _plain(self)
+        data["score"] = f"{self.score:.2f}"
+        data["reasons"] = list(self.reasons)
+        data["assessed_at"] = iso(self.assessed_at)
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Assessment:
+        return cls(**{**data, "score": Decimal(data["score"]), "reasons": tuple(data["reasons"]),
+                      "assessed_at": _from_iso(data["assessed_at"])})
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The privacy officer's decision on art. 33 and 34, which may differ from the recommendation."""
+
+    notify_authority: bool
+    notify_subjects: bool
+    subjects_exception: str  # "" or unintelligible | risk-removed | disproportionate-effort (art. 34(3))
+    reason: str
+    follows_recommendation: bool
+    decided_at: datetime
+    decided_by: str
+
+    @property
+    def public_communication(self) -> bool:
+        return self.subjects_exception == "disproportionate-effort"
+
+    def record(self) -> dict[str, Any]:
+        data = _plain(self)
+        data["decided_at"] = iso(self.decided_at)
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Decision:
+        return cls(**{**data, "decided_at": _from_iso(data["decided_at"])})
+
+
+@dataclass(frozen=True, slots=True)
+class Closure:
+    closed_at: datetime
+    closed_by: str
+    note: str
+
+    def record(self) -> dict[str, Any]:
+        return {"closed_at": iso(self.closed_at), "closed_by": self.closed_by, "note": self.note}
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Closure:
+        return cls(_from_iso(data["closed_at"]), data["closed_by"], data["note"])
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A notification to the authority or a communication to the people concerned."""
+
+    recipient: str  # authority | subjects
+    kind: str  # initial | follow-up | withdrawal
+    at: datetime
+    reference: str
+    channel: str
+    delay_reason: str
+    note: str
+    recorded_at: datetime
+    recorded_by: str
+
+    def record(self) -> dict[str, Any]:
+        return {"recipient": self.recipient, "kind": self.kind, "at": iso(self.at), "reference": self.reference,
+                "channel": self.channel, "delay_reason": self.delay_reason, "note": self.note,
+                "recorded_at": iso(self.recorded_at), "recorded_by": self.recorded_by}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    kind: str  # control | finding
+    ref: str
+    linked_at: datetime
+    linked_by: str
+
+    def record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "ref": self.ref, "linked_at": iso(self.linked_at), "linked_by": self.linked_by}
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Where an incident stands against the 72-hour deadline of art. 33(1).
+
+    state: `running` (time left), `overdue` (deadline passed, no notification), `notified` (the
+    authority was notified; `within_deadline` says whether in time), or `not-required` (the decision
+    is not to notify the authority).
+    """
+
+    deadline: datetime
+    state: str
+    hours_left: float | None  # negative when overdue; None once notified or not required
+    notified_at: datetime | None = None
+    within_deadline: bool | None = None
+
+    @property
+    def overdue(self) -> bool:
+        return self.state == "overdue"
+
+    def describe(self) -> str:
+        """A few words for a table: "31.5 h left", "5.2 h overdue", "notified in time"."""
+        if self.state == "running":
+            return f"{self.hours_left:.1f} h left"
+        if self.state == "overdue":
+            return f"{-(self.hours_left or 0):.1f} h overdue"
+        if self.state == "notified":
+            if self.within_deadline:
+                return "notified in time"
+            late = ((self.notified_at or self.deadline) - self.deadline).total_seconds() / 3600
+            return f"notified {late:.1f} h late"
+        return "no notification needed (decision)"
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One breach as read from the register."""
+
+    id: str
+    title: str
+    status: str
+    description: str
+    occurred_at: datetime
+    ended_at: datetime | None
+    discovered_at: datetime
+    aware_at: datetime
+    deadline: datetime
+    how_discovered: str
+    cause: str
+    nature: tuple[str, ...]
+    data_categories: tuple[str, ...]
+    subjects: int
+    subjects_max: int | None
+    records: int | None
+    people: tuple[str, ...]
+    processor: str
+    consequences: str
+    measures_taken: str
+    measures_planned: str
+    protection: str
+    cross_border: bool
+    assessment: Assessment | None
+    decision: Decision | None
+    closure: Closure | None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    notifications: tuple[Notification, ...] = field(default=())
+    links: tuple[Link, ...] = field(default=())
+
+    def notifications_to(self, recipient: str, kind: str | None = None) -> list[Notification]:
+        return [n for n in self.notifications if n.recipient == recipient and (kind is None or n.kind == kind)]
+
+    @property
+    def authority_notification(self) -> Notification | None:
+        """The initial notification to the authority, if recorded."""
+        return next(iter(self.notifications_to("authority", "initial")), None)
+
+    @property
+    def withdrawn(self) -> bool:
+        return bool(self.notifications_to("authority", "withdrawal"))
+
+    @property
+    def subjects_informed_at(self) -> datetime | None:
+        first = next(iter(self.notifications_to("subjects")), None)
+        return first.at if first else None
+
+    def clock(self, now: datetime | None = None) -> Clock:
+        """The 72-hour clock at now (default: the current time)."""
+        initial = self.authority_notification
+        if initial is not None:
+            return Clock(self.deadline, "notified", None, initial.at, initial.at <= self.deadline)
+        if self.decision is not None and not self.decision.notify_authority:
+            return Clock(self.deadline, "not-required", None)
+        left = self.deadline - (now or utc_now())
+        return Clock(self.deadline, "running" if left > timedelta(0) else "overdue",
+                     round(left.total_seconds() / 3600, 1))
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

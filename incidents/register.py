@@ -1,0 +1,906 @@
+"""The breach register's operations: register, update, assess, decide, notify, close, link; read; verify.
+
+Every operation runs in one transaction that also appends its events to the hash-chained audit trail;
+when anything is wrong (bad input, a skipped step, personal data in free text) nothing is stored.
+Writers are serialised (a PostgreSQL advisory lock, or SQLite's write lock taken at the start), so ids
+(a sequence per year) and the chain stay unique when several people work at once; unique constraints
+on both back this up.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from compliance.errors import did_you_mean
+from incidents import chain, enisa, pii
+from incidents.categories import DATA_CATEGORIES, NATURES, PEOPLE, basic_dpc, checked_names
+from incidents.errors import IncidentNotFound, InvalidInput, PersonalDataFound, StepSkipped
+from incidents.model import (
+    CHANNELS,
+    LINK_KINDS,
+    NOTIFICATION_KINDS,
+    RECIPIENTS,
+    Assessment,
+    Closure,
+    Decision,
+    Incident,
+    Link,
+    Notification,
+    deadline_for,
+    utc_now,
+)
+from incidents.recommendation import EXCEPTIONS, recommend
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from compliance.db import Database
+    from compliance.db.models import IncidentRow
+
+#: The key of the PostgreSQL advisory lock that serialises writes to the register ("DLreg").
+_LOCK_KEY = 0x444C726567
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """The facts of a new breach (art. 33(3), 33(5)). Times are aware datetimes."""
+
+    title: str
+    description: str
+    occurred_at: datetime
+    aware_at: datetime
+    nature: Sequence[str]
+    data_categories: Sequence[str]
+    subjects: int
+    discovered_at: datetime | None = None
+    ended_at: datetime | None = None
+    how_discovered: str = ""
+    cause: str = ""
+    subjects_max: int | None = None
+    records: int | None = None
+    people: Sequence[str] = ()
+    processor: str = ""
+    consequences: str = ""
+    measures_taken: str = ""
+    measures_planned: str = ""
+    protection: str = ""
+    cross_border: bool = False
+
+
+FACT_FIELDS = tuple(Draft.__dataclass_fields__)
+#: What `compliance incident new` needs; it asks for what is missing on a terminal.
+REQUIRED = ("title", "aware_at", "occurred_at", "nature", "data_categories", "subjects", "description")
+TEXT_FIELDS = ("title", "description", "how_discovered", "cause", "processor", "consequences", "measures_taken",
+               "measures_planned", "protection")
+TIME_FIELDS = ("occurred_at", "ended_at", "discovered_at", "aware_at")
+_LIST_FACTS = ("nature", "data_categories", "people")
+#: Trail fields that grow: an event on them appends its `new` value.
+APPENDED = ("notifications", "links")
+
+
+def option(name: str) -> str:
+    """The command-line option of a field, for messages: aware_at -> --aware-at."""
+    return "--" + {"data_categories": "data-category", "nature": "nature", "people": "people"}.get(
+        name, name.replace("_", "-"))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of the audit trail, values decoded."""
+
+    seq: int
+    incident_id: str
+    at: datetime
+    by: str
+    action: str
+    field: str | None
+    old: Any
+    new: Any
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The result of checking the audit trail and the register against it."""
+
+    events: int
+    incidents: int
+    head_hash: str
+    problems: tuple[str, ...]
+    first_broken_event: int | None
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """Counts for reports and the digest over incidents that became known in a period."""
+
+    total: int
+    open: int
+    by_status: dict[str, int]
+    by_band: dict[str, int]
+    by_nature: dict[str, int]
+    authority_notified: int
+    notified_within_72h: int
+    notified_late: int
+    overdue: int
+    subjects_informed: int
+    people_affected: int
+    incidents: tuple[Incident, ...] = field(default=(), repr=False)
+
+
+class Register:
+    """The breach register in a database; ids are `<id_prefix>-<year>-<number>`, year in `zone`."""
+
+    def __init__(self, database: Database, *, zone: tzinfo = UTC, id_prefix: str = "DL") -> None:
+        self.db = database
+        self.zone = zone
+        self.id_prefix = id_prefix
+
+    # writing ------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A transaction holding the register's write lock from its first statement."""
+        from sqlalchemy import text
+
+        with self.db.transaction() as session:
+            connection = session.connection()
+            if self.db.dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            elif self.db.dialect == "sqlite":
+                # pysqlite opens its transaction lazily, at the first write; take the write lock now so
+                # reading the last id and the chain's head cannot race another writer
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
+
+    def register(self, draft: Draft, *, by: str, force_reason: str | None = None,
+                 now: datetime | None = None) -> Incident:
+        """Record a new breach with status `open`; return it with its id and deadline."""
+        from sqlalchemy import func, select
+
+        from compliance.db.models import IncidentRow
+
+        now = now or utc_now()
+        facts = validated_facts(asdict(draft), now, self.zone)
+        overrides = _guard({name: facts[name] for name in TEXT_FIELDS}, force_reason, "the incident was not registered")
+        with self._writing() as session:
+            year = now.astimezone(self.zone).year
+            number = (session.scalar(select(func.max(IncidentRow.number)).where(IncidentRow.year == year)) or 0) + 1
+            incident_id = f"{self.id_prefix}-{year}-{number:04d}"
+            row = IncidentRow(id=incident_id, year=year, number=number, status="open",
+                              deadline=deadline_for(facts["aware_at"]), assessment=None, decision=None, closure=None,
+                              created_at=now, created_by=by, updated_at=now, **facts)
+            session.add(row)
+            session.flush()
+            trail = _Trail(session, by, now)
+            trail.add(incident_id, "create", None, None, snapshot(row, [], []))
+            trail.overrides(incident_id, overrides, force_reason)
+            return _view(row, [], [])
+
+    def update(self, incident_id: str, changes: Mapping[str, Any], *, by: str, force_reason: str | None = None,
+               now: datetime | None = None) -> Incident:
+        """Change facts of an incident (not closed); each changed field becomes an event."""
+        unknown = set(changes) - set(FACT_FIELDS)
+        if unknown:
+            raise InvalidInput(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
+        now = now or utc_now()
+        with self._writing() as session:
+            row = self._row(session, incident_id)
+            _not_closed(row, "changed")
+            current = {name: getattr(row, name) for name in FACT_FIELDS}
+            merged = validated_facts({**current, **changes}, now, self.zone)
+            changed = [name for name in FACT_FIELDS if name in changes and merged[name] != current[name]]
+            if not changed:
+                raise InvalidInput(f"nothing to change: the values given are what {row.id} already holds")
+            overrides = _guard({n: merged[n] for n in changed if n in TEXT_FIELDS}, force_reason,
+                               f"{row.id} was not changed")
+            trail = _Trail(session, by, now)
+            for name in changed:
+                trail.add(row.id, "update", name, fact_value(name, current[name]), fact_value(name, merged[name]))
+                setattr(row, name, merged[name])
+            if "aware_at" in changed:
+                row.deadline = deadline_for(merged["aware_at"])
+            row.updated_at = now
+            trail.overrides(row.id, overrides, force_reason)
+            return self._view_of(session, row)
+
+    def assess(self, incident_id: str, *, ei: str, confidentiality: str, integrity: str, availability: str,
+               malicious: bool = False, unintelligible: bool = False, risk_removed: bool = False,
+               disproportionate_effort: bool = False, dpc: int | None = None, dpc_reason: str = "", by: str,
+               force_reason: str | None = None, now: datetime | None = None) -> Incident:
+        """Score the breach with ENISA and record the recommendation; `open` becomes `assessed`.
+
+        The DPC defaults to the highest basic score of the incident's data categories; another DPC
+        needs a reason (ENISA's contextual adjustment, never silent).
+        """
+        now = now or utc_now()
+        dpc_reason = dpc_reason.strip()
+        with self._writing() as session:
+            row = self._row(session, incident_id)
+            _not_closed(row, "assessed")
+            basic = basic_dpc(row.data_categories)
+            categories = ", ".join(f"{c} {DATA_CATEGORIES[c].basic_dpc}" for c in row.data_categories)
+            if dpc is None:
+                dpc = basic
+            elif dpc != basic and not dpc_reason:
+                raise InvalidInput(f"--dpc {dpc} differs from {basic}, the highest basic score of the data categories "
+                                   f"of {row.id} ({categories}); give the reason for the adjustment with --dpc-reason "
+                                   "(ENISA: volume, the controller, vulnerable people, public availability...)")
+            severity = enisa.severity(dpc=dpc, ei=ei, confidentiality=confidentiality, integrity=integrity,
+                                      availability=availability, malicious=malicious, unintelligible=unintelligible)
+            _check_circumstances(row, {"confidentiality": confidentiality, "integrity": integrity,
+                                       "availability": availability})
+            advice = recommend(severity, availability=availability, unintelligible=unintelligible,
+                               risk_removed=risk_removed, disproportionate_effort=disproportionate_effort)
+            reasons = advice.reasons
+            if dpc != basic:
+                reasons += (f"DPC {dpc} instead of {basic}, the basic score of the data categories ({categories}): "
+                            f"{dpc_reason}",)
+            overrides = _guard({"dpc_reason": dpc_reason}, force_reason, f"{row.id} was not assessed")
+            assessment = Assessment(
+                dpc=dpc, dpc_basic=basic, dpc_reason=dpc_reason, ei=ei, confidentiality=confidentiality,
+                integrity=integrity, availability=availability, malicious=malicious, unintelligible=unintelligible,
+                risk_removed=risk_removed, disproportionate_effort=disproportionate_effort, score=severity.score,
+                band=severity.band, formula=severity.formula(), notify_authority=advice.notify_authority,
+                notify_subjects=advice.notify_subjects, public_communication=advice.public_communication,
+                rule=advice.rule, summary=advice.summary, reasons=reasons, assessed_at=now, assessed_by=by,
+            )
+            trail = _Trail(session, by, now)
+            record = assessment.record()
+            trail.add(row.id, "assess", "assessment", row.assessment, record)
+            row.assessment, row.score, row.band = record, record["score"], assessment.band
+            if row.status == "open":
+                trail.add(row.id, "assess", "status", row.status, "assessed")
+                row.status = "assessed"
+            row.updated_at = now
+            trail.overrides(row.id, overrides, force_reason)
+            return self._view_of(session, row)
+
+    def decide(self, incident_id: str, *, notify_authority: bool, notify_subjects: bool, reason: str,
+               subjects_exception: str = "", by: str, force_reason: str | None = None,
+               now: datetime | None = None) -> Incident:
+        """Record the decision on notifying the authority and informing the people, with its reason."""
+        now = now or utc_now()
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput("a decision needs its justification: give --reason (art. 33(5) documentation)")
+        if subjects_exception and subjects_exception not in EXCEPTIONS:
+            hint = did_you_mean(subjects_exception, EXCEPTIONS)
+            raise InvalidInput(f"unknown --subjects-exception '{subjects_exception}'" + (f"; {hint}" if hint else "") +
+                               f" (choose from: {', '.join(EXCEPTIONS)})")
+        if subjects_exception and notify_subjects:
+            raise InvalidInput("--subjects-exception says why the people concerned are not informed (art. 34(3)); "
+                               "it cannot go with --notify-subjects yes")
+        with self._writing() as session:
+            row = self._row(session, incident_id)
+            _not_closed(row, "decided on")
+            if row.assessment is None:
+                raise StepSkipped(f"{row.id} has no assessment yet: run `compliance incident assess {row.id} --ei ... "
+                                  "--confidentiality ... --integrity ... --availability ...` first; the decision "
+                                  "follows the assessment")
+            incident = self._view_of(session, row)
+            initial = incident.authority_notification
+            if initial is not None and not incident.withdrawn and not notify_authority:
+                raise StepSkipped(f"the authority was already notified about {row.id} ({self._when(initial.at)}, "
+                                  f"reference {initial.reference}); record a withdrawal first: `compliance incident "
+                                  f"notify {row.id} --authority --withdraw --note REASON`")
+            informed = incident.subjects_informed_at
+            if informed is not None and not notify_subjects and subjects_exception != "disproportionate-effort":
+                raise StepSkipped(f"the people concerned in {row.id} were already informed ({self._when(informed)}); "
+                                  "a decision not to inform them cannot follow")
+            advice = incident.assessment
+            assert advice is not None
+            decision = Decision(
+                notify_authority=notify_authority, notify_subjects=notify_subjects,
+                subjects_exception=subjects_exception, reason=reason,
+                follows_recommendation=(notify_authority, notify_subjects, subjects_exception ==
+                                        "disproportionate-effort") ==
+                                       (advice.notify_authority, advice.notify_subjects, advice.public_communication),
+                decided_at=now, decided_by=by,
+            )
+            overrides = _guard({"reason": reason}, force_reason, f"no decision was recorded for {row.id}")
+            trail = _Trail(session, by, now)
+            record = decision.record()
+            trail.add(row.id, "decide", "decision", row.decision, record)
+            row.decision, row.updated_at = record, now
+            trail.overrides(row.id, overrides, force_reason)
+            return self._view_of(session, row)
+
+    def notify(self, incident_id: str, *, recipient: str, kind: str = "initial", at: datetime | None = None,
+               reference: str = "", channel: str = "", delay_reason: str = "", note: str = "", by: str,
+               force_reason: str | None = None, now: datetime | None = None) -> Incident:
+        """Record a notification to the authority (initial, follow-up, withdrawal) or to the people concerned.
+
+        An initial notification to the authority after the deadline needs the reasons for the delay
+        (art. 33(1)). The first notification moves the incident to `notified`.
+        """
+        if recipient not in RECIPIENTS:
+            raise InvalidInput(f"unknown recipient '{recipient}'; choose from: {', '.join(RECIPIENTS)}")
+        if kind not in NOTIFICATION_KINDS:
+            raise InvalidInput(f"unknown kind of notification '{kind}'; choose from: {', '.join(NOTIFICATION_KINDS)}")
+        now = now or utc_now()
+        at = at or now
+        reference, channel, delay_reason, note = reference.strip(), channel.strip(), delay_reason.strip(), note.strip()
+        if at > now:
+            raise InvalidInput(f"--at {self._when(at)} lies in the future; record a notification once it has been made")
+        with self._writing() as session:
+            row = self._row(session, incident_id)
+            _not_closed(row, "notified")
+            incident = self._view_of(session, row)
+            if at < incident.aware_at:
+                raise InvalidInput(f"--at {self._when(at)} lies before the moment of becoming aware of {row.id} "
+                                   f"({self._when(incident.aware_at)})")
+            decision = incident.decision
+            if decision is None:
+                step = "assess and then decide" if incident.assessment is None else "decide"
+                raise StepSkipped(f"{row.id} has no decision to notify yet: {step} first (`compliance incident "
+                                  f"decide {row.id} --notify-authority yes|no --notify-subjects yes|no --reason ...`)")
+            if recipient == "authority":
+                reference = self._check_authority(incident, kind, at, reference, channel, delay_reason, note)
+            else:
+                self._check_subjects(incident, kind, channel)
+            overrides = _guard({"delay_reason": delay_reason, "note": note}, force_reason,
+                               f"no notification was recorded for {row.id}")
+            from compliance.db.models import IncidentNotification
+
+            notification = IncidentNotification(
+                incident_id=row.id, recipient=recipient, kind=kind, at=at, reference=reference, channel=channel,
+                delay_reason=delay_reason, note=note, recorded_at=now, recorded_by=by)
+            session.add(notification)
+            trail = _Trail(session, by, now)
+            trail.add(row.id, "notify", "notifications", None, _notification(notification).record())
+            if row.status == "assessed":
+                trail.add(row.id, "notify", "status", row.status, "notified")
+                row.status = "notified"
+            row.updated_at = now
+            trail.overrides(row.id, overrides, force_reason)
+            session.flush()
+            return self._view_of(session, row)
+
+    def _when(self, moment: datetime) -> str:
+        return _when(moment, self.zone)
+
+    def _check_authority(self, incident: Incident, kind: str, at: datetime, reference: str, channel: str,
+                         delay_reason: str, note: str) -> str:
+        assert incident.decision is not None
+        if channel:
+            raise InvalidInput("--channel is for the communication to the people concerned (--subjects); the "
+                               "authority is notified through its notification form")
+        if not incident.decision.notify_authority:
+            raise StepSkipped(f"the decision for {incident.id} is not to notify the authority; record a new "
+                              f"decision first: `compliance incident decide {incident.id} --notify-authority yes ...`")
+        initial = incident.authority_notification
+        if kind == "initial":
+            if initial is not None:
+                raise StepSkipped(f"the authority was already notified about {incident.id} ({self._when(initial.at)}, "
+                                  f"reference {initial.reference}); use --follow-up to add information or --withdraw")
+            if not reference:
+                raise InvalidInput("give the authority's reference for the notification (the AP meldnummer) with "
+                                   "--reference")
+            if at > incident.deadline and not delay_reason:
+                late = (at - incident.deadline).total_seconds() / 3600
+                raise InvalidInput(f"the notification of {self._when(at)} came {late:.1f} hours after the "
+                                   f"deadline {self._when(incident.deadline)} (72 hours after becoming aware); "
+                                   "art. 33(1) requires the reasons for the delay: give --delay-reason")
+            return reference
+        if initial is None:
+            raise StepSkipped(f"no notification of {incident.id} to the authority is recorded yet; record it first "
+                              f"(`compliance incident notify {incident.id} --authority --reference ...`), then a "
+                              f"{kind}")
+        if incident.withdrawn:
+            raise StepSkipped(f"the notification of {incident.id} to the authority was withdrawn; no {kind} can follow")
+        if at < initial.at:
+            raise InvalidInput(f"--at {self._when(at)} lies before the notification it follows "
+                               f"({self._when(initial.at)})")
+        if kind == "withdrawal" and not note:
+            raise InvalidInput("say why the notification is withdrawn with --note (e.g. it turned out not to be a "
+                               "personal-data breach)")
+        return reference or initial.reference
+
+    def _check_subjects(self, incident: Incident, kind: str, channel: str) -> None:
+        assert incident.decision is not None
+        decision = incident.decision
+        if kind == "withdrawal":
+            raise InvalidInput("a communication to the people concerned cannot be withdrawn; record a follow-up "
+                               "with --follow-up --note instead")
+        if not decision.notify_subjects and not decision.public_communication:
+            raise StepSkipped(f"the decision for {incident.id} is not to inform the people concerned; record a new "
+                              f"decision first: `compliance incident decide {incident.id} --notify-subjects yes ...`")
+        if channel not in CHANNELS:
+            raise InvalidInput(f"give how the people concerned were informed with --channel ({', '.join(CHANNELS)})"
+                               if not channel else f"unknown --channel '{channel}'; choose from: {', '.join(CHANNELS)}")
+        if decision.public_communication and not decision.notify_subjects and channel != "public":
+            raise InvalidInput("the decision is a public communication instead of informing each person "
+                               "(art. 34(3)(c)); record it with --channel public")
+
+    def close(self, incident_id: str, *, note: str = "", by: str, force_reason: str | None = None,
+              now: datetime | None = None) -> Incident:
+        """Close an incident whose assessment, decision and decided notifications are all recorded."""
+        now = now or utc_now()
+        note = note.strip()
+        with self._writing() as session:
+            row = self._row(session, incident_id)
+            if row.status == "closed":
+                raise StepSkipped(f"{row.id} is already closed")
+            incident = self._view_of(session, row)
+            missing = []
+            if incident.assessment is None:
+                missing.append(f"an assessment (`compliance incident assess {row.id} ...`)")
+            if incident.decision is None:
+                missing.append(f"a decision (`compliance incident decide {row.id} ...`)")
+            else:
+                if incident.decision.notify_authority and incident.authority_notification is None:
+                    missing.append("the notification to the authority, which was decided (`compliance incident "
+                                   f"notify {row.id} --authority --reference ...`)")
+                if incident.decision.notify_subjects and not incident.notifications_to("subjects"):
+                    missing.append("the communication to the people concerned, which was decided (`compliance "
+                                   f"incident notify {row.id} --subjects --channel ...`)")
+                if incident.decision.public_communication and not any(
+                        n.channel == "public" for n in incident.notifications_to("subjects")):
+                    missing.append("the public communication, which was decided (`compliance incident notify "
+                                   f"{row.id} --subjects --channel public`)")
+            if missing:
+                raise StepSkipped(f"{row.id} cannot be closed yet; it still needs " + "; ".join(missing))
+            overrides = _guard({"note": note}, force_reason, f"{row.id} was not closed")
+            trail = _Trail(session, by, now)
+            record = Closure(now, by, note).record()
+            trail.add(row.id, "close", "closure", row.closure, record)
+            trail.add(row.id, "close", "status", row.status, "closed")
+            row.closure, row.status, row.updated_at = record, "closed", now
+            trail.overrides(row.id, overrides, force_reason)
+            return self._view_of(session, row)
+
+    def link(self, incident_id: str, *, kind: str, ref: str, by: str, now: datetime | None = None) -> Incident:
+        """Link the incident to a control or a finding of the monitor."""
+        from sqlalchemy import select
+
+        from compliance.db.models import ControlRow, Finding, IncidentLink
+
+        if kind not in LINK_KINDS:
+            raise InvalidInput(f"unknown link kind '{kind}'; choose from: {', '.join(LINK_KINDS)}")
+        now = now or utc_now()
+        ref = ref.strip()
+        with self._writing() as session:
+            row = self._row(session, incident_id)
+            _not_closed(row, "linked")
+            if kind == "control":
+                if session.get(ControlRow, ref) is None:
+                    hint = did_you_mean(ref, list(session.scalars(select(ControlRow.id))))
+                    raise InvalidInput(f"no control '{ref}' in the database" + (f"; {hint}" if hint else "") +
+                                       " (controls are stored by `compliance scan`)")
+            elif not ref.isdigit() or session.get(Finding, int(ref)) is None:
+                raise InvalidInput(f"no finding with id '{ref}' (see `compliance findings --status all --format json`)")
+            exists = session.scalar(select(IncidentLink.id).where(
+                IncidentLink.incident_id == row.id, IncidentLink.kind == kind, IncidentLink.ref == ref))
+            if exists is not None:
+                raise InvalidInput(f"{row.id} is already linked to {kind} {ref}")
+            link = IncidentLink(incident_id=row.id, kind=kind, ref=ref, linked_at=now, linked_by=by)
+            session.add(link)
+            _Trail(session, by, now).add(row.id, "link", "links", None, _link(link).record())
+            row.updated_at = now
+            session.flush()
+            return self._view_of(session, row)
+
+    # reading ------------------------------------------------------------------------------------------
+
+    def get(self, incident_id: str) -> Incident:
+        with self.db.sessions() as session:
+            return self._view_of(session, self._row(session, incident_id))
+
+    def incidents(self, *, status: str | None = None, year: int | None = None,
+                  now: datetime | None = None) -> list[Incident]:
+        """Incidents not closed first (the most urgent first), then closed ones, newest first."""
+        return load_incidents(self.db, status=status, year=year, now=now)
+
+    def events(self, incident_id: str | None = None) -> list[Event]:
+        """The audit trail, of one incident or of the whole register, in order."""
+        from sqlalchemy import select
+
+        from compliance.db.models import IncidentEvent
+
+        with self.db.sessions() as session:
+            stmt = select(IncidentEvent).order_by(IncidentEvent.seq)
+            if incident_id is not None:
+                stmt = stmt.where(IncidentEvent.incident_id == self._row(session, incident_id).id)
+            return [Event(e.seq, e.incident_id, e.at, e.by, e.action, e.field, chain.decode(e.old),
+                          chain.decode(e.new), e.hash) for e in session.scalars(stmt)]
+
+    def verify(self) -> Verification:
+        """Recompute the hash chain and check every incident against its trail."""
+        return verify(self.db)
+
+    def _row(self, session: Session, incident_id: str) -> IncidentRow:
+        from sqlalchemy import select
+
+        from compliance.db.models import IncidentRow
+
+        wanted = incident_id.strip().upper()
+        row = session.get(IncidentRow, wanted)
+        if row is None:
+            hint = did_you_mean(wanted, list(session.scalars(select(IncidentRow.id))))
+            raise IncidentNotFound(f"no incident '{incident_id}'" + (f"; {hint}" if hint else "") +
+                                   " (see `compliance incident list`)")
+        return row
+
+    def _view_of(self, session: Session, row: IncidentRow) -> Incident:
+        from sqlalchemy import select
+
+        from compliance.db.models import IncidentLink, IncidentNotification
+
+        session.flush()
+        notifications = session.scalars(select(IncidentNotification).where(
+            IncidentNotification.incident_id == row.id).order_by(IncidentNotification.id)).all()
+        links = session.scalars(select(IncidentLink).where(IncidentLink.incident_id == row.id)
+                                .order_by(IncidentLink.id)).all()
+        return _view(row, notifications, links)
+
+
+# validation -------------------------------------------------------------------------------------------
+
+
+def validated_facts(facts: Mapping[str, Any], now: datetime, zone: tzinfo = UTC) -> dict[str, Any]:
+    """The facts cleaned up (trimmed text, known names, discovered_at filled in), or InvalidInput with
+    every problem at once."""
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        out[name] = (facts.get(name) or "").strip()
+    for name in ("title", "description"):
+        if not out[name]:
+            problems.append(f"{option(name)} must not be empty")
+    for name, limit in (("title", 200), ("processor", 200)):
+        if len(out[name]) > limit:
+            problems.append(f"{option(name)} is {len(out[name])} characters long; the most is {limit}")
+    for name, choices in (("nature", NATURES), ("data_categories", tuple(DATA_CATEGORIES)), ("people", PEOPLE)):
+        try:
+            out[name] = checked_names(facts.get(name) or (), choices, option(name))
+        except InvalidInput as exc:
+            problems.append(str(exc))
+            out[name] = []
+        if not out[name] and name != "people" and not any(option(name) in p for p in problems):
+            problems.append(f"give at least one {option(name)} ({', '.join(choices)})")
+    for name in ("subjects", "subjects_max", "records"):
+        value = facts.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            problems.append(f"{option(name)} must be a whole number, not '{value}'")
+            value = None
+        elif value is not None and value < 0:
+            problems.append(f"{option(name)} cannot be negative ({value}); give the approximate number")
+        out[name] = value
+    if out["subjects"] is None:
+        problems.append("give the approximate number of people concerned with --subjects")
+    elif out["subjects_max"] is not None and out["subjects_max"] < out["subjects"]:
+        problems.append(f"--subjects-max {out['subjects_max']} is below --subjects {out['subjects']}")
+    out["cross_border"] = bool(facts.get("cross_border"))
+
+    times: dict[str, datetime | None] = {}
+    for name in TIME_FIELDS:
+        value = facts.get(name)
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"{name} must be an aware datetime")
+        times[name] = value.astimezone(UTC) if value is not None else None
+    for name in ("occurred_at", "aware_at"):
+        if times[name] is None:
+            problems.append(f"give {option(name)}")
+    if times["discovered_at"] is None:
+        times["discovered_at"] = times["aware_at"]
+    for name, value in times.items():
+        if value is not None and value > now:
+            problems.append(f"{option(name)} {_when(value, zone)} lies in the future")
+    occurred, ended, discovered, aware = (times[n] for n in ("occurred_at", "ended_at", "discovered_at", "aware_at"))
+    if occurred and discovered and discovered < occurred:
+        problems.append(f"--discovered-at {_when(discovered, zone)} lies before --occurred-at "
+                        f"{_when(occurred, zone)}: a breach cannot be discovered before it happened")
+    if occurred and aware and aware < occurred:
+        problems.append(f"--aware-at {_when(aware, zone)} lies before --occurred-at {_when(occurred, zone)}")
+    if discovered and aware and aware < discovered:
+        problems.append(f"--aware-at {_when(aware, zone)} lies before --discovered-at {_when(discovered, zone)}: the "
+                        "municipality becomes aware when or after the breach is discovered")
+    if occurred and ended and ended < occurred:
+        problems.append(f"--ended-at {_when(ended, zone)} lies before --occurred-at {_when(occurred, zone)}")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    out.update(times)
+    return out
+
+
+def _check_circumstances(row: IncidentRow, levels: Mapping[str, str]) -> None:
+    """The ENISA circumstances must agree with the nature of the breach recorded for the incident."""
+    problems = []
+    for aspect, value in levels.items():
+        affected = value != "none"
+        if affected and aspect not in row.nature:
+            problems.append(f"--{aspect} is '{value}' but the nature of {row.id} ({', '.join(row.nature)}) does not "
+                            f"include {aspect}; use --{aspect} none, or first add it: `compliance incident update "
+                            f"{row.id} " + " ".join(f"--nature {n}" for n in [*row.nature, aspect]) + "`")
+        elif not affected and aspect in row.nature:
+            choices = {"confidentiality": enisa.CONFIDENTIALITY, "integrity": enisa.INTEGRITY,
+                       "availability": enisa.AVAILABILITY}[aspect]
+            problems.append(f"the nature of {row.id} includes {aspect}, so --{aspect} cannot be 'none'; give one of "
+                            f"{', '.join(c for c in choices if c != 'none')}")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+
+
+def _not_closed(row: IncidentRow, verb: str) -> None:
+    if row.status == "closed":
+        raise StepSkipped(f"{row.id} is closed and cannot be {verb}; the register keeps it as it was closed")
+
+
+def _guard(texts: Mapping[str, str], force_reason: str | None, outcome: str) -> list[pii.Finding]:
+    """Refuse personal data in free text unless forced with a reason; return what the force overrides."""
+    findings = pii.scan_fields({option(name)[2:]: text for name, text in texts.items()})
+    if force_reason is not None:
+        reason = force_reason.strip()
+        if not reason:
+            raise InvalidInput("--force needs --force-reason: say why the text holds no personal data of the people "
+                               "concerned, or why it must be kept")
+        in_reason = pii.scan("force-reason", reason)
+        if in_reason:
+            raise PersonalDataFound(f"{outcome}: " + "; ".join(map(str, in_reason)) + "; the reason itself must "
+                                    "not hold personal data")
+    if findings and force_reason is None:
+        raise PersonalDataFound(
+            f"{outcome}: " + "; ".join(map(str, findings)) + ". The register holds no personal data of the people "
+            "concerned, only counts and categories: remove it (e.g. write 'a resident' or '1 account number'), or, if "
+            "it is not personal data of someone concerned, repeat with --force --force-reason TEXT (recorded in the "
+            "audit trail)")
+    return findings
+
+
+# the audit trail --------------------------------------------------------------------------------------
+
+
+class _Trail:
+    """Appends events to the chain inside the caller's transaction (which holds the write lock)."""
+
+    def __init__(self, session: Session, by: str, at: datetime) -> None:
+        from sqlalchemy import select
+
+        from compliance.db.models import IncidentEvent
+
+        self.session, self.by, self.at = session, by, at
+        last = session.execute(select(IncidentEvent.seq, IncidentEvent.hash)
+                               .order_by(IncidentEvent.seq.desc()).limit(1)).first()
+        self.seq: int = last.seq if last else 0
+        self.prev: str = last.hash if last else chain.GENESIS
+
+    def add(self, incident_id: str, action: str, field: str | None, old: Any, new: Any) -> None:
+        from compliance.db.models import IncidentEvent
+
+        old_text, new_text = chain.encode(old), chain.encode(new)
+        self.seq += 1
+        digest = chain.event_hash(seq=self.seq, incident_id=incident_id, at=self.at, by=self.by, action=action,
+                                  field=field, old=old_text, new=new_text, prev_hash=self.prev)
+        self.session.add(IncidentEvent(seq=self.seq, incident_id=incident_id, at=self.at, by=self.by, action=action,
+                                       field=field, old=old_text, new=new_text, prev_hash=self.prev, hash=digest))
+        self.prev = digest
+
+    def overrides(self, incident_id: str, findings: Sequence[pii.Finding], reason: str | None) -> None:
+        by_field: dict[str, list[str]] = defaultdict(list)
+        for finding in findings:
+            by_field[finding.field].append(f"{finding.kind} {finding.masked}")
+        for name, found in by_field.items():
+            self.add(incident_id, "override", name, None, {"found": found, "reason": (reason or "").strip()})
+
+
+def fact_value(name: str, value: Any) -> Any:
+    """A fact as the trail stores it: times as ISO UTC text, lists as lists."""
+    if name in TIME_FIELDS:
+        return chain.iso(value)
+    if name in _LIST_FACTS:
+        return list(value)
+    return value
+
+
+def snapshot(row: IncidentRow, notifications: Sequence[Any], links: Sequence[Any]) -> dict[str, Any]:
+    """The incident as the trail describes it: every fact plus status, assessment, decision, closure,
+    notifications and links."""
+    data = {name: fact_value(name, getattr(row, name)) for name in FACT_FIELDS}
+    data.update(status=row.status, assessment=row.assessment, decision=row.decision, closure=row.closure,
+                notifications=[_notification(n).record() for n in notifications],
+                links=[_link(link).record() for link in links])
+    return data
+
+
+def verify(database: Database) -> Verification:
+    """Check the chain of events, then that each incident's current state is what its events say.
+
+    Catches events altered, removed or inserted in the database, and rows changed without an event.
+    It cannot see the newest events removed together with what they recorded: compare the event
+    count and head hash with an earlier run (the annual audit keeps them).
+    """
+    from sqlalchemy import select
+
+    from compliance.db.models import IncidentEvent, IncidentLink, IncidentNotification, IncidentRow
+
+    problems: list[str] = []
+    first_broken: int | None = None
+    state: dict[str, dict[str, Any]] = {}
+    last_set: dict[tuple[str, str], int] = {}
+    with database.sessions() as session:
+        events = list(session.scalars(select(IncidentEvent).order_by(IncidentEvent.seq)))
+        chain_problems = chain.check_chain(events)
+        if chain_problems:
+            first_broken = chain_problems[0].seq
+            problems += [str(p) for p in chain_problems]
+        for event in events:
+            try:
+                old, new = chain.decode(event.old), chain.decode(event.new)
+            except ValueError:
+                problems.append(f"event {event.seq} ({event.incident_id}): its value is not valid JSON")
+                first_broken = first_broken or event.seq
+                continue
+            if event.action == "create":
+                state[event.incident_id] = dict(new or {})
+                continue
+            current = state.get(event.incident_id)
+            if current is None:
+                problems.append(f"event {event.seq} ({event.incident_id}): no 'create' event comes before it")
+                first_broken = first_broken or event.seq
+                continue
+            if event.action == "override" or event.field is None:
+                continue
+            if event.field in APPENDED:
+                current.setdefault(event.field, []).append(new)
+            else:
+                if old != current.get(event.field):
+                    problems.append(f"event {event.seq} ({event.incident_id}): its old value of {event.field} is not "
+                                    "what the events before it recorded")
+                    first_broken = first_broken or event.seq
+                current[event.field] = new
+            last_set[(event.incident_id, event.field)] = event.seq
+
+        rows = list(session.scalars(select(IncidentRow).order_by(IncidentRow.year, IncidentRow.number)))
+        notifications: dict[str, list[Any]] = defaultdict(list)
+        for n in session.scalars(select(IncidentNotification).order_by(IncidentNotification.id)):
+            notifications[n.incident_id].append(n)
+        links: dict[str, list[Any]] = defaultdict(list)
+        for link in session.scalars(select(IncidentLink).order_by(IncidentLink.id)):
+            links[link.incident_id].append(link)
+        for row in rows:
+            expected = state.get(row.id)
+            if expected is None:
+                problems.append(f"incident {row.id} has no events: it was added outside the tool")
+                continue
+            actual = snapshot(row, notifications[row.id], links[row.id])
+            for name, value in actual.items():
+                if value != expected.get(name):
+                    seq = last_set.get((row.id, name))
+                    since = f"event {seq}" if seq else "its 'create' event"
+                    problems.append(f"incident {row.id}: {name} differs from its audit trail (last recorded by "
+                                    f"{since}): it was changed outside the tool")
+            if row.deadline != deadline_for(row.aware_at):
+                problems.append(f"incident {row.id}: deadline {chain.iso(row.deadline)} is not 72 hours after "
+                                f"aware_at {chain.iso(row.aware_at)}: it was changed outside the tool")
+            if (row.score, row.band) != ((row.assessment or {}).get("score"), (row.assessment or {}).get("band")):
+                problems.append(f"incident {row.id}: score/band ({row.score}, {row.band}) differ from its assessment: "
+                                "changed outside the tool")
+    head = events[-1].hash if events else chain.GENESIS
+    return Verification(len(events), len(rows), head, tuple(problems), first_broken)
+
+
+# reading ----------------------------------------------------------------------------------------------
+
+
+def load_incidents(database: Database, *, status: str | None = None, year: int | None = None,
+                   ids: Sequence[str] | None = None, aware_from: datetime | None = None,
+                   aware_until: datetime | None = None, now: datetime | None = None) -> list[Incident]:
+    """Incidents with their notifications and links, in the order of `urgency` at now: those not closed
+    first, then closed ones (most recently aware first)."""
+    from sqlalchemy import select
+
+    from compliance.db.models import IncidentLink, IncidentNotification, IncidentRow
+
+    stmt = select(IncidentRow)
+    if status is not None:
+        stmt = stmt.where(IncidentRow.status == status)
+    if year is not None:
+        stmt = stmt.where(IncidentRow.year == year)
+    if ids is not None:
+        stmt = stmt.where(IncidentRow.id.in_(list(ids)))
+    if aware_from is not None:
+        stmt = stmt.where(IncidentRow.aware_at >= aware_from)
+    if aware_until is not None:
+        stmt = stmt.where(IncidentRow.aware_at < aware_until)
+    with database.sessions() as session:
+        rows = list(session.scalars(stmt))
+        wanted = [r.id for r in rows]
+        notifications: dict[str, list[Any]] = defaultdict(list)
+        links: dict[str, list[Any]] = defaultdict(list)
+        if wanted:
+            for n in session.scalars(select(IncidentNotification).where(IncidentNotification.incident_id.in_(wanted))
+                                     .order_by(IncidentNotification.id)):
+                notifications[n.incident_id].append(n)
+            for link in session.scalars(select(IncidentLink).where(IncidentLink.incident_id.in_(wanted))
+                                        .order_by(IncidentLink.id)):
+                links[link.incident_id].append(link)
+        views = [_view(r, notifications[r.id], links[r.id]) for r in rows]
+    now = now or utc_now()
+    still_open = sorted((v for v in views if v.status != "closed"), key=lambda v: urgency(v, now))
+    closed = sorted((v for v in views if v.status == "closed"), key=lambda v: (v.aware_at, v.id), reverse=True)
+    return still_open + closed
+
+
+_CLOCK_ORDER = {"overdue": 0, "running": 1, "notified": 2, "not-required": 2}
+
+
+def urgency(incident: Incident, now: datetime) -> tuple[int, datetime, str]:
+    """Sort key: overdue first, then the clock still running (earliest deadline first), then the rest."""
+    return _CLOCK_ORDER[incident.clock(now).state], incident.deadline, incident.id
+
+
+def open_incidents(database: Database, now: datetime | None = None) -> list[Incident]:
+    """Incidents not yet closed, the most urgent first at now; `incident.clock(now)` gives the time left.
+
+    For the weekly digest and reports: `[(i.id, i.clock(now).describe()) for i in open_incidents(db)]`.
+    """
+    return [i for i in load_incidents(database, now=now) if i.status != "closed"]
+
+
+def figures(database: Database, *, since: datetime | None = None, until: datetime | None = None,
+            now: datetime | None = None) -> Figures:
+    """Counts over incidents whose aware_at lies in [since, until): by status, band and nature, how many
+    were notified to the authority and how many of those within 72 hours, how many are overdue now."""
+    now = now or utc_now()
+    incidents = load_incidents(database, aware_from=since, aware_until=until, now=now)
+    by_status = dict.fromkeys(("open", "assessed", "notified", "closed"), 0)
+    by_band = dict.fromkeys((*enisa.BANDS, "unassessed"), 0)
+    by_nature = dict.fromkeys(NATURES, 0)
+    notified = within = overdue = informed = people = 0
+    for incident in incidents:
+        by_status[incident.status] += 1
+        by_band[incident.assessment.band if incident.assessment else "unassessed"] += 1
+        for nature in incident.nature:
+            by_nature[nature] += 1
+        clock = incident.clock(now)
+        if clock.state == "notified":
+            notified += 1
+            within += bool(clock.within_deadline)
+        overdue += clock.state == "overdue"
+        informed += incident.subjects_informed_at is not None
+        people += incident.subjects
+    return Figures(total=len(incidents), open=len(incidents) - by_status["closed"], by_status=by_status,
+                   by_band=by_band, by_nature=by_nature, authority_notified=notified, notified_within_72h=within,
+                   notified_late=notified - within, overdue=overdue, subjects_informed=informed,
+                   people_affected=people, incidents=tuple(incidents))
+
+
+def _notification(n: Any) -> Notification:
+    return Notification(n.recipient, n.kind, n.at, n.reference, n.channel, n.delay_reason, n.note, n.recorded_at,
+                        n.recorded_by)
+
+
+def _link(link: Any) -> Link:
+    return Link(link.kind, link.ref, link.linked_at, link.linked_by)
+
+
+def _view(row: IncidentRow, notifications: Sequence[Any], links: Sequence[Any]) -> Incident:
+    return Incident(
+        id=row.id, title=row.title, status=row.status, description=row.description, occurred_at=row.occurred_at,
+        ended_at=row.ended_at, discovered_at=row.discovered_at, aware_at=row.aware_at, deadline=row.deadline,
+        how_discovered=row.how_discovered, cause=row.cause, nature=tuple(row.nature),
+        data_categories=tuple(row.data_categories), subjects=row.subjects, subjects_max=row.subjects_max,
+        records=row.records, people=tuple(row.people), processor=row.processor, consequences=row.consequences,
+        measures_taken=row.measures_taken, measures_planned=row.measures_planned, protection=row.protection,
+        cross_border=row.cross_border,
+        assessment=Assessment.from_record(row.assessment) if row.assessment else None,
+        decision=Decision.from_record(row.decision) if row.decision else None,
+        closure=Closure.from_record(row.closure) if row.closure else None,
+        created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at,
+        notifications=tuple(_notification(n) for n in notifications), links=tuple(_link(x) for x in links),
+    )
+
+
+def _when(moment: datetime, zone: tzinfo = UTC) -> str:
+    """A moment for messages: local time in zone with the zone's name, e.g. 2026-11-30 16:40 Europe/Amsterdam."""
+    return f"{moment.astimezone(zone).strftime('%Y-%m-%d %H:%M')} {zone}"
