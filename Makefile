@@ -21,3 +21,4 @@ bench: install
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_scan.py
 	$(PY) bench/bench_ingest.py
+	$(PY) bench/bench_internet.py

@@ -76,6 +76,8 @@ class Bogus(Exception):
 
 
 class Dnssec(Check):
+    """A domain's zone is signed with DNSSEC and validates (resolver AD flag or own DNSKEY/RRSIG/DS check)."""
+
     name = "dnssec"
     Params = DnssecParams
     target_param = "domain"

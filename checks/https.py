@@ -78,6 +78,8 @@ class HttpsParams(Params):
 
 
 class Https(Check):
+    """A website forces HTTPS, sets HSTS for a year and sends the security headers (internet.nl)."""
+
     name = "https"
     Params = HttpsParams
     target_param = "url"

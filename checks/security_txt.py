@@ -58,6 +58,8 @@ class SecurityTxtParams(Params):
 
 
 class SecurityTxt(Check):
+    """A website publishes a valid, unexpired security.txt (RFC 9116)."""
+
     name = "security_txt"
     Params = SecurityTxtParams
     target_param = "url"

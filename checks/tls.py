@@ -118,6 +118,8 @@ class _Unreachable(Exception):
 
 
 class Tls(Check):
+    """TLS versions, cipher and certificate of a server (or mail server with STARTTLS) per the NCSC guidelines."""
+
     name = "tls"
     Params = TlsParams
     target_param = "host"
