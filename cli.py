@@ -70,7 +70,7 @@ class App:
         from compliance.catalog import load_catalog
 
         chosen = [Path(p) for p in paths] if paths else self.settings.control_paths
-        return load_catalog(chosen, self.settings.targets, self.settings.scan.timeout)
+        return load_catalog(chosen, self.settings.targets, bundled=self.settings.controls.bundled)
 
     def close(self) -> None:
         if self._db is not None:
@@ -341,28 +341,144 @@ def controls_validate(app: App, paths: tuple[str, ...], control_paths: tuple[str
         click.echo(f"{n} problem{'s' if n != 1 else ''} found", err=True)
         sys.exit(EXIT_USAGE)
     files, _ = discover([Path(p) for p in chosen] if chosen else app.settings.control_paths)
-    click.echo(f"{len(catalog)} control{'s' if len(catalog) != 1 else ''} in {len(files)} "
-               f"file{'s' if len(files) != 1 else ''}: valid")
+    shipped = sum(c.bundled for c in catalog)
+    own = len(catalog) - shipped
+    where = f"{own} control{'s' if own != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}"
+    click.echo((f"{where} and {shipped} from the shipped catalog" if shipped else where) + ": valid")
+
+
+FRAMEWORK_CHOICE = click.Choice(["bio2", "avg", "forum-standaardisatie"])
 
 
 @controls.command("list")
 @controls_option()
 @click.option("--tag", "tags", multiple=True, help="Only controls with this tag (repeatable: any of them).")
+@click.option("--framework", type=FRAMEWORK_CHOICE, help="Only controls that refer to this framework.")
 @format_option("table", "json")
 @pass_app
-def controls_list(app: App, control_paths: tuple[str, ...], tags: tuple[str, ...], fmt: str) -> None:
-    """List the controls with their theme, severity, checks and schedule."""
-    from compliance.errors import display_path
+def controls_list(app: App, control_paths: tuple[str, ...], tags: tuple[str, ...], framework: str | None,
+                  fmt: str) -> None:
+    """List the controls with their theme, severity, checks and schedule.
 
-    selected = [c for c in app.catalog(control_paths) if not tags or set(tags) & set(c.tags)]
+    Bundled controls (from the catalog shipped with the product, see controls.bundled in
+    compliance.yaml) are listed with your own; `--framework` keeps those of one framework.
+    """
+    from compliance.errors import display_path
+    from compliance.soa import control_kind
+
+    selected = [c for c in app.catalog(control_paths) if (not tags or set(tags) & set(c.tags))
+                and (framework is None or framework in c.frameworks)]
     if fmt == "json":
-        emit_json([{**c.model_dump(mode="json"), "source": display_path(c.source), "line": c.line}
+        emit_json([{**c.model_dump(mode="json"), "source": "bundled" if c.bundled else display_path(c.source),
+                    "line": c.line, "frameworks": c.frameworks, "kind": control_kind(c),
+                    "overridden_in": display_path(c.override_source) if c.override_source else None}
                    for c in selected])
         return
-    emit_table(["Id", "Title", "Theme", "Severity", "Checks", "Schedule"], [
-        (c.id, c.title, c.theme, c.severity.value, ", ".join(s.plugin for s in c.checks), c.schedule or "")
+    emit_table(["Id", "Title", "Theme", "Severity", "Kind", "Checks", "Source"], [
+        (c.id, c.title + ("" if c.enabled else " (disabled)"), c.theme, c.severity.value, control_kind(c),
+         ", ".join(s.plugin for s in c.checks),
+         ("bundled" if c.bundled else display_path(c.source)) + (" + override" if c.override_source else ""))
         for c in selected
     ])
+
+
+@controls.command("coverage")
+@click.option("--framework", type=FRAMEWORK_CHOICE, default="bio2", show_default=True)
+@controls_option()
+@format_option("table", "json")
+@pass_app
+def controls_coverage(app: App, framework: str, control_paths: tuple[str, ...], fmt: str) -> None:
+    """How much of a framework the controls cover: automated, by evidence, or not at all.
+
+    Per theme (BIO2: the ISO/IEC 27002:2022 controls of clauses 5-8; AVG: the articles followed up;
+    Forum Standaardisatie: the internet standards), counted over the enabled controls.
+    """
+    from compliance import soa
+
+    catalog = app.catalog(control_paths)
+    found = soa.decisions(app.database())
+    groups = soa.coverage(catalog, framework, found)
+    totals = {k: sum(g.as_dict()[k] for g in groups)
+              for k in ("requirements", "automated", "evidence", "missing", "not_applicable")}
+    if fmt == "json":
+        emit_json({"framework": framework, "groups": [g.as_dict() for g in groups], "totals": totals})
+        return
+    rows: list[Sequence[Any]] = [(g.group, g.requirements, len(g.automated), len(g.evidence), len(g.missing),
+                                  len(g.not_applicable)) for g in groups]
+    rows.append(("total", *totals.values()))
+    emit_table(["Theme", "Requirements", "Automated", "Evidence", "Missing", "Not applicable"], rows,
+               title=f"Coverage of {framework}")
+
+
+@controls.command("applicability")
+@click.argument("subject", required=False)
+@click.option("--not-applicable", "not_applicable", is_flag=True, help="Record that SUBJECT does not apply.")
+@click.option("--applicable", is_flag=True, help="Record that SUBJECT applies (again).")
+@click.option("--reason", default="", help="Why; required with --not-applicable.")
+@click.option("--by", "by", help="Who decides [default: the operating-system user].")
+@controls_option()
+@format_option("table", "json")
+@pass_app
+def controls_applicability(app: App, subject: str | None, not_applicable: bool, applicable: bool, reason: str,
+                           by: str | None, control_paths: tuple[str, ...], fmt: str) -> None:
+    """Record or show which controls apply, for the statement of applicability (VvT).
+
+    SUBJECT is an ISO/IEC 27002:2022 control (7.4), a BIO2 measure (7.04.01) or a control id. Controls
+    that do not apply drop out of the compliance score. Without SUBJECT, list the decisions.
+
+    \b
+    compliance controls applicability 7.4 --not-applicable --reason "no own data centre; hosted at the SSC"
+    """
+    from compliance import soa
+
+    if subject is None:
+        if not_applicable or applicable:
+            error("name the SUBJECT to decide on, e.g. `compliance controls applicability 7.4 --not-applicable`")
+        found = soa.decisions(app.database())
+        data = [{"subject": d.subject, "applicable": d.applies, "reason": d.reason, "decided_by": d.decided_by,
+                 "decided_at": d.decided_at} for d in found.values()]
+        if fmt == "json":
+            emit_json(data)
+        else:
+            emit_table(["Subject", "Applicable", "Reason", "Decided by", "At"], [
+                (d["subject"], "yes" if d["applicable"] else "no", d["reason"], d["decided_by"],
+                 local_time(app, d["decided_at"])) for d in data])
+        return
+    if not_applicable == applicable:
+        error("say --not-applicable (with --reason) or --applicable")
+    canonical = soa.normalize_subject(subject, app.catalog(control_paths).ids())
+    decision = soa.decide(app.database(), canonical, applies=applicable, reason=reason, by=who(by))
+    if fmt == "json":
+        emit_json({"subject": decision.subject, "applicable": decision.applies, "reason": decision.reason,
+                   "decided_by": decision.decided_by, "decided_at": decision.decided_at})
+    else:
+        click.echo(f"{decision.subject}: {'applies' if decision.applies else 'does not apply'}"
+                   + (f" ({decision.reason})" if decision.reason else ""))
+
+
+@controls.command("soa")
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "csv", "json"]), default="md",
+              show_default=True)
+@click.option("--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file.")
+@controls_option()
+@pass_app
+def controls_soa(app: App, fmt: str, lang: str, output: str | None, control_paths: tuple[str, ...]) -> None:
+    """The statement of applicability (Verklaring van Toepasselijkheid, VvT).
+
+    Every ISO/IEC 27002:2022 control with its BIO2 measures: applicable or not and why, how it is
+    covered (automated check, evidence, none), the controls that cover it and their current status.
+    """
+    from compliance import soa
+    from compliance.report.soa import render_soa
+
+    rows = soa.statement(app.catalog(control_paths), app.database(), lang)
+    text = render_soa(rows, fmt, lang, zone=app.settings.zone)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 @cli.group()
@@ -392,6 +508,103 @@ def checks_list(fmt: str) -> None:
         return
     emit_table(["Plugin", "Parameters", "Origin", "What it checks"],
                [(r["name"], ", ".join(r["parameters"]), r["origin"], r["summary"]) for r in rows])
+
+
+# -- evidence (attestations) -------------------------------------------------------------------------
+
+
+class _AttestGroup(click.Group):
+    """`compliance attest CONTROL ...` is short for `compliance attest add CONTROL ...`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["add", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_AttestGroup)
+def attest() -> None:
+    """Record evidence for controls that people show, and see what expires.
+
+    \b
+    compliance attest POLICY-01 --by "J. de Vries, CISO" --evidence policy-2026.pdf --valid-until 2027-12-31
+    compliance attest list --expiring-within 30d
+    """
+
+
+@attest.command("add")
+@click.argument("control")
+@click.option("--by", "attested_by", required=True, help="Who vouches for the evidence (name and role).")
+@click.option("--evidence", required=True, metavar="PATH_OR_URL",
+              help="The document (its SHA-256 is stored) or a URL.")
+@click.option("--valid-until", required=True, type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Last day the evidence counts; after it the control fails until renewed.")
+@click.option("--note", help="A remark for the auditor.")
+@click.option("--copy", "copy", is_flag=True, help="Also copy the file into the evidence store (evidence.store).")
+@format_option("text", "json", default="text")
+@controls_option()
+@pass_app
+def attest_add(app: App, control: str, attested_by: str, evidence: str, valid_until: Any, note: str | None,
+               copy: bool, fmt: str, control_paths: tuple[str, ...]) -> None:
+    """Record evidence that CONTROL is met, valid until a date."""
+    from compliance import evidence as evidence_store
+    from compliance.errors import did_you_mean
+
+    catalog = app.catalog(control_paths)
+    found = catalog.get(control)
+    if found is None:
+        hint = did_you_mean(control, catalog.ids())
+        error(f"no control with id '{control}'" + (f"; {hint}" if hint else "") + " (see `compliance controls list`)")
+    store = app.store()
+    view = evidence_store.record(
+        app.database(), control, by=attested_by, evidence=evidence, valid_until=valid_until.date(),
+        recorded_by=who(None), note=note, today=store.today(),
+        copy_to=app.settings.resolve(app.settings.evidence.store) if copy else None)
+    if fmt == "json":
+        emit_json(_attestation_json(view, store.today()))
+        return
+    click.echo(f"attestation {view.id}: {control} valid until {view.valid_until} ({view.attested_by})"
+               + (f", sha256 {view.sha256[:12]}…" if view.sha256 else ""))
+    if not any(spec.plugin == "evidence" for spec in found.checks):
+        click.echo(f"note: {control} has no `evidence` check, so this attestation does not change its status",
+                   err=True)
+
+
+@attest.command("list")
+@click.option("--expiring-within", default="30d", show_default=True, metavar="DURATION",
+              help="Mark evidence that expires within this time (e.g. 30d, 8w).")
+@click.option("--all", "show_all", is_flag=True, help="Every attestation ever recorded, not only the newest.")
+@format_option("table", "json", "csv")
+@pass_app
+def attest_list(app: App, expiring_within: str, show_all: bool, fmt: str) -> None:
+    """Show the evidence per control, what expires soon first."""
+    from compliance import evidence as evidence_store
+    from compliance.api import parse_duration
+
+    try:
+        window = parse_duration(expiring_within).days
+    except ValueError as exc:
+        error(f"--expiring-within: {exc}")
+    db = app.database()
+    views = evidence_store.history(db) if show_all else list(evidence_store.latest(db).values())
+    today = app.store().today()
+    data = sorted((_attestation_json(v, today, window) for v in views), key=lambda d: (d["valid_until"], d["id"]))
+    if fmt == "json":
+        emit_json(data)
+    elif fmt == "csv":
+        emit_csv(list(data[0]) if data else ["id"], [list(d.values()) for d in data])
+    else:
+        emit_table(["Control", "Valid until", "Days left", "State", "By", "Evidence"], [
+            (d["control"], d["valid_until"], d["days_left"], d["state"], d["by"], d["evidence"]) for d in data],
+            styles={"expired": "red", "expiring": "yellow", "valid": "green"})
+
+
+def _attestation_json(view: Any, today: Any, window: int = 30) -> dict[str, Any]:
+    days = view.days_left(today)
+    state = "expired" if days < 0 else "expiring" if days <= window else "valid"
+    return {"id": view.id, "control": view.control_id, "by": view.attested_by, "evidence": view.evidence,
+            "sha256": view.sha256, "copy": view.copy_path, "valid_until": view.valid_until, "days_left": days,
+            "state": state, "note": view.note, "recorded_at": view.recorded_at, "recorded_by": view.recorded_by}
 
 
 # -- scan --------------------------------------------------------------------------------------------
@@ -462,7 +675,9 @@ def _run_scan(app: App, *, control_ids: Sequence[str], tags: Sequence[str], fmt:
                 status = "accepted" if t.accepted else t.status.value
                 rows.append((o.control_id, o.severity, status, t.target, t.message))
             if not o.targets:
-                rows.append((o.control_id, o.severity, o.status.value, "", "no targets to check"))
+                groups = sorted({s.targets for s in by_id[o.control_id].checks if isinstance(s.targets, str)})
+                rows.append((o.control_id, o.severity, o.status.value, "", "no targets: fill in " + ", ".join(
+                    f"targets.{g}" for g in groups) + " in compliance.yaml" if groups else "no targets to check"))
         emit_table(["Control", "Severity", "Status", "Target", "Message"], rows)
         s = _summary(outcomes)
         duration = (report.finished_at - report.started_at).total_seconds() if report.finished_at else 0
@@ -1168,12 +1383,11 @@ def report(app: App, period: str, as_of: Any, fmt: str, lang: str, output: str |
         error("a PDF does not belong on a terminal; add --output report.pdf (or redirect the output)")
     overview = build_overview(app.database(), period, as_of.date() if as_of else None, app.settings.zone)
     content = render(overview, fmt, lang, organisation=app.settings.incidents.organisation)
-    data = content if isinstance(content, bytes) else content.encode("utf-8")
     if output:
-        Path(output).write_bytes(data)
+        Path(output).write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
         click.echo(f"wrote {output}", err=True)
     else:
-        click.get_binary_stream("stdout").write(data)
+        click.echo(content, nl=False)  # bytes (PDF) go to the binary stream as they are
 
 
 if __name__ == "__main__":

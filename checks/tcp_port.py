@@ -28,9 +28,9 @@ import time
 from collections.abc import Iterator
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from compliance.api import Check, Context, Params, Result
+from compliance.api import Check, Context, Params, Regex, Result
 
 
 class TcpPortParams(Params):
@@ -38,17 +38,7 @@ class TcpPortParams(Params):
     port: int = Field(ge=1, le=65535)
     expect: Literal["open", "closed"] = "open"
     timeout: float = Field(3.0, gt=0)
-    banner: str | None = None
-
-    @field_validator("banner")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+    banner: Regex | None = None
 
 
 class TcpPort(Check):

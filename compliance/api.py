@@ -14,15 +14,16 @@ A plugin does no database access and keeps no state between runs: it gets parame
 from __future__ import annotations
 
 import enum
+import os
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "EVIDENCE_LIMIT",
@@ -30,9 +31,11 @@ __all__ = [
     "Context",
     "Duration",
     "Params",
+    "Regex",
     "Result",
     "Seconds",
     "Status",
+    "file_sha256",
     "format_duration",
     "parse_duration",
 ]
@@ -89,6 +92,8 @@ class Context:
     Plain data only, so that the same context can travel to a worker in another network zone.
     `nameserver`, `ca_file` and `net_timeout` are the configuration's network defaults; a plugin
     parameter of the same meaning overrides them. `base_dir` is the folder of the config file.
+    `facts` holds the data the core gathered for a plugin that asked for it in `Check.facts` (for
+    example the control's latest attestation), so that no plugin needs the database.
     """
 
     control_id: str
@@ -98,6 +103,7 @@ class Context:
     ca_file: str | None = None
     net_timeout: float = 10.0
     base_dir: str | None = None
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
     def resolve(self, path: str) -> str:
         """A path from a control made absolute: relative paths count from the config file's folder."""
@@ -128,18 +134,22 @@ class Check(ABC):
     name: ClassVar[str]
     Params: ClassVar[type[Params]]
     target_param: ClassVar[str | None] = None
+    #: Facts the core gathers for this plugin before it runs, found in `ctx.facts` (see compliance.facts).
+    facts: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def run(self, params: Any, ctx: Context) -> Iterable[Result]:
         """Test the secure state and return one or more results."""
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)", re.IGNORECASE)
-_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(y|w|d|h|m|s)", re.IGNORECASE)
+_UNIT_SECONDS = {"y": 365 * 86400, "w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 def parse_duration(text: str | int | float) -> timedelta:
-    """Parse `26h`, `7d`, `1h30m`, `45s`, `2w` (or a number of seconds) into a timedelta.
+    """Parse `26h`, `7d`, `1h30m`, `45s`, `2w`, `1y` (or a number of seconds) into a timedelta.
+
+    `m` is minutes; a year is 365 days.
 
     Raises ValueError with a message that shows the accepted form.
     """
@@ -188,8 +198,30 @@ def _to_seconds(value: Any) -> float:
     return _to_timedelta(value).total_seconds()
 
 
+def _valid_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+#: A parameter type for regular expressions, checked when the control is validated.
+Regex = Annotated[str, AfterValidator(_valid_regex)]
+
 #: A parameter type for durations: '26h', '7d', '1h30m' or a number of seconds, as a timedelta.
 Duration = Annotated[timedelta, BeforeValidator(_to_timedelta)]
 
 #: A positive number of seconds, written as a number or as '30s', '2m', ...
 Seconds = Annotated[float, BeforeValidator(_to_seconds), Field(gt=0)]
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's content, read in blocks (for evidence files)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -13,7 +13,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -79,6 +79,8 @@ class Control(_Strict):
 
     _source: str = PrivateAttr(default="")
     _line: int = PrivateAttr(default=1)
+    _bundled: bool = PrivateAttr(default=False)
+    _override_source: str = PrivateAttr(default="")
 
     @property
     def source(self) -> str:
@@ -88,6 +90,22 @@ class Control(_Strict):
     @property
     def line(self) -> int:
         return self._line
+
+    @property
+    def bundled(self) -> bool:
+        """Whether the control comes from the catalog shipped with the product."""
+        return self._bundled
+
+    @property
+    def override_source(self) -> str:
+        """The local file that overrides some of this control's keys ('' when none does)."""
+        return self._override_source
+
+    @property
+    def frameworks(self) -> list[str]:
+        from compliance.frameworks import frameworks_of
+
+        return frameworks_of(self.references)
 
     def content_hash(self) -> str:
         """A SHA-256 of the control's definition, so the database knows when the YAML changed."""
@@ -142,73 +160,161 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     return unique, problems
 
 
+@dataclass
+class _Item:
+    """One control mapping as written in a file, or a bundled one merged with a local override."""
+
+    path: str
+    raw: Any  # the file's located document, for positions
+    prefix: tuple[int, ...]
+    data: dict[str, Any]
+    pos: tuple[int, int]
+    bundled: bool
+    overridden: dict[str, tuple[str, Any, tuple[int, ...]]] = field(default_factory=dict)
+    override_path: str = ""
+
+    def source(self, key: object) -> tuple[str, Any, tuple[int, ...]]:
+        """Where the value of a top-level key was written: the override's file or the control's own."""
+        return self.overridden.get(str(key), (self.path, self.raw, self.prefix))
+
+
+def bundled_folder() -> Path:
+    """The folder of the control catalog shipped with the product."""
+    from importlib.resources import files
+
+    return Path(str(files("controls")))
+
+
 def load_catalog(
     paths: Sequence[Path],
     target_groups: Mapping[str, list[Any]] | None = None,
-    default_timeout: float = 30.0,
+    *,
+    bundled: Sequence[str] = (),
 ) -> Catalog:
-    """Load and validate every control under paths. Raises ValidationFailed with all problems."""
-    files, problems = discover(paths)
-    controls: list[Control] = []
-    first_seen: dict[str, tuple[str, int]] = {}
+    """Load and validate every control under paths. Raises ValidationFailed with all problems.
+
+    `bundled` names the frameworks (bio2, avg, forum-standaardisatie) whose controls from the shipped
+    catalog are loaded first. A local control with the id of an earlier one and `override: true` changes
+    it: its keys replace the earlier control's keys (`enabled: false` switches it off).
+    """
+    from compliance.frameworks import frameworks_of
+
+    problems: list[Problem] = []
+    items: list[_Item] = []
+    if bundled:
+        shipped, _ = discover([bundled_folder()])
+        for file in shipped:
+            found, file_problems = _read_items(file, bundled=True)
+            problems.extend(file_problems)
+            items.extend(i for i in found if set(frameworks_of(_mapping(i.data.get("references")))) & set(bundled))
+    files, missing = discover(paths)
+    problems.extend(missing)
     for file in files:
-        loaded, file_problems = _load_file(file, target_groups or {}, default_timeout)
+        found, file_problems = _read_items(file, bundled=False)
         problems.extend(file_problems)
-        for control, id_pos in loaded:
-            if control.id in first_seen:
-                other, other_line = first_seen[control.id]
-                problems.append(Problem(
-                    str(file), *id_pos, f"duplicate control id '{control.id}'",
-                    f"already defined at {display_path(other)}:{other_line}; give one of them another id",
-                ))
-                continue
-            first_seen[control.id] = (str(file), id_pos[0])
+        items.extend(found)
+
+    merged = _apply_overrides(items, problems)
+    controls: list[Control] = []
+    for item in merged:
+        control = _validate_item(item, target_groups or {}, problems)
+        if control is not None:
             controls.append(control)
     if problems:
         raise ValidationFailed(problems)
     return Catalog(tuple(controls))
 
 
-def _load_file(
-    file: Path, groups: Mapping[str, list[Any]], default_timeout: float
-) -> tuple[list[tuple[Control, tuple[int, int]]], list[Problem]]:
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _read_items(file: Path, *, bundled: bool) -> tuple[list[_Item], list[Problem]]:
     from compliance.yamlfile import LocList, load_yaml, position_of
 
     raw, problems = load_yaml(file)
     path = str(file)
     if raw is None:
         return [], problems
-    items: list[Any]
-    prefix: tuple[int, ...]
     if isinstance(raw, list):
-        items, multi = list(raw), True
+        entries, multi = list(raw), True
     elif isinstance(raw, dict):
-        items, multi = [raw], False
+        entries, multi = [raw], False
     else:
         return [], [*problems, Problem(path, 1, 1, "a control file holds a control (a mapping) or a list of them",
                                        "start the file with `id: ...` or `- id: ...`")]
-    loaded: list[tuple[Control, tuple[int, int]]] = []
-    for index, item in enumerate(items):
+    items: list[_Item] = []
+    for index, entry in enumerate(entries):
         prefix = (index,) if multi else ()
-        item_pos = raw.item_pos[index] if isinstance(raw, LocList) else (1, 1)
-        if not isinstance(item, dict):
-            problems.append(Problem(path, *item_pos, "a control must be a mapping of keys",
+        pos = raw.item_pos[index] if isinstance(raw, LocList) else (1, 1)
+        if not isinstance(entry, dict):
+            problems.append(Problem(path, *pos, "a control must be a mapping of keys",
                                     "write `- id: ...` with the keys indented below it"))
             continue
-        try:
-            control = Control.model_validate(item)
-        except ValidationError as exc:
-            # a union type reports each member that failed; one message per place is enough
-            first_per_place: dict[tuple[int, int], Problem] = {}
-            for err in exc.errors():
-                problem = _type_problem(path, raw, prefix, item, err)
-                first_per_place.setdefault((problem.line, problem.col), problem)
-            problems.extend(first_per_place.values())
+        id_pos = position_of(raw, (*prefix, "id")) if "id" in entry else pos
+        items.append(_Item(path, raw, prefix, entry, id_pos, bundled))
+    return items, problems
+
+
+def _apply_overrides(items: list[_Item], problems: list[Problem]) -> list[_Item]:
+    """Merge `override: true` items into the control they name; report duplicate ids."""
+    from compliance.yamlfile import position_of
+
+    result: list[_Item] = []
+    by_id: dict[str, _Item] = {}
+    for item in items:
+        cid = item.data.get("id")
+        override = item.data.get("override")
+        if override is not None and not isinstance(override, bool):
+            problems.append(Problem(item.path, *position_of(item.raw, (*item.prefix, "override")),
+                                    "override must be true or false", "write `override: true`"))
             continue
-        control._source, control._line = path, item_pos[0]
-        problems.extend(_meaning_problems(path, raw, prefix, control, groups, default_timeout))
-        loaded.append((control, position_of(raw, (*prefix, "id"))))  # ids are checked across files
-    return loaded, problems
+        if not isinstance(cid, str):
+            result.append(item)  # the type pass reports the missing or wrong id
+            continue
+        base = by_id.get(cid)
+        if override:
+            if base is None:
+                hint = did_you_mean(cid, list(by_id))
+                problems.append(Problem(item.path, *item.pos, f"override of unknown control '{cid}'",
+                                        hint or "override changes a bundled or earlier control with this id; "
+                                        "see `compliance controls list`"))
+                continue
+            data = {**base.data, **{k: v for k, v in item.data.items() if k != "override"}}
+            source = (item.path, item.raw, item.prefix)
+            merged = _Item(base.path, base.raw, base.prefix, data, base.pos, base.bundled,
+                           {**base.overridden, **{k: source for k in item.data if k != "override"}}, item.path)
+            result[result.index(base)] = merged
+            by_id[cid] = merged
+            continue
+        if base is not None:
+            hint = (f"already defined at {display_path(base.path)}:{base.pos[0]}; give one of them another id"
+                    + ("" if not base.bundled else ", or add `override: true` to change the bundled control"))
+            problems.append(Problem(item.path, *item.pos, f"duplicate control id '{cid}'", hint))
+            result.append(item)  # still validated, so its other mistakes are reported too
+            continue
+        by_id[cid] = item
+        result.append(item)
+    return result
+
+
+def _validate_item(item: _Item, groups: Mapping[str, list[Any]], problems: list[Problem]) -> Control | None:
+    data = {k: v for k, v in item.data.items() if k != "override"}
+    try:
+        control = Control.model_validate(data)
+    except ValidationError as exc:
+        # a union type reports each member that failed; one message per place is enough
+        first_per_place: dict[tuple[str, int, int], Problem] = {}
+        for err in exc.errors():
+            path, raw, prefix = item.source(err["loc"][0] if err["loc"] else "")
+            problem = _type_problem(path, raw, prefix, data, err)
+            first_per_place.setdefault((problem.path, problem.line, problem.col), problem)
+        problems.extend(first_per_place.values())
+        return None
+    control._source, control._line, control._bundled = item.path, item.pos[0], item.bundled
+    control._override_source = item.override_path
+    problems.extend(_meaning_problems(item, control, groups))
+    return control
 
 
 _KEY_HINTS = {
@@ -281,20 +387,29 @@ def _allowed_keys(parent_loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
-def _meaning_problems(
-    path: str, raw: Any, prefix: tuple[int, ...], control: Control,
-    groups: Mapping[str, list[Any]], default_timeout: float,
-) -> list[Problem]:
+def _meaning_problems(item: _Item, control: Control, groups: Mapping[str, list[Any]]) -> list[Problem]:
     from compliance import plugins
+    from compliance.frameworks import reference_error
     from compliance.yamlfile import position_of
 
     problems: list[Problem] = []
+    path, raw, prefix = item.source("references")
+    for key, value in control.references.items():
+        for i, one in enumerate([value] if isinstance(value, str) else value):
+            error = reference_error(key, one)
+            if error:
+                where: tuple[int | str, ...] = (*prefix, "references", key)
+                if not isinstance(value, str):
+                    where = (*where, i)
+                problems.append(Problem(path, *position_of(raw, where), f"references.{key}: {error}"))
+    path, raw, prefix = item.source("schedule")
     if control.schedule is not None:
         error = cron_error(control.schedule)
         if error:
             problems.append(Problem(path, *position_of(raw, (*prefix, "schedule")),
                                     f"schedule '{control.schedule}' is not a valid cron expression: {error}",
                                     "use five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'"))
+    path, raw, prefix = item.source("checks")
     for ci, spec in enumerate(control.checks):
         here: tuple[int | str, ...] = (*prefix, "checks", ci)
         try:
@@ -302,7 +417,7 @@ def _meaning_problems(
         except plugins.PluginError as exc:
             problems.append(Problem(path, *position_of(raw, (*here, "plugin")), str(exc)))
             continue
-        if isinstance(spec.targets, str) and spec.targets not in groups:
+        if isinstance(spec.targets, str) and spec.targets not in groups and not item.bundled:
             hint = did_you_mean(spec.targets, list(groups)) or (
                 f"define it under `targets: {spec.targets}:` in compliance.yaml"
                 + (f" (defined: {', '.join(sorted(groups))})" if groups else ""))

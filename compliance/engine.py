@@ -42,6 +42,7 @@ class CheckTask:
     ca_file: str | None = None
     net_timeout: float = 10.0
     base_dir: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,8 @@ def run_task(task: CheckTask) -> tuple[Result, ...]:
         plugin = plugins.load(task.plugin)
         params = plugin.Params.model_validate(task.params)
         ctx = Context(control_id=task.control_id, timeout=task.timeout, nameserver=task.nameserver,
-                      ca_file=task.ca_file, net_timeout=task.net_timeout, base_dir=task.base_dir)
+                      ca_file=task.ca_file, net_timeout=task.net_timeout, base_dir=task.base_dir,
+                      facts=task.facts)
         results = tuple(_bounded(r) for r in plugin().run(params, ctx))
     except Exception as exc:  # a plugin's crash is a finding about the plugin, not a crash of the scan
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -195,19 +197,32 @@ class ScanReport:
     status: str = "running"
 
 
-def make_tasks(controls: Iterable[Control], settings: Settings) -> list[CheckTask]:
-    """Every task for the enabled controls, targets expanded, network defaults filled in."""
+FactsProvider = Callable[[tuple[str, ...], str], dict[str, Any]]
+
+
+def make_tasks(controls: Iterable[Control], settings: Settings,
+               facts: FactsProvider | None = None) -> list[CheckTask]:
+    """Every task for the enabled controls, targets expanded, network defaults and facts filled in.
+
+    `facts(kinds, control_id)` gathers the facts a plugin asks for in `Check.facts`.
+    """
+    from compliance import plugins
     from compliance.catalog import plan
 
     net = settings.network
     ca_file = str(settings.resolve(net.ca_file)) if net.ca_file else None
-    return [
-        CheckTask(p.control_id, p.check_index, p.plugin, p.params, p.timeout,
-                  nameserver=net.nameserver, ca_file=ca_file, net_timeout=net.timeout,
-                  base_dir=str(settings.base_dir))
-        for control in controls if control.enabled
-        for p in plan(control, settings.targets, settings.scan.timeout)
-    ]
+    tasks = []
+    for control in controls:
+        if not control.enabled:
+            continue
+        for p in plan(control, settings.targets, settings.scan.timeout):
+            kinds = plugins.load(p.plugin).facts
+            tasks.append(CheckTask(
+                p.control_id, p.check_index, p.plugin, p.params, p.timeout, nameserver=net.nameserver,
+                ca_file=ca_file, net_timeout=net.timeout, base_dir=str(settings.base_dir),
+                facts=facts(kinds, control.id) if kinds and facts is not None else {},
+            ))
+    return tasks
 
 
 def run_scan(
@@ -223,9 +238,11 @@ def run_scan(
 
     A KeyboardInterrupt or crash marks the scan interrupted or failed; controls stored before stay.
     """
+    from compliance.facts import FactGatherer
+
     executor = executor or ThreadExecutor(settings.scan.concurrency)
     enabled = [c for c in controls if c.enabled]
-    tasks = make_tasks(enabled, settings)
+    tasks = make_tasks(enabled, settings, FactGatherer(store.db, store.zone))
     expected: dict[str, int] = {c.id: 0 for c in enabled}
     for task in tasks:
         expected[task.control_id] += 1

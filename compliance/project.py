@@ -70,40 +70,7 @@ def init_project(folder: Path, *, force: bool = False, database_url: str | None 
 # -- the demo ----------------------------------------------------------------------------------------
 
 DEMO_CONTROLS = """\
-# Demo controls: they test targets that `compliance demo` creates on this machine.
-- id: DEMO-BACKUP
-  title: The nightly backup is less than 26 hours old
-  theme: technological
-  references: {bio2: "8.13", iso27002: "8.13"}
-  severity: high
-  owner: IT operations
-  tags: [demo, backup]
-  checks:
-    - plugin: file_age
-      params: {path: "targets/backups/*.tar.gz", max_age: 26h}
-
-- id: DEMO-LOGSHIP
-  title: Logs are shipped to the central log store every hour
-  theme: technological
-  references: {bio2: "8.15", iso27002: "8.15"}
-  severity: medium
-  owner: IT operations
-  tags: [demo, logging]
-  checks:
-    - plugin: file_age
-      params: {path: "targets/logship/*.log", max_age: 1h}
-
-- id: DEMO-SECRETS
-  title: Application secrets are not readable by other users
-  theme: technological
-  references: {bio2: "8.3", iso27002: "8.3"}
-  severity: critical
-  owner: CISO
-  tags: [demo, access]
-  checks:
-    - plugin: file_permissions
-      params: {path: targets/secrets, max_mode: "0640"}
-
+# The demo's own controls, beside a part of the shipped BIO2 catalog (see demo-overrides.yaml).
 - id: DEMO-SSH
   title: The management service answers with the expected SSH banner
   theme: technological
@@ -115,17 +82,6 @@ DEMO_CONTROLS = """\
     - plugin: tcp_port
       params: {expect: open, banner: "^SSH-2\\\\.0-"}
       targets: demo_services
-
-- id: DEMO-TELNET
-  title: Telnet is not reachable
-  theme: technological
-  references: {bio2: "8.20", iso27002: "8.20"}
-  severity: critical
-  owner: IT operations
-  tags: [demo, network]
-  checks:
-    - plugin: tcp_port
-      params: {host: 127.0.0.1, port: %(closed_port)d, expect: closed, timeout: 1}
 
 - id: DEMO-PATCH
   title: The patch report says the servers are up to date
@@ -140,6 +96,14 @@ DEMO_CONTROLS = """\
         run: [%(python)s, -c, "print('patch level: OK')"]
         expect_output: "patch level: OK"
 """
+
+#: Shipped controls the demo switches off, to keep its table short: an example of `override: true`.
+DEMO_DISABLED = ("BIO-ROLES", "BIO-RISK-ANALYSIS", "BIO-ASSETS", "BIO-ACCESS-REVIEW", "BIO-SUPPLIERS",
+                 "BIO-INCIDENT-PLAN", "BIO-CONTINUITY", "BIO-AUDIT", "BIO-AWARENESS", "BIO-SCREENING",
+                 "BIO-REMOTE-WORK", "BIO-ENTRY", "BIO-UTILITIES", "BIO-DISPOSAL", "BIO-BACKUP-TEST", "BIO-MALWARE",
+                 "BIO-MFA", "BIO-TLS", "AVG-REGISTER", "AVG-DPIA", "AVG-PROCESSORS", "AVG-DPO",
+                 "AVG-PRIVACY-STATEMENT", "AVG-RETENTION", "FS-HTTPS", "FS-SECURITY-TXT", "FS-MAIL-AUTH",
+                 "FS-DNSSEC", "FS-STARTTLS")
 
 
 class BannerServer:
@@ -193,22 +157,37 @@ database:
   url: sqlite:///compliance.db
 controls:
   paths: [controls]
+  bundled: [bio2, avg]
 scan:
   timeout: 10s
 targets:
+  backups: [{path: "targets/backups/*.tar.gz", max_age: 26h}]
+  log_exports: [{path: "targets/logship/*.log", max_age: 1h}]
+  sensitive_paths: [{path: targets/secrets, max_mode: "0640"}]
+  exposed_hosts: [127.0.0.1]
   demo_services:
     - {host: 127.0.0.1, port: %(port)d}
 """
 
 
 def prepare_demo(folder: Path, service_port: int) -> Path:
-    """Create the demo folder: config, controls and targets (a fresh backup, stale logs, ...)."""
+    """Create the demo folder: config, controls, targets (a fresh backup, stale logs, an open key file,
+    a local service) and one attestation, so that the scan shows passing and failing controls."""
+    from datetime import timedelta
+
+    from compliance import evidence
+    from compliance.db import Database
+    from compliance.settings import load_settings
+
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / CONFIG_FILENAME
     config.write_text(DEMO_CONFIG % {"port": service_port}, encoding="utf-8")
     init_project(folder)
-    (folder / "controls" / "demo.yaml").write_text(
-        DEMO_CONTROLS % {"closed_port": free_port(), "python": _yaml_str(sys.executable)}, encoding="utf-8")
+    (folder / "controls" / "demo.yaml").write_text(DEMO_CONTROLS % {"python": _yaml_str(sys.executable)},
+                                                   encoding="utf-8")
+    (folder / "controls" / "demo-overrides.yaml").write_text(
+        "# Shipped controls switched off for the demo, by id, without copying the catalog.\n"
+        + "".join(f"- {{id: {cid}, override: true, enabled: false}}\n" for cid in DEMO_DISABLED), encoding="utf-8")
     targets = folder / "targets"
     now = time.time()
     _touch(targets / "backups" / "db-nightly.tar.gz", now - 3 * 3600)  # 3 hours old: fine
@@ -217,6 +196,17 @@ def prepare_demo(folder: Path, service_port: int) -> Path:
     _touch(key, now)
     os.chmod(key.parent, 0o750)
     os.chmod(key, 0o644)  # readable by everyone: a finding
+    policy = folder / "evidence" / "informatiebeveiligingsbeleid-2026.pdf"
+    _touch(policy, now)
+    settings = load_settings(str(config), environ={})
+    db = Database(settings.database_url)
+    try:
+        if "BIO-POLICY" not in evidence.latest(db):
+            today = evidence.local_today(settings.zone)
+            evidence.record(db, "BIO-POLICY", by="Demo CISO", evidence=str(policy),
+                            valid_until=today + timedelta(days=365), recorded_by="compliance demo")
+    finally:
+        db.close()
     return config
 
 

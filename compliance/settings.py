@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -39,6 +39,13 @@ class DatabaseSettings(Section):
 
 class ControlsSettings(Section):
     paths: list[str] = Field(default_factory=lambda: ["controls"])
+    #: frameworks whose controls from the shipped catalog are loaded: bio2, avg, forum-standaardisatie
+    bundled: list[Literal["bio2", "avg", "forum-standaardisatie"]] = Field(default_factory=list)
+
+
+class EvidenceSettings(Section):
+    #: folder where `compliance attest --copy` keeps copies of evidence files
+    store: str = "evidence"
 
 
 class ScanSettings(Section):
@@ -77,6 +84,7 @@ class Settings(Section):
     controls: ControlsSettings = ControlsSettings()
     scan: ScanSettings = ScanSettings()
     network: NetworkSettings = NetworkSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
     incidents: IncidentsSettings = IncidentsSettings()
     targets: dict[str, list[TargetItem]] = Field(default_factory=dict)
     timezone: str = "Europe/Amsterdam"

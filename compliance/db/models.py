@@ -271,3 +271,40 @@ class IncidentEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
+
+# -- evidence and the statement of applicability ------------------------------------------------------
+
+
+class Attestation(Base):
+    """Evidence that a control is met, recorded by a person, valid until a date (append-only).
+
+    For a file the SHA-256 of its content is kept, so a later change of the file shows; the file itself
+    is only copied into the evidence store when asked (`copy_path`).
+    """
+
+    __tablename__ = "attestations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    control_id: Mapped[str] = mapped_column(String(100), index=True)
+    attested_by: Mapped[str] = mapped_column(String(200))
+    evidence: Mapped[str] = mapped_column(String(2000))  # a path or a URL
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    copy_path: Mapped[str | None] = mapped_column(String(2000))
+    valid_until: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(200))
+
+
+class ApplicabilityDecision(Base):
+    """Whether a BIO2 / ISO 27002 control, a BIO2 measure or a catalog control applies (append-only:
+    the newest decision per subject counts; the older ones are the history)."""
+
+    __tablename__ = "applicability"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(100), index=True)  # "7.4", "7.04.01" or a control id
+    applies: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime]

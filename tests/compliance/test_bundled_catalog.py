@@ -1,0 +1,130 @@
+"""The control catalog shipped with the product, and the framework data behind coverage and the VvT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from compliance import frameworks, plugins
+from compliance.catalog import bundled_folder, load_catalog
+from compliance.errors import ValidationFailed
+
+ALL = ["bio2", "avg", "forum-standaardisatie"]
+
+
+@pytest.fixture(scope="module")
+def catalog():  # type: ignore[no-untyped-def]
+    return load_catalog([], {}, bundled=ALL)
+
+
+def test_the_shipped_catalog_validates_with_every_plugin_installed(catalog) -> None:  # type: ignore[no-untyped-def]
+    assert len(catalog) >= 30
+    used = {spec.plugin for control in catalog for spec in control.checks}
+    assert used <= set(plugins.names())
+    assert all(control.bundled for control in catalog)
+
+
+def test_every_shipped_control_has_a_check_owner_and_references(catalog) -> None:  # type: ignore[no-untyped-def]
+    for control in catalog:
+        assert control.checks, control.id
+        assert control.owner, control.id
+        assert control.references, control.id
+        assert control.description.strip(), control.id
+
+
+def test_ids_are_unique_across_the_shipped_files() -> None:
+    ids = [item["id"] for file in sorted(bundled_folder().glob("*.yaml"))
+           for item in yaml.safe_load(file.read_text())]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_reference_is_well_formed_and_exists(catalog) -> None:  # type: ignore[no-untyped-def]
+    for control in catalog:
+        for key, value in control.references.items():
+            for one in [value] if isinstance(value, str) else value:
+                assert frameworks.reference_error(key, one) == "", (control.id, key, one)
+
+
+def test_a_control_without_a_check_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("id: X\ntitle: t\ntheme: people\nseverity: low\nchecks: []\n")
+    with pytest.raises(ValidationFailed, match="a control needs at least one check"):
+        load_catalog([tmp_path])
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("bio2", "8.13.09", "BIO2 has no measure 8.13.09 (measures of 8.13: 8.13.01, 8.13.02, 8.13.03, 8.13.04)"),
+    ("iso27002", "5.38", "ISO/IEC 27002:2022 has no control 5.38"),
+    ("iso27002", "A.5.1", "'A.5.1' is not an ISO/IEC 27002:2022 control number such as \"8.13\""),
+    ("avg", "art 30", "'art 30' is not an AVG/GDPR article such as \"30\" or \"33(5)\""),
+    ("forum-standaardisatie", "ipv4", "'ipv4' is not a Forum Standaardisatie standard"),
+])
+def test_bad_references_are_named(tmp_path: Path, key: str, value: str, message: str) -> None:
+    (tmp_path / "c.yaml").write_text(
+        f"id: X\ntitle: t\ntheme: people\nseverity: low\nreferences: {{{key}: \"{value}\"}}\n"
+        "checks: [{plugin: evidence, params: {requirement: r}}]\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_catalog([tmp_path])
+    assert f"c.yaml:5:{14 + len(key) + 2}: references.{key}: {message}" in str(info.value)
+
+
+def test_framework_data_matches_the_published_counts() -> None:
+    bio2 = frameworks.load("bio2")
+    per_theme = {g: sum(r.group == g for r in bio2.requirements) for g in bio2.groups}
+    assert per_theme == {"organizational": 37, "people": 8, "physical": 14, "technological": 34}
+    assert sum(len(r.measures) for r in bio2.requirements) == 127  # BIO2 v1.3 government measures
+    assert all(r.label("nl") and r.label("en") for r in bio2.requirements)
+
+
+def test_only_the_chosen_frameworks_are_loaded() -> None:
+    avg_only = load_catalog([], {}, bundled=["avg"])
+    assert avg_only.ids() and all("avg" in c.frameworks for c in avg_only)
+    assert load_catalog([], {}, bundled=[]).ids() == []
+
+
+def test_override_changes_or_disables_a_shipped_control_by_id(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(
+        "- {id: BIO-UTILITIES, override: true, enabled: false}\n"
+        "- id: BIO-BACKUP\n  override: true\n  severity: critical\n  owner: Team Infra\n"
+        "- {id: OWN-1, title: own, theme: people, severity: low,\n"
+        "   checks: [{plugin: evidence, params: {requirement: r}}]}\n")
+    catalog = load_catalog([tmp_path], {}, bundled=["bio2"])
+    utilities, backup = catalog.get("BIO-UTILITIES"), catalog.get("BIO-BACKUP")
+    assert utilities is not None and not utilities.enabled
+    assert backup is not None and backup.severity.value == "critical" and backup.owner == "Team Infra"
+    assert backup.checks[0].plugin == "file_age"  # the rest comes from the shipped control
+    assert backup.override_source == str(tmp_path / "mine.yaml")
+    assert catalog.get("OWN-1") is not None and not catalog.get("OWN-1").bundled  # type: ignore[union-attr]
+
+
+def test_an_override_error_points_at_the_local_file(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text("- id: BIO-BACKUP\n  override: true\n  severity: urgent\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_catalog([tmp_path], {}, bundled=["bio2"])
+    assert str(info.value).startswith(f"{tmp_path}/mine.yaml:3:13: severity 'urgent': Input should be")
+
+
+def test_same_id_without_override_is_a_duplicate_with_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(
+        "- {id: BIO-BACKUP, title: t, theme: people, severity: low, checks: [{plugin: evidence, params: "
+        "{requirement: r}}]}\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_catalog([tmp_path], {}, bundled=["bio2"])
+    assert "duplicate control id 'BIO-BACKUP'" in str(info.value)
+    assert "or add `override: true` to change the bundled control" in str(info.value)
+
+
+def test_override_of_an_unknown_id(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text("- {id: BIO-BAKUP, override: true, enabled: false}\n")
+    expected = r"override of unknown control 'BIO-BAKUP' \(did you mean 'BIO-BACKUP'\?\)"
+    with pytest.raises(ValidationFailed, match=expected):
+        load_catalog([tmp_path], {}, bundled=["bio2"])
+
+
+def test_unconfigured_target_groups_are_fine_for_shipped_controls_but_not_for_own(tmp_path: Path) -> None:
+    load_catalog([], {}, bundled=ALL)  # no targets configured at all: validates
+    (tmp_path / "own.yaml").write_text(
+        "id: OWN\ntitle: t\ntheme: technological\nseverity: low\nchecks: [{plugin: https, targets: webstes}]\n")
+    with pytest.raises(ValidationFailed, match="unknown target group 'webstes'"):
+        load_catalog([tmp_path], {"websites": []}, bundled=ALL)

@@ -1,0 +1,168 @@
+"""Issue 7 as a user meets it: the shipped catalog, evidence, applicability, coverage and the VvT."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project
+
+BUNDLED = "controls:\n  paths: [controls]\n  bundled: [bio2, avg, forum-standaardisatie]\n"
+
+
+@pytest.fixture
+def catalog_project(project: Project) -> Project:
+    project.config.write_text(f"database:\n  url: {project.db_url}\n{BUNDLED}", encoding="utf-8")
+    return project
+
+
+def test_list_by_framework(catalog_project: Project) -> None:
+    avg = json.loads(catalog_project.run("controls", "list", "--framework", "avg", "--format", "json").stdout)
+    assert {"AVG-REGISTER", "AVG-DPIA", "AVG-PROCESSORS", "AVG-DPO", "AVG-BREACHES", "AVG-PRIVACY-STATEMENT",
+            "AVG-RETENTION"} <= {c["id"] for c in avg}
+    assert all(c["source"] == "bundled" and "avg" in c["frameworks"] for c in avg)
+    forum = json.loads(catalog_project.run("controls", "list", "--framework", "forum-standaardisatie",
+                                           "--format", "json").stdout)
+    assert {c["id"] for c in forum} >= {"FS-HTTPS", "FS-MAIL-AUTH", "FS-DNSSEC", "FS-SECURITY-TXT"}
+    assert {c["kind"] for c in forum} == {"automated"}
+
+
+def test_evidence_passes_while_valid_and_fails_when_missing_expired_or_changed(catalog_project: Project,
+                                                                               tmp_path: Path) -> None:
+    p = catalog_project
+    first = json.loads(p.run("scan", "--control", "AVG-REGISTER", "--format", "json").stdout)["results"][0]
+    assert first["status"] == "fail"
+    assert first["message"].startswith("No evidence recorded for: Register of processing activities")
+    assert "compliance attest AVG-REGISTER --by NAME --evidence PATH_OR_URL" in first["message"]
+
+    document = tmp_path / "register.xlsx"
+    document.write_bytes(b"register v1")
+    added = p.run("attest", "AVG-REGISTER", "--by", "FG", "--evidence", str(document), "--valid-until",
+                  "2099-01-31", "--note", "reviewed by the FG", "--format", "json")
+    assert added.exit_code == 0, added.output
+    record = json.loads(added.stdout)
+    assert record["sha256"] == hashlib.sha256(b"register v1").hexdigest()
+    assert record["evidence"] == str(document) and record["note"] == "reviewed by the FG"
+    assert p.run("scan", "--control", "AVG-REGISTER").exit_code == 0
+
+    document.write_bytes(b"register v2, edited after the attestation")
+    changed = json.loads(p.run("scan", "--control", "AVG-REGISTER", "--format", "json").stdout)["results"][0]
+    assert changed["status"] == "fail" and "changed since it was attested" in changed["message"]
+
+    url = p.run("attest", "AVG-PRIVACY-STATEMENT", "--by", "Web team", "--evidence",
+                "https://www.gemeente.example/privacy", "--valid-until", "2099-01-01")
+    assert url.exit_code == 0
+    listed = json.loads(p.run("attest", "list", "--format", "json").stdout)
+    assert [(d["control"], d["state"]) for d in listed] == [("AVG-PRIVACY-STATEMENT", "valid"),
+                                                            ("AVG-REGISTER", "valid")]
+
+
+def test_attest_refuses_bad_input_and_stores_nothing(catalog_project: Project, tmp_path: Path) -> None:
+    p = catalog_project
+    missing = p.run("attest", "AVG-REGISTER", "--by", "FG", "--evidence", str(tmp_path / "nope.pdf"),
+                    "--valid-until", "2099-01-01")
+    assert missing.exit_code == 2 and "does not exist or is not a file" in missing.stderr
+    past = p.run("attest", "AVG-REGISTER", "--by", "FG", "--evidence", "https://x.example/r",
+                 "--valid-until", "2001-01-01")
+    assert past.exit_code == 2 and "lies in the past" in past.stderr
+    unknown = p.run("attest", "AVG-REGISTR", "--by", "FG", "--evidence", "https://x.example/r",
+                    "--valid-until", "2099-01-01")
+    assert unknown.exit_code == 2 and "did you mean 'AVG-REGISTER'?" in unknown.stderr
+    assert json.loads(p.run("attest", "list", "--format", "json").stdout) == []
+
+
+def test_expired_evidence_says_what_to_renew(catalog_project: Project) -> None:
+    from datetime import UTC, date, datetime, timedelta
+
+    from compliance.db import Database
+    from compliance.db.models import Attestation
+
+    db = Database(catalog_project.db_url)
+    with db.transaction() as session:  # an attestation recorded last year that ran out yesterday
+        session.add(Attestation(control_id="AVG-DPIA", attested_by="FG", evidence="https://x.example/dpia",
+                                valid_until=date.today() - timedelta(days=1), recorded_at=datetime.now(UTC)
+                                - timedelta(days=300), recorded_by="t"))
+    db.close()
+    [result] = json.loads(catalog_project.run("scan", "--control", "AVG-DPIA", "--format", "json").stdout)["results"]
+    assert result["status"] == "fail"
+    assert result["message"].startswith("Evidence for 'Overview of processing with high risk and their DPIAs' "
+                                        "(https://x.example/dpia by FG) expired on ")
+    assert "renew it and record it with `compliance attest AVG-DPIA" in result["message"]
+    listed = json.loads(catalog_project.run("attest", "list", "--format", "json").stdout)
+    assert [(d["control"], d["state"], d["days_left"]) for d in listed] == [("AVG-DPIA", "expired", -1)]
+
+
+def test_breach_register_control_reads_the_register(catalog_project: Project) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    p = catalog_project
+    aware = (datetime.now(UTC) - timedelta(hours=80)).isoformat()
+    occurred = (datetime.now(UTC) - timedelta(hours=90)).isoformat()
+    new = p.run("incident", "new", "--title", "Letter to wrong address", "--aware-at", aware, "--occurred-at",
+                occurred, "--nature", "confidentiality", "--data-category", "social-welfare", "--subjects", "1",
+                "--description", "A benefit decision was sent to the wrong address.", "--format", "json")
+    assert new.exit_code == 0, new.output
+    incident = json.loads(new.stdout)["id"]
+    [result] = json.loads(p.run("scan", "--control", "AVG-BREACHES", "--format", "json").stdout)["results"]
+    assert result["status"] == "fail"
+    assert result["message"] == (f"1 open breach(es) passed the 72-hour deadline without a notification or a "
+                                 f"decision not to notify: {incident}.")
+
+
+def test_applicability_coverage_and_soa(catalog_project: Project) -> None:
+    p = catalog_project
+    decided = p.run("controls", "applicability", "7.04", "--not-applicable", "--reason",
+                    "No own data centre; hosted at the SSC", "--by", "CISO")
+    assert decided.exit_code == 0 and decided.stdout == "7.4: does not apply (No own data centre; hosted at the SSC)\n"
+    assert p.run("controls", "applicability", "7.4", "--not-applicable").exit_code == 2  # no reason
+    bad = p.run("controls", "applicability", "9.1", "--not-applicable", "--reason", "x")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("error: '9.1' is neither an ISO/IEC 27002:2022 control number (e.g. 7.4)")
+    missing = p.run("controls", "applicability", "5.38", "--not-applicable", "--reason", "x")
+    assert missing.stderr == "error: ISO/IEC 27002:2022 has no control 5.38\n"
+    measure = p.run("controls", "applicability", "8.13.4", "--not-applicable", "--reason", "no tapes")
+    assert measure.stdout.startswith("8.13.04: does not apply")
+
+    coverage = json.loads(p.run("controls", "coverage", "--format", "json").stdout)
+    physical = next(g for g in coverage["groups"] if g["group"] == "physical")
+    assert physical["requirements"] == 14 and physical["not_applicable_numbers"] == ["7.4"]
+    assert coverage["totals"]["requirements"] == 93
+    assert sum(coverage["totals"][k] for k in ("automated", "evidence", "missing")) == 93
+
+    soa = json.loads(p.run("controls", "soa", "--format", "json").stdout)["controls"]
+    assert len(soa) == 93
+    row = {r["number"]: r for r in soa}
+    assert row["7.4"]["applicable"] is False and row["7.4"]["reason"] == "No own data centre; hosted at the SSC"
+    assert row["8.13"]["measures_not_applicable"] == {"8.13.04": "no tapes"}
+    assert row["8.13"]["coverage"] == "automated" and "BIO-BACKUP" in row["8.13"]["controls"]
+    assert row["5.1"]["coverage"] == "evidence" and row["5.1"]["status"] == "not evaluated"
+    rows = list(csv.DictReader(io.StringIO(p.run("controls", "soa", "--format", "csv", "--lang", "en").stdout)))
+    assert len(rows) == 93 and rows[0]["number"] == "5.1"
+
+    nl = p.run("controls", "soa", "--format", "md", "--lang", "nl").stdout
+    assert nl.startswith("# Verklaring van Toepasselijkheid")
+    assert "| 7.4 | Bewaking van terreinen en gebouwen | – | nee | No own data centre; hosted at the SSC |" in nl
+    en = p.run("controls", "soa", "--format", "html", "--lang", "en").stdout
+    assert "<h1>Statement of applicability</h1>" in en and "<h2>Physical controls</h2>" in en
+
+
+def test_not_applicable_controls_drop_out(catalog_project: Project) -> None:
+    from compliance import soa
+    from compliance.db import Database
+
+    p = catalog_project
+    p.run("scan", "--fail-on", "none")
+    p.run("controls", "applicability", "BIO-UTILITIES", "--not-applicable", "--reason", "no server room")
+    for number in ("7.10", "7.14"):  # every ISO control BIO-DISPOSAL refers to
+        p.run("controls", "applicability", number, "--not-applicable", "--reason", "outsourced")
+    p.run("controls", "applicability", "7.10", "--applicable", "--reason", "we do keep tapes after all")
+    db = Database(p.db_url)
+    try:
+        assert soa.not_applicable_control_ids(db) == {"BIO-UTILITIES"}
+    finally:
+        db.close()
