@@ -42,8 +42,9 @@ def render_soa(rows: list[SoaRow], fmt: str, lang: str, zone: tzinfo = UTC, gene
     themes: dict[str, list[SoaRow]] = {}
     for row in rows:
         themes.setdefault(row.theme, []).append(row)
-    return _template(fmt, lang).render(themes=list(themes.items()), summary=_summary(rows),
-                                       generated=generated.astimezone(zone), lang=lang)
+    text: str = _template(fmt, lang).render(themes=list(themes.items()), summary=_summary(rows),
+                                            generated=generated.astimezone(zone), lang=lang)
+    return text
 
 
 def _summary(rows: list[SoaRow]) -> dict[str, int]:
@@ -60,7 +61,7 @@ def _template(fmt: str, lang: str) -> Any:
     from babel.support import Translations
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("compliance.report", "templates"), extensions=["jinja2.ext.i18n"],
+    env: Any = Environment(loader=PackageLoader("compliance.report", "templates"), extensions=["jinja2.ext.i18n"],
                       autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     locale = "nl_NL" if lang == "nl" else "en_GB"
