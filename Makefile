@@ -21,4 +21,5 @@ bench: install
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_scan.py
 	$(PY) bench/bench_ingest.py
+	$(PY) bench/bench_report.py
 	$(PY) bench/bench_internet.py

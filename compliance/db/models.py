@@ -108,7 +108,11 @@ class CheckResultRow(Base):
     """One plugin result, append-only."""
 
     __tablename__ = "check_results"
-    __table_args__ = (Index("ix_check_results_control_target_at", "control_id", "target", "started_at"),)
+    __table_args__ = (
+        Index("ix_check_results_control_target_at", "control_id", "target", "started_at"),
+        # a control's last evaluation before a moment in one seek (the risk overview's trend and blind spots)
+        Index("ix_check_results_control_at", "control_id", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"), index=True)
@@ -149,6 +153,8 @@ class FindingChange(Base):
     """A state change of a finding, so reports compute trends and time-to-fix without rescanning."""
 
     __tablename__ = "finding_changes"
+    # a finding's last change before a moment in one seek (the risk overview's state at a moment)
+    __table_args__ = (Index("ix_finding_changes_finding_at", "finding_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"), index=True)

@@ -1,0 +1,274 @@
+"""Risk overview: the weekly JSON report on a year of history. Target: under 1 s, memory flat in history.
+
+The database: 111 controls on 50 targets each (5,550 control-target pairs), scanned daily for a year:
+2,008,000 check results, with findings opening and resolving along the way (about 7 % of the pairs
+failing at any time), 1 % of results `error`, a few controls left unevaluated (blind spots), 30
+exceptions and 500 breaches in the register (through its own API). Results, findings and their state
+changes are written with the driver's executemany; the same data on SQLite and PostgreSQL.
+
+It prints, per database, the median time of `build_overview(period="week")` plus the JSON form, the
+median of the whole `compliance report --format json` command, and the peak memory of building the
+report (tracemalloc) on a quarter of the history and on the whole year: the two must be about equal.
+
+Run: python bench/bench_report.py [--days 365] [--runs 5] [--no-postgres] [--no-cli]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import postgres_available, postgres_database, sqlite_database
+
+ZONE = ZoneInfo("Europe/Amsterdam")
+CONTROLS = 111
+TARGETS = 50
+THEMES = ("organizational", "people", "physical", "technological")
+SEVERITIES = ("low", "medium", "medium", "high", "critical")
+P_OPEN, P_RESOLVE, P_ERROR = 0.004, 0.05, 0.01
+INCIDENTS = 500
+#: The last day of the history (a Sunday): the report is as of this day.
+LAST_DAY = date(2026, 3, 8)
+RESULT_COLUMNS = ("scan_id", "control_id", "check_index", "plugin", "target", "status", "message", "evidence",
+                  "started_at", "duration_ms")
+
+
+def _time(dialect: str, moment: datetime) -> Any:
+    """A UTC time as the store writes it: naive ISO text on SQLite, aware on PostgreSQL."""
+    if dialect == "sqlite":
+        return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return moment
+
+
+def seed(url: str, days: int) -> int:
+    """Write `days` days of daily scans ending on LAST_DAY; return the number of check results."""
+    from compliance.db import Database
+
+    rng = random.Random(4)
+    database = Database(url)
+    dialect = database.dialect
+    mark = "?" if dialect == "sqlite" else "%s"
+    first = datetime.combine(LAST_DAY - timedelta(days=days - 1), datetime.min.time(), tzinfo=ZONE)
+    synced = _time(dialect, first - timedelta(days=1))
+    controls = [f"BIO-{c:03d}" for c in range(CONTROLS)]
+    # blind spots: three controls stop being evaluated ten days before the end, one runs weekly
+    stopped = set(controls[:3])
+    weekly = controls[3]
+    rows = [(cid, f"Control {cid}", "", THEMES[i % 4], SEVERITIES[i % 5], f"Owner {i % 7}",
+             json.dumps({"bio2": [f"8.{i % 34 + 1:02d}.01"], "iso27002": f"8.{i % 34 + 1}"}), "[]",
+             "0 2 * * 1" if cid == weekly else None, "x" * 64, "", True, synced)
+            for i, cid in enumerate(controls)]
+    raw = database.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.executemany(
+            "INSERT INTO controls (id, title, description, theme, severity, owner, \"references\", tags, schedule, "
+            f"content_hash, source, active, synced_at) VALUES ({', '.join([mark] * 13)})", rows)
+        failing = {(c, t): rng.random() < 0.07 for c in controls for t in range(TARGETS)}
+        findings: dict[tuple[str, int], dict[str, Any]] = {}
+        changes: list[tuple[tuple[str, int], str | None, str, datetime, int]] = []
+        last: dict[str, tuple[str, datetime]] = {}
+        results = 0
+        insert = f"INSERT INTO check_results ({', '.join(RESULT_COLUMNS)}) VALUES ({', '.join([mark] * 10)})"
+        for day in range(days):
+            started = first + timedelta(days=day, hours=2)
+            cursor.execute(
+                "INSERT INTO scans (started_at, finished_at, \"trigger\", status, controls_total, controls_passed, "
+                "controls_failed, controls_error, controls_skipped, results_total) "
+                f"VALUES ({', '.join([mark] * 10)})" + (" RETURNING id" if dialect == "postgresql" else ""),
+                (_time(dialect, started), _time(dialect, started + timedelta(minutes=20)), "schedule", "completed",
+                 CONTROLS, 0, 0, 0, 0, CONTROLS * TARGETS))
+            scan_id = cursor.fetchone()[0] if dialect == "postgresql" else cursor.lastrowid
+            batch = []
+            for index, cid in enumerate(controls):
+                if cid in stopped and day >= days - 10:
+                    continue
+                if cid == weekly and (started.weekday() != 0):
+                    continue
+                at = started + timedelta(seconds=index * 10)
+                statuses = []
+                for t in range(TARGETS):
+                    key = (cid, t)
+                    was = failing[key]
+                    now_failing = (rng.random() >= P_RESOLVE) if was else (rng.random() < P_OPEN)
+                    status = "fail" if now_failing else "pass"
+                    if rng.random() < P_ERROR or (cid in controls[4:6] and day >= days - 2):
+                        status, now_failing = "error", was  # an error leaves the finding as it is
+                    failing[key] = now_failing
+                    statuses.append(status)
+                    target = f"host{t:02d}.gemeente.example"
+                    message = {"fail": f"{target}:443 offers TLS 1.0 (not allowed).",
+                               "error": f"{target}:443 did not answer within 10 s.",
+                               "pass": f"{target}:443 offers TLS 1.2 and 1.3 only."}[status]
+                    batch.append((scan_id, cid, 0, "tls", target, status, message, "{}", _time(dialect, at), 12))
+                    finding = findings.get(key)
+                    if status == "fail":
+                        if finding is None:
+                            findings[key] = {"state": "open", "first_seen": at, "last_seen": at, "resolved_at": None,
+                                             "reopened": 0, "message": batch[-1][6], "status": status}
+                            changes.append((key, None, "open", at, scan_id))
+                        else:
+                            if finding["state"] == "resolved":
+                                finding.update(state="open", resolved_at=None, reopened=finding["reopened"] + 1)
+                                changes.append((key, "resolved", "open", at, scan_id))
+                            finding.update(last_seen=at, message=batch[-1][6], status=status)
+                    elif finding is not None:
+                        finding["status"] = status
+                        if status == "pass" and finding["state"] == "open":
+                            finding.update(state="resolved", resolved_at=at, message=batch[-1][6])
+                            changes.append((key, "open", "resolved", at, scan_id))
+                worst = next(s for s in ("fail", "error", "pass") if s in statuses)
+                last[cid] = (worst, at)
+            cursor.executemany(insert, batch)
+            results += len(batch)
+        for cid, (status, at) in last.items():
+            cursor.execute(f"UPDATE controls SET last_status = {mark}, last_evaluated_at = {mark} WHERE id = {mark}",
+                           (status, _time(dialect, at), cid))
+        finding_rows = sorted(findings.items())
+        ids = {key: n for n, (key, _finding) in enumerate(finding_rows, start=1)}
+        cursor.executemany(
+            "INSERT INTO findings (id, control_id, target, state, last_status, message, first_seen, last_seen, "
+            f"resolved_at, times_reopened) VALUES ({', '.join([mark] * 10)})",
+            [(ids[key], key[0], f"host{key[1]:02d}.gemeente.example", f["state"], f["status"], f["message"],
+              _time(dialect, f["first_seen"]), _time(dialect, f["last_seen"]),
+              None if f["resolved_at"] is None else _time(dialect, f["resolved_at"]), f["reopened"])
+             for key, f in finding_rows])
+        cursor.executemany(
+            f"INSERT INTO finding_changes (finding_id, from_state, to_state, at, scan_id) "
+            f"VALUES ({', '.join([mark] * 5)})",
+            [(ids[key], old, new, _time(dialect, at), scan) for key, old, new, at, scan in changes])
+        if dialect == "postgresql":
+            cursor.execute("SELECT setval('findings_id_seq', (SELECT max(id) FROM findings))")
+        end = first + timedelta(days=days)
+        cursor.executemany(
+            "INSERT INTO exceptions (control_id, target_pattern, reason, approved_by, until, created_at, created_by) "
+            f"VALUES ({', '.join([mark] * 7)})",
+            [(controls[rng.randrange(CONTROLS)], f"host{rng.randrange(TARGETS):02d}.*", "Replacement planned",
+              "CISO", (end + timedelta(days=rng.randrange(-30, 90))).date(),
+              _time(dialect, end - timedelta(days=rng.randrange(30, 200))), "bench") for _ in range(30)])
+        raw.commit()
+    finally:
+        raw.close()
+    seed_incidents(database, first, days, rng)
+    database.close()
+    return results
+
+
+def seed_incidents(database: Any, first: datetime, days: int, rng: random.Random) -> None:
+    """500 breaches over the history through the register's own operations (and its audit chain)."""
+    from incidents import Draft, Register
+
+    register = Register(database, zone=ZONE)
+    for n in range(INCIDENTS):
+        aware = first + timedelta(days=days * n / INCIDENTS, hours=rng.randrange(8, 17))
+        draft = Draft(title="Letter to a wrong address", description="A decision letter went to a wrong address.",
+                      occurred_at=aware - timedelta(hours=20), aware_at=aware, nature=["confidentiality"],
+                      data_categories=[rng.choice(["contact", "social-welfare", "health"])], subjects=1)
+        incident = register.register(draft, by="bench", now=aware + timedelta(hours=1)).id
+        if n % 5 == 4:
+            continue  # a fifth is not assessed yet
+        later = aware + timedelta(hours=2)
+        register.assess(incident, ei=rng.choice(["limited", "maximum"]), confidentiality="known-recipients",
+                        integrity="none", availability="none", by="bench", now=later)
+        notify = n % 3 != 0
+        register.decide(incident, notify_authority=notify, notify_subjects=False, reason="as assessed", by="bench",
+                        now=later)
+        if notify:
+            at = aware + timedelta(hours=rng.choice([10, 30, 60, 90]))
+            register.notify(incident, recipient="authority", reference=f"M-{n}", at=at, by="bench", now=at,
+                            delay_reason="found late" if at - aware > timedelta(hours=72) else "")
+
+
+def weekly_json(url: str) -> str:
+    from compliance.db import Database
+    from compliance.report import build_overview
+
+    database = Database(url)
+    try:
+        overview = build_overview(database, "week", LAST_DAY, ZONE,
+                                  now=datetime.combine(LAST_DAY + timedelta(days=1), datetime.min.time(), ZONE))
+        return json.dumps(overview.to_json())
+    finally:
+        database.close()
+
+
+def measure(url: str, runs: int, cli: bool) -> dict[str, float]:
+    weekly_json(url)  # warm the caches, as a second report of the day would find them
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        weekly_json(url)
+        times.append(time.perf_counter() - started)
+    tracemalloc.start()
+    weekly_json(url)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    figures: dict[str, float] = {"median_s": statistics.median(times), "peak_mib": peak / 2**20}
+    if cli:
+        exe = str(Path(sys.executable).parent / "compliance")
+        env = {**os.environ, "COMPLIANCE_DATABASE_URL": url}
+        with tempfile.TemporaryDirectory() as folder:
+            cli_times = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                subprocess.run([exe, "report", "--format", "json", "--as-of", LAST_DAY.isoformat()], cwd=folder,
+                               env=env, check=True, stdout=subprocess.DEVNULL)
+                cli_times.append(time.perf_counter() - started)
+        figures["cli_median_s"] = statistics.median(cli_times)
+    return figures
+
+
+@contextmanager
+def database_for(kind: str) -> Iterator[str]:
+    with (sqlite_database() if kind == "sqlite" else postgres_database()) as url:
+        yield url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-cli", action="store_true")
+    args = parser.parse_args()
+    kinds = ["sqlite"] + ([] if args.no_postgres or not postgres_available() else ["postgresql"])
+    met = True
+    for kind in kinds:
+        peaks = []
+        for days in (max(args.days // 4, 14), args.days):
+            with database_for(kind) as url:
+                started = time.perf_counter()
+                results = seed(url, days)
+                seeded = time.perf_counter() - started
+                figures = measure(url, args.runs, cli=not args.no_cli and days == args.days)
+            peaks.append(figures["peak_mib"])
+            line = (f"{kind:10s} {days:3d} days {results:>9,} results (seeded in {seeded:5.1f} s): weekly JSON "
+                    f"median {figures['median_s'] * 1000:6.1f} ms, peak memory {figures['peak_mib']:5.1f} MiB")
+            if "cli_median_s" in figures:
+                line += f"; `compliance report --format json` median {figures['cli_median_s'] * 1000:6.1f} ms"
+            print(line, flush=True)
+            met &= figures["median_s"] < 1.0
+        growth = peaks[1] / peaks[0]
+        print(f"{kind:10s} memory a year vs a quarter of history: {growth:.2f}x (target: flat)", flush=True)
+        met &= growth < 1.25
+    print(f"targets (< 1 s, memory flat): {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

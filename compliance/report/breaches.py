@@ -1,0 +1,41 @@
+"""Breach-register figures for the report, read through the register's own `incidents.register.figures`.
+
+Only counts leave this module: no ids, titles, descriptions or anything else typed into the register.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from compliance.report.overview import IncidentFigures
+
+if TYPE_CHECKING:
+    from compliance.db import Database
+
+
+def incident_figures(database: Database, start: datetime, moment: datetime) -> IncidentFigures:
+    """Figures at moment: breaches that became known (aware) in [start, moment), and all open ones.
+
+    `new`, `notified_authority`, `notified_within_72h` and the breakdowns by nature and ENISA band are
+    about the breaches that became known in the period; `open` and `overdue` (the 72-hour deadline
+    passed without a notification to the authority or a decision not to notify) about every breach the
+    register knew at moment. Status and notifications are read as they are now, so for a report about a
+    past day they may include what was recorded after it.
+    """
+    from incidents import figures
+
+    period = figures(database, since=start, until=moment, now=moment)
+    known = figures(database, until=moment, now=moment)
+    share = round(100 * period.notified_within_72h / period.authority_notified, 1) if period.authority_notified \
+        else None
+    return IncidentFigures(
+        new=period.total,
+        open=known.open,
+        overdue=known.overdue,
+        notified_authority=period.authority_notified,
+        notified_within_72h=period.notified_within_72h,
+        notified_share_within_72h=share,
+        by_nature=dict(period.by_nature),
+        by_band=dict(period.by_band),
+    )

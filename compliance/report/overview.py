@@ -1,0 +1,537 @@
+"""The risk overview: every figure of the management report, as one typed object.
+
+`build_overview(database, period="week", as_of=day, zone=zone)` reads the database once and returns an
+`Overview`; the JSON form (`Overview.to_json()`), the HTML, PDF and Markdown templates and the weekly
+digest all read that object and compute nothing themselves.
+
+How the figures are defined (docs/report.md explains them for readers of the report):
+
+- A control *counts* when `queries.counted_controls` says so (in the catalog and applicable).
+  At a moment it is **failing** when it has an open finding that no exception in force covers,
+  **accepted** when all its open findings are covered, **passing** when it has no open finding and
+  its last evaluation ran, **unknown** when it has no open finding but its last evaluation could not
+  run (`error`) or was skipped, and **not evaluated** before its first evaluation.
+- **Compliance** is the share of passing controls among passing, failing and accepted ones, each
+  weighted by severity (`SEVERITY_WEIGHTS`). An exception accepts a risk; it does not make the control
+  comply, so accepted controls count against the score. Unknown and not evaluated controls are left
+  out of the score and shown as blind spots instead.
+- The **traffic light** of a theme is red below `AMBER_FROM` percent or with a failing critical control,
+  amber below `GREEN_FROM` percent or with a failing high control, green otherwise, and `none` when no
+  control of the theme counts.
+- **Top risks** are the failing and accepted controls ranked by severity weight x (days failing + 1).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from compliance.errors import ComplianceError
+from compliance.report.periods import Period, end_of_day, periods_back, report_period, start_of_day
+from compliance.report.queries import (
+    ControlFacts,
+    ErrorResult,
+    Evaluation,
+    OpenFinding,
+    change_counts,
+    counted_controls,
+    covering_exception,
+    errors_at,
+    evaluations_at,
+    exception_in_force,
+    failure_messages,
+    open_findings_at,
+    resolutions,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from compliance.db import Database
+    from compliance.store import ExceptionView
+
+#: Weight of a control in the compliance score and in the risk ranking, by severity.
+SEVERITY_WEIGHTS: Mapping[str, int] = {"low": 1, "medium": 2, "high": 4, "critical": 8}
+#: Traffic-light thresholds on a theme's score, in percent.
+GREEN_FROM = 90.0
+AMBER_FROM = 70.0
+#: How many periods the trend shows (the report's own period included).
+TREND_PERIODS = 12
+#: How many failing controls the report names as top risks.
+TOP_RISKS = 10
+#: How many failing targets of a control the report names (the oldest first).
+TARGETS_SHOWN = 5
+#: Exceptions ending within this many days of the report date are listed as expiring.
+EXPIRY_DAYS = 30
+#: A scheduled control is overdue once its next scheduled run is more than this far in the past.
+SCHEDULE_GRACE = timedelta(hours=2)
+#: A control without a schedule (and no default schedule given) is overdue after this long.
+UNSCHEDULED_MAX_AGE = timedelta(days=7)
+
+THEME_CLAUSES: Mapping[str, str] = {"organizational": "5", "people": "6", "physical": "7", "technological": "8"}
+STATUSES = ("passing", "failing", "accepted", "unknown", "not_evaluated")
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """Control counts at a moment and the severity-weighted share passing (None when nothing counts)."""
+
+    percent: float | None
+    passing: int
+    failing: int
+    accepted: int
+    unknown: int
+    not_evaluated: int
+
+    @property
+    def counted(self) -> int:
+        """The controls in the score: passing, failing and accepted."""
+        return self.passing + self.failing + self.accepted
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    """The score at the end of one period (the report's own period: at the report date)."""
+
+    period: Period
+    score: Score
+
+
+@dataclass(frozen=True, slots=True)
+class ThemeFigures:
+    """One BIO2 / ISO 27002:2022 theme: its score now and at the end of the previous period."""
+
+    theme: str
+    clause: str
+    score: Score
+    previous: float | None
+    light: str  # green | amber | red | none
+
+    @property
+    def change(self) -> float | None:
+        return _change(self.score.percent, self.previous)
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionRef:
+    """The exception that accepts (part of) a risk."""
+
+    id: int
+    until: date
+    target_pattern: str
+    approved_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class FailingTarget:
+    target: str
+    since: datetime
+    message: str
+    exception: ExceptionRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    """A failing (or accepted) control: how bad, how long, who owns it, what accepts it, where it comes from."""
+
+    control: str
+    title: str
+    theme: str
+    severity: str
+    owner: str | None
+    since: datetime
+    age_days: int
+    risk: int
+    accepted: bool
+    exception: ExceptionRef | None
+    targets_failing: int
+    targets: tuple[FailingTarget, ...]
+    references: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringException:
+    id: int
+    control: str
+    title: str
+    target_pattern: str
+    until: date
+    days_left: int
+    approved_by: str
+    reason: str
+    findings_covered: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlChange:
+    """A control that started failing, or stopped failing, during the period; `at` is when."""
+
+    control: str
+    title: str
+    theme: str
+    severity: str
+    at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed since the end of the previous period."""
+
+    newly_failing: tuple[ControlChange, ...]
+    newly_resolved: tuple[ControlChange, ...]
+    findings_opened: int
+    findings_resolved: int
+    mean_days_to_resolve: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CouldNotRun:
+    """A control whose last evaluation had checks that could not run (status error)."""
+
+    control: str
+    title: str
+    severity: str
+    owner: str | None
+    at: datetime
+    targets: tuple[tuple[str, str], ...]  # (target, message)
+
+
+@dataclass(frozen=True, slots=True)
+class NotEvaluated:
+    """A control not evaluated for longer than its schedule allows, or never evaluated."""
+
+    control: str
+    title: str
+    severity: str
+    owner: str | None
+    schedule: str | None
+    last_evaluated: datetime | None
+    due: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFigures:
+    """Breach-register figures for the period; counts only, no personal data and no free text."""
+
+    new: int
+    open: int
+    overdue: int
+    notified_authority: int
+    notified_within_72h: int
+    notified_share_within_72h: float | None
+    by_nature: Mapping[str, int]
+    by_band: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """Everything the risk overview shows, for one period as of one day."""
+
+    generated_at: datetime
+    as_of: date
+    timezone: str
+    period: Period
+    previous_period: Period
+    compliance: Score
+    previous: Score
+    themes: tuple[ThemeFigures, ...]
+    trend: tuple[TrendPoint, ...]
+    risks: tuple[Risk, ...]
+    expiring_exceptions: tuple[ExpiringException, ...]
+    changes: Changes
+    could_not_run: tuple[CouldNotRun, ...]
+    not_evaluated: tuple[NotEvaluated, ...]
+    incidents: IncidentFigures
+    weights: Mapping[str, int] = field(default_factory=lambda: dict(SEVERITY_WEIGHTS))
+    top: int = TOP_RISKS
+
+    @property
+    def change(self) -> float | None:
+        """Change of the compliance score since the end of the previous period, in percentage points."""
+        return _change(self.compliance.percent, self.previous.percent)
+
+    @property
+    def top_risks(self) -> tuple[Risk, ...]:
+        return self.risks[: self.top]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON contract documented in docs/report.md (dates ISO 8601, times UTC with offset)."""
+        from compliance.report.jsonform import overview_json
+
+        return overview_json(self)
+
+
+# -- computing ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ControlState:
+    """A control at a moment: its status and the findings that were open then."""
+
+    control: ControlFacts
+    status: str
+    evaluation: Evaluation | None
+    findings: tuple[OpenFinding, ...] = ()
+    covers: tuple[ExceptionView | None, ...] = ()  # per finding, the exception in force covering it
+
+
+@dataclass(frozen=True, slots=True)
+class _Moment:
+    """A point the report looks at: the end of a period's last day (or now, if that is earlier)."""
+
+    period: Period
+    at: datetime
+
+
+def _change(now: float | None, before: float | None) -> float | None:
+    return None if now is None or before is None else round(now - before, 1)
+
+
+def control_states(
+    controls: Mapping[str, ControlFacts], evaluations: Mapping[str, Evaluation],
+    findings: Iterable[OpenFinding], exceptions: Sequence[ExceptionView],
+) -> dict[str, ControlState]:
+    """Each counted control's status, from its evaluation, its open findings and the exceptions in force."""
+    by_control: dict[str, list[OpenFinding]] = defaultdict(list)
+    for f in findings:
+        if f.control_id in controls:
+            by_control[f.control_id].append(f)
+    states = {}
+    for cid, control in controls.items():
+        evaluation = evaluations.get(cid)
+        open_ = sorted(by_control.get(cid, ()), key=lambda f: (f.since, f.target))
+        covers = tuple(covering_exception(exceptions, cid, f.target) for f in open_)
+        if open_:
+            status = "accepted" if all(c is not None for c in covers) else "failing"
+        elif evaluation is None:
+            status = "not_evaluated"
+        elif evaluation.status in ("error", "skipped"):
+            status = "unknown"
+        else:
+            status = "passing"
+        states[cid] = ControlState(control, status, evaluation, tuple(open_), covers)
+    return states
+
+
+def score_of(states: Iterable[ControlState], weights: Mapping[str, int] = SEVERITY_WEIGHTS) -> Score:
+    counts: Counter[str] = Counter()
+    weight_passing = weight_counted = 0
+    for s in states:
+        counts[s.status] += 1
+        if s.status in ("passing", "failing", "accepted"):
+            weight = weights.get(s.control.severity, 1)
+            weight_counted += weight
+            weight_passing += weight if s.status == "passing" else 0
+    percent = round(100 * weight_passing / weight_counted, 1) if weight_counted else None
+    return Score(percent, counts["passing"], counts["failing"], counts["accepted"], counts["unknown"],
+                 counts["not_evaluated"])
+
+
+def traffic_light(score: Score, failing_severities: Iterable[str]) -> str:
+    """green, amber or red for a theme (see the module docstring); none when nothing counts."""
+    if score.percent is None:
+        return "none"
+    severities = set(failing_severities)
+    if score.percent < AMBER_FROM or "critical" in severities:
+        return "red"
+    if score.percent < GREEN_FROM or "high" in severities:
+        return "amber"
+    return "green"
+
+
+def _states_at(session: Session, controls: Mapping[str, ControlFacts], moment: _Moment,
+               exceptions: Sequence[ExceptionView]) -> dict[str, ControlState]:
+    in_force = [e for e in exceptions if exception_in_force(e, moment.at, moment.period.end)]
+    return control_states(controls, evaluations_at(session, controls, moment.at),
+                          open_findings_at(session, moment.at), in_force)
+
+
+def _ref(exception: ExceptionView | None) -> ExceptionRef | None:
+    if exception is None:
+        return None
+    return ExceptionRef(exception.id, exception.until, exception.target_pattern, exception.approved_by)
+
+
+def _risks(session: Session, states: Mapping[str, ControlState], moment: _Moment, zone: tzinfo,
+           weights: Mapping[str, int]) -> list[Risk]:
+    failing = [s for s in states.values() if s.status in ("failing", "accepted")]
+    shown = {s.control.id: s.findings[:TARGETS_SHOWN] for s in failing}
+    messages = failure_messages(session, (f for fs in shown.values() for f in fs), moment.at)
+    risks = []
+    for s in failing:
+        since = s.findings[0].since
+        age = max(0, (moment.period.end - since.astimezone(zone).date()).days)
+        weight = weights.get(s.control.severity, 1)
+        covering = [c for c in s.covers if c is not None]
+        # the acceptance that ends first is the one management must look at first
+        exception = min(covering, key=lambda e: (e.until, e.id)) if covering else None
+        targets = tuple(FailingTarget(f.target, f.since, messages[f.id], _ref(c))
+                        for f, c in zip(s.findings[:TARGETS_SHOWN], s.covers, strict=False))
+        risks.append(Risk(s.control.id, s.control.title, s.control.theme, s.control.severity, s.control.owner, since,
+                          age, weight * (age + 1), s.status == "accepted", _ref(exception), len(s.findings), targets,
+                          s.control.references))
+    risks.sort(key=lambda r: (-r.risk, -weights.get(r.severity, 1), r.since, r.control))
+    return risks
+
+
+def _themes(now: Mapping[str, ControlState], before: Mapping[str, ControlState],
+            weights: Mapping[str, int]) -> tuple[ThemeFigures, ...]:
+    themes = []
+    for theme, clause in THEME_CLAUSES.items():
+        current = [s for s in now.values() if s.control.theme == theme]
+        score = score_of(current, weights)
+        previous = score_of((s for s in before.values() if s.control.theme == theme), weights)
+        light = traffic_light(score, (s.control.severity for s in current if s.status == "failing"))
+        themes.append(ThemeFigures(theme, clause, score, previous.percent, light))
+    return tuple(themes)
+
+
+def _changes(session: Session, now: Mapping[str, ControlState], before: Mapping[str, ControlState],
+             start: datetime, end: datetime) -> Changes:
+    resolved = resolutions(session, start, end)
+    resolved_at: dict[int, datetime] = {}
+    for r in resolved:
+        resolved_at[r.finding_id] = r.resolved_at
+    bad = ("failing", "accepted")
+    newly_failing, newly_resolved = [], []
+    for cid, state in now.items():
+        earlier = before.get(cid)
+        was_bad = earlier is not None and earlier.status in bad
+        c = state.control
+        if state.status in bad and not was_bad:
+            newly_failing.append(ControlChange(cid, c.title, c.theme, c.severity, state.findings[0].since))
+        elif state.status == "passing" and was_bad and earlier is not None:
+            times = [resolved_at[f.id] for f in earlier.findings if f.id in resolved_at]
+            newly_resolved.append(ControlChange(cid, c.title, c.theme, c.severity, max(times) if times else None))
+    counts = change_counts(session, start, end)
+    seconds = [(r.resolved_at - r.opened_at).total_seconds() for r in resolved]
+    mean_days = round(sum(seconds) / len(seconds) / 86400, 1) if seconds else None
+    order = {s: i for i, s in enumerate(("critical", "high", "medium", "low"))}
+    newly_failing.sort(key=lambda c: (order.get(c.severity, 9), c.control))
+    newly_resolved.sort(key=lambda c: (order.get(c.severity, 9), c.control))
+    return Changes(tuple(newly_failing), tuple(newly_resolved), counts["open"], counts["resolved"], mean_days)
+
+
+def _could_not_run(errors: Iterable[ErrorResult], controls: Mapping[str, ControlFacts]) -> tuple[CouldNotRun, ...]:
+    grouped: dict[str, list[ErrorResult]] = defaultdict(list)
+    for e in errors:
+        grouped[e.control_id].append(e)
+    return tuple(
+        CouldNotRun(cid, controls[cid].title, controls[cid].severity, controls[cid].owner, max(e.at for e in errs),
+                    tuple((e.target, e.message) for e in errs))
+        for cid, errs in sorted(grouped.items())
+    )
+
+
+def next_run(schedule: str | None, after: datetime, zone: tzinfo, default_schedule: str | None = None) -> datetime:
+    """When a control last evaluated at `after` should have been evaluated again.
+
+    Its cron schedule (in zone), else the default schedule, else `UNSCHEDULED_MAX_AGE` later.
+    """
+    expression = schedule or default_schedule
+    if not expression:
+        return after + UNSCHEDULED_MAX_AGE
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        trigger = CronTrigger.from_crontab(expression, timezone=zone)
+    except ValueError as exc:
+        raise ComplianceError(f"schedule '{expression}' is not a valid cron expression: {exc}") from None
+    fire = trigger.get_next_fire_time(None, after + timedelta(seconds=1))
+    return (fire or datetime.max.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _not_evaluated(states: Mapping[str, ControlState], at: datetime, zone: tzinfo,
+                   default_schedule: str | None) -> tuple[NotEvaluated, ...]:
+    overdue = []
+    for cid, s in states.items():
+        c = s.control
+        if s.evaluation is None:
+            overdue.append(NotEvaluated(cid, c.title, c.severity, c.owner, c.schedule, None, None))
+            continue
+        due = next_run(c.schedule, s.evaluation.at, zone, default_schedule)
+        if at > due + SCHEDULE_GRACE:
+            overdue.append(NotEvaluated(cid, c.title, c.severity, c.owner, c.schedule, s.evaluation.at, due))
+    # never evaluated first, then the longest overdue
+    overdue.sort(key=lambda n: (n.last_evaluated is not None, n.due or n.last_evaluated or at, n.control))
+    return tuple(overdue)
+
+
+def _expiring(exceptions: Sequence[ExceptionView], states: Mapping[str, ControlState], moment: _Moment,
+              controls: Mapping[str, ControlFacts]) -> tuple[ExpiringException, ...]:
+    as_of = moment.period.end
+    last_day = as_of + timedelta(days=EXPIRY_DAYS)
+    items = []
+    for e in exceptions:
+        if not exception_in_force(e, moment.at, as_of) or e.until > last_day:
+            continue
+        state = states.get(e.control_id)
+        covered = 0 if state is None else sum(1 for c in state.covers if c is not None and c.id == e.id)
+        title = controls[e.control_id].title if e.control_id in controls else ""
+        items.append(ExpiringException(e.id, e.control_id, title, e.target_pattern, e.until, (e.until - as_of).days,
+                                       e.approved_by, e.reason, covered))
+    items.sort(key=lambda x: (x.until, x.id))
+    return tuple(items)
+
+
+def build_overview(
+    database: Database,
+    period: str = "week",
+    as_of: date | None = None,
+    zone: tzinfo = UTC,
+    *,
+    now: datetime | None = None,
+    default_schedule: str | None = None,
+) -> Overview:
+    """The risk overview for the calendar `period` (week, month, quarter, year) containing `as_of`.
+
+    `as_of` defaults to today in `zone` and may not lie in the future; days end at midnight in
+    `zone`. `default_schedule` is the cron expression for controls without a schedule of their own
+    (without it, such a control is overdue after `UNSCHEDULED_MAX_AGE`).
+    """
+    from compliance.store import Store
+
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    today = now.astimezone(zone).date()
+    as_of = as_of or today
+    if as_of > today:
+        raise ComplianceError(f"--as-of {as_of.isoformat()} lies in the future; give today ({today.isoformat()}) "
+                              "or an earlier day")
+    current = report_period(period, as_of)
+    moments = [_Moment(p, min(end_of_day(p.end, zone), now)) for p in periods_back(current, TREND_PERIODS)]
+    here, before = moments[-1], moments[-2]
+    exceptions = Store(database, zone).exceptions()
+    weights = dict(SEVERITY_WEIGHTS)
+    counted = [counted_controls(database, m.at) for m in moments]
+    controls = counted[-1]
+    with database.sessions() as session:
+        trend_states = [_states_at(session, c, m, exceptions) for c, m in zip(counted, moments, strict=True)]
+        states, previous_states = trend_states[-1], trend_states[-2]
+        risks = _risks(session, states, here, zone, weights)
+        changes = _changes(session, states, previous_states, start_of_day(current.start, zone), here.at)
+        errors = errors_at(session, [cid for cid, s in states.items() if s.evaluation is not None], here.at)
+    from compliance.report.breaches import incident_figures
+
+    incidents = incident_figures(database, start_of_day(current.start, zone), here.at)
+    return Overview(
+        generated_at=now,
+        as_of=as_of,
+        timezone=getattr(zone, "key", str(zone)),
+        period=current,
+        previous_period=before.period,
+        compliance=score_of(states.values(), weights),
+        previous=score_of(previous_states.values(), weights),
+        themes=_themes(states, previous_states, weights),
+        trend=tuple(TrendPoint(m.period, score_of(s.values(), weights)) for m, s in zip(moments, trend_states,
+                                                                                         strict=True)),
+        risks=tuple(risks),
+        expiring_exceptions=_expiring(exceptions, states, here, controls),
+        changes=changes,
+        could_not_run=_could_not_run(errors, controls),
+        not_evaluated=_not_evaluated(states, here.at, zone, default_schedule),
+        incidents=incidents,
+        weights=weights,
+    )

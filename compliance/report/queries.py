@@ -1,0 +1,299 @@
+"""The report's reads from the database: each function answers one question "as of a moment".
+
+Everything is computed from the current rows (controls, findings, exceptions) and from the state
+changes of findings, never by reading the whole result history: a finding's state at a moment is the
+`to_state` of its last change before that moment, and a control's last evaluation before a moment is
+one index seek on `check_results (control_id, started_at)`. So the cost of a report grows with the
+number of controls and findings, not with the number of stored results.
+
+Moments are aware UTC datetimes; "at a moment" means "just before it" (upper bounds are exclusive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from compliance.api import Status
+from compliance.store import combine
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from compliance.db import Database
+    from compliance.store import ExceptionView
+
+
+@dataclass(frozen=True, slots=True)
+class ControlFacts:
+    """What the report needs to know about a control, as stored now."""
+
+    id: str
+    title: str
+    theme: str
+    severity: str
+    owner: str | None
+    schedule: str | None
+    references: Mapping[str, tuple[str, ...]]
+    last_status: str | None
+    last_evaluated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A control's last evaluation before a moment: when, and its control-level status."""
+
+    at: datetime
+    status: str  # pass | fail | error | skipped
+
+
+@dataclass(frozen=True, slots=True)
+class OpenFinding:
+    """A finding that was open at a moment, and since when (its last change to open)."""
+
+    id: int
+    control_id: str
+    target: str
+    since: datetime
+    message: str | None  # the newest failure's message, when known without a look-up
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResult:
+    """A check result with status error in a control's last evaluation: a check that could not run."""
+
+    control_id: str
+    target: str
+    message: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A finding resolved at `resolved_at` that had been open since `opened_at`."""
+
+    finding_id: int
+    opened_at: datetime
+    resolved_at: datetime
+
+
+def _references(value: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): tuple(str(x) for x in v) if isinstance(v, list) else (str(v),) for k, v in value.items()}
+
+
+def counted_controls(database: Database, moment: datetime) -> dict[str, ControlFacts]:
+    """The controls that count in the report at a moment, by id: the one place that decides.
+
+    Every control in the catalog (`active`) except those not applicable by the decisions made before
+    the moment (`compliance controls applicability`; a control drops out when it is marked not
+    applicable itself or when every ISO control it refers to is, see `compliance.soa`). Which of
+    these enter the score at the moment further depends on their evaluation (see `ControlState`).
+    """
+    from sqlalchemy import select
+
+    from compliance.db.models import ControlRow
+    from compliance.soa import history, not_applicable_reason
+
+    decided = {d.subject: d for d in history(database) if d.decided_at < moment}  # the newest per subject
+    with database.sessions() as session:
+        rows = session.execute(select(
+            ControlRow.id, ControlRow.title, ControlRow.theme, ControlRow.severity, ControlRow.owner,
+            ControlRow.schedule, ControlRow.references, ControlRow.last_status, ControlRow.last_evaluated_at,
+        ).where(ControlRow.active.is_(True)).order_by(ControlRow.id)).all()
+    return {r.id: ControlFacts(r.id, r.title, r.theme, r.severity, r.owner, r.schedule, _references(r.references),
+                               r.last_status, r.last_evaluated_at)
+            for r in rows if not (decided and not_applicable_reason(r.id, r.references or {}, decided))}
+
+
+@dataclass(frozen=True, slots=True)
+class LastEvaluation:
+    """What a control's last evaluation before a moment found: when, and which statuses occurred.
+
+    Its results are those from the start of the scan of its newest result up to that result.
+    """
+
+    at: datetime
+    scan_started_at: datetime
+    failed: bool
+    errored: bool
+    passed: bool
+
+    @property
+    def status(self) -> str:
+        """The control-level status by the store's rule for `combine: all` (fail, error, pass, skipped)."""
+        seen = [Status.FAIL] * self.failed + [Status.ERROR] * self.errored + [Status.PASS] * self.passed
+        return combine(seen or [Status.SKIPPED], "all").value
+
+
+def last_evaluations(session: Session, control_ids: Collection[str], moment: datetime) -> dict[str, LastEvaluation]:
+    """Each control's last evaluation before moment (controls without a result by then are absent).
+
+    Every part is a correlated look-up on the (control_id, started_at) index, evaluated per control,
+    so the cost is a few seeks per control whatever the number of stored results.
+    """
+    from sqlalchemy import exists, select
+    from sqlalchemy.orm import aliased
+
+    from compliance.db.models import CheckResultRow, ControlRow, Scan
+
+    if not control_ids:
+        return {}
+    newest = aliased(CheckResultRow)
+
+    def newest_before(column: Any) -> Any:
+        return (select(column).where(newest.control_id == ControlRow.id, newest.started_at < moment)
+                .order_by(newest.started_at.desc()).limit(1).correlate(ControlRow).scalar_subquery())
+
+    last = (select(ControlRow.id.label("control_id"), newest_before(newest.started_at).label("at"),
+                   newest_before(newest.scan_id).label("scan_id"))
+            .where(ControlRow.id.in_(sorted(control_ids))).subquery())
+    scan_start = select(Scan.started_at).where(Scan.id == last.c.scan_id).correlate(last).scalar_subquery()
+
+    def occurred(status: Status) -> Any:
+        result = aliased(CheckResultRow)
+        return exists().where(result.control_id == last.c.control_id, result.started_at >= scan_start,
+                              result.started_at <= last.c.at, result.status == status.value).correlate(last)
+
+    stmt = select(last.c.control_id, last.c.at, scan_start, occurred(Status.FAIL), occurred(Status.ERROR),
+                  occurred(Status.PASS)).where(last.c.at.is_not(None))
+    return {cid: LastEvaluation(at, started, bool(failed), bool(errored), bool(passed))
+            for cid, at, started, failed, errored, passed in session.execute(stmt)}
+
+
+def evaluations_at(session: Session, controls: Mapping[str, ControlFacts], moment: datetime) -> dict[str, Evaluation]:
+    """Each control's last evaluation before moment; controls never evaluated by then are absent.
+
+    A control last evaluated before the moment is read from its row (exact, as the store decided).
+    For an earlier moment the status is combined from the results of its last scan before then with
+    the store's `combine(..., "all")` rule; for a control with `combine: any` that is an approximation.
+    """
+    found: dict[str, Evaluation] = {}
+    earlier: list[str] = []
+    for c in controls.values():
+        if c.last_evaluated_at is not None and c.last_status is not None and c.last_evaluated_at < moment:
+            found[c.id] = Evaluation(c.last_evaluated_at, c.last_status)
+        else:
+            earlier.append(c.id)
+    for control_id, last in last_evaluations(session, earlier, moment).items():
+        found[control_id] = Evaluation(last.at, last.status)
+    return found
+
+
+def errors_at(session: Session, control_ids: Collection[str], moment: datetime) -> list[ErrorResult]:
+    """The results with status error in each control's last evaluation before moment."""
+    from sqlalchemy import select
+
+    from compliance.db.models import CheckResultRow
+
+    errors: list[ErrorResult] = []
+    for control_id, last in sorted(last_evaluations(session, control_ids, moment).items()):
+        if not last.errored:
+            continue
+        rows = session.execute(
+            select(CheckResultRow.target, CheckResultRow.message, CheckResultRow.started_at)
+            .where(CheckResultRow.control_id == control_id, CheckResultRow.started_at >= last.scan_started_at,
+                   CheckResultRow.started_at <= last.at, CheckResultRow.status == Status.ERROR.value)
+            .order_by(CheckResultRow.target, CheckResultRow.started_at))
+        errors.extend(ErrorResult(control_id, target, message, at) for target, message, at in rows)
+    return errors
+
+
+def open_findings_at(session: Session, moment: datetime) -> list[OpenFinding]:
+    """The findings open at moment (accepted or not), each with the time of its last change to open.
+
+    Per finding two seeks on finding_changes (finding_id, at): its last change before moment and when.
+    """
+    from sqlalchemy import or_, select
+    from sqlalchemy.orm import aliased
+
+    from compliance.db.models import Finding, FindingChange
+
+    change = aliased(FindingChange)
+
+    def last_change(column: Any) -> Any:
+        return (select(column).where(change.finding_id == Finding.id, change.at < moment)
+                .order_by(change.at.desc(), change.id.desc()).limit(1).correlate(Finding).scalar_subquery())
+
+    candidates = (select(Finding.id, Finding.control_id, Finding.target, last_change(change.at).label("since"),
+                         Finding.message, Finding.state, Finding.last_seen,
+                         last_change(change.to_state).label("state_then"))
+                  # a finding resolved before the moment and not reopened since cannot have been open then
+                  .where(Finding.first_seen < moment, or_(Finding.state == "open", Finding.resolved_at >= moment))
+                  .subquery())
+    stmt = (select(*[c for c in candidates.c if c.name != "state_then"]).where(candidates.c.state_then == "open")
+            .order_by(candidates.c.control_id, candidates.c.target))
+    # the stored message is the newest failure's while the finding is open; else it is looked up
+    return [OpenFinding(fid, cid, target, since, message if state == "open" and last_seen < moment else None)
+            for fid, cid, target, since, message, state, last_seen in session.execute(stmt)]
+
+
+def failure_messages(session: Session, findings: Iterable[OpenFinding], moment: datetime) -> dict[int, str]:
+    """The message of the newest failing result before moment for each finding.
+
+    Known from the finding row while it is open; otherwise one index seek per finding. A finding of a
+    `combine: any` control (target `*`) has no result of its own target and gets an empty message.
+    """
+    from sqlalchemy import select
+
+    from compliance.db.models import CheckResultRow
+
+    messages = {}
+    for f in findings:
+        if f.message is not None:
+            messages[f.id] = f.message
+            continue
+        message = session.scalar(
+            select(CheckResultRow.message)
+            .where(CheckResultRow.control_id == f.control_id, CheckResultRow.target == f.target,
+                   CheckResultRow.started_at < moment, CheckResultRow.status == Status.FAIL.value)
+            .order_by(CheckResultRow.started_at.desc()).limit(1))
+        messages[f.id] = message or ""
+    return messages
+
+
+def change_counts(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    """How many findings changed to each state (open, resolved) between start and end."""
+    from sqlalchemy import func, select
+
+    from compliance.db.models import FindingChange
+
+    rows = session.execute(select(FindingChange.to_state, func.count())
+                           .where(FindingChange.at >= start, FindingChange.at < end)
+                           .group_by(FindingChange.to_state))
+    counts = {"open": 0, "resolved": 0}
+    counts.update({state: n for state, n in rows})
+    return counts
+
+
+def resolutions(session: Session, start: datetime, end: datetime) -> list[Resolution]:
+    """The findings resolved between start and end, each with when it had (last) been opened."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import aliased
+
+    from compliance.db.models import FindingChange
+
+    opening = aliased(FindingChange)
+    opened_at = (select(func.max(opening.at))
+                 .where(opening.finding_id == FindingChange.finding_id, opening.to_state == "open",
+                        opening.at <= FindingChange.at)
+                 .correlate(FindingChange).scalar_subquery())
+    stmt = (select(FindingChange.finding_id, opened_at, FindingChange.at)
+            .where(FindingChange.to_state == "resolved", FindingChange.at >= start, FindingChange.at < end)
+            .order_by(FindingChange.at, FindingChange.id))
+    return [Resolution(fid, opened, resolved) for fid, opened, resolved in session.execute(stmt) if opened is not None]
+
+
+def exception_in_force(exception: ExceptionView, moment: datetime, day: date) -> bool:
+    """Whether an exception was in force at moment (on day in the configured zone): already made,
+    not yet revoked, and its last day not passed. For the present this is `ExceptionView.in_force`."""
+    return (exception.created_at < moment and (exception.revoked_at is None or exception.revoked_at >= moment)
+            and day <= exception.until)
+
+
+def covering_exception(exceptions: Sequence[ExceptionView], control_id: str, target: str) -> ExceptionView | None:
+    """The first (oldest) of the exceptions that covers a finding, as `Store.findings` picks it."""
+    return next((e for e in exceptions if e.covers(control_id, target)), None)

@@ -1,0 +1,188 @@
+"""The report's figures from a known history, exactly, on SQLite and PostgreSQL (see conftest.py)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+
+from compliance.errors import ComplianceError
+from compliance.report import build_overview
+from tests.compliance.report.conftest import AMSTERDAM, AS_OF, NOW, Seeded, local, utc
+
+
+def exception(ident: int, until: str, pattern: str, approved_by: str) -> dict[str, Any]:
+    return {"id": ident, "until": until, "target_pattern": pattern, "approved_by": approved_by}
+
+
+def counts(passing: int, failing: int, accepted: int, unknown: int, not_evaluated: int) -> dict[str, int]:
+    return {"passing": passing, "failing": failing, "accepted": accepted, "counted": passing + failing + accepted,
+            "unknown": unknown, "not_evaluated": not_evaluated}
+
+
+def test_the_weekly_figures_of_a_known_history(database: Any, seeded: Seeded) -> None:
+    report = build_overview(database, "week", AS_OF, AMSTERDAM, now=NOW).to_json()
+    a_y = exception(seeded.exception_a_y, "2026-03-20", "y", "CISO")
+
+    assert report.pop("generated_at") == utc(NOW)
+    assert {k: report[k] for k in ("report", "version", "as_of", "timezone", "period", "previous_period", "weights")} \
+        == {"report": "risk-overview", "version": 1, "as_of": "2026-03-08", "timezone": "Europe/Amsterdam",
+            "period": {"kind": "week", "label": "2026-W10", "start": "2026-03-02", "end": "2026-03-08",
+                       "complete": True},
+            "previous_period": {"kind": "week", "label": "2026-W09", "start": "2026-02-23", "end": "2026-03-01",
+                                "complete": True},
+            "weights": {"low": 1, "medium": 2, "high": 4, "critical": 8}}
+    # passing B (1) + C (2) + D (4) of A (8) + B + C + D + G (2): 7 / 17; a week earlier A, B and D were
+    # accepted and C, E, G passed: 6 / 19
+    assert report["compliance"] == {"score": 41.2, "previous": 31.6, "change": 9.6, **counts(3, 2, 0, 1, 1)}
+    assert report["themes"] == [
+        {"theme": "organizational", "clause": "5", "score": 100.0, "previous": 0.0, "change": 100.0,
+         "light": "green", **counts(1, 0, 0, 0, 1)},
+        {"theme": "people", "clause": "6", "score": 100.0, "previous": 0.0, "change": 100.0, "light": "green",
+         **counts(1, 0, 0, 0, 0)},
+        {"theme": "physical", "clause": "7", "score": None, "previous": 100.0, "change": None, "light": "none",
+         **counts(0, 0, 0, 1, 0)},
+        {"theme": "technological", "clause": "8", "score": 16.7, "previous": 33.3, "change": -16.6, "light": "red",
+         **counts(1, 2, 0, 0, 0)},
+    ]
+    assert [(p["period"], p["start"], p["score"]) for p in report["trend"]] == [
+        ("2025-W51", "2025-12-15", None), ("2025-W52", "2025-12-22", None), ("2026-W01", "2025-12-29", None),
+        ("2026-W02", "2026-01-05", None), ("2026-W03", "2026-01-12", None), ("2026-W04", "2026-01-19", None),
+        ("2026-W05", "2026-01-26", None), ("2026-W06", "2026-02-02", None), ("2026-W07", "2026-02-09", None),
+        ("2026-W08", "2026-02-16", 94.7), ("2026-W09", "2026-02-23", 31.6), ("2026-W10", "2026-03-02", 41.2),
+    ]
+    assert report["trend"][0] == {"period": "2025-W51", "start": "2025-12-15", "end": "2025-12-21", "score": None,
+                                  **counts(0, 0, 0, 0, 7)}
+    assert [{k: p[k] for k in ("passing", "failing", "accepted", "unknown")} for p in report["trend"][-3:]] == [
+        {"passing": 5, "failing": 0, "accepted": 1, "unknown": 0},
+        {"passing": 3, "failing": 0, "accepted": 3, "unknown": 0},
+        {"passing": 3, "failing": 2, "accepted": 0, "unknown": 1},
+    ]
+    risk_a = {
+        "rank": 1, "control": "A", "title": "Logging of security events", "theme": "technological",
+        "severity": "critical", "owner": "CISO", "since": utc(local(23, 2)), "age_days": 13, "risk": 8 * 14,
+        "accepted": False, "exception": a_y, "targets_failing": 2,
+        "targets": [{"target": "x", "since": utc(local(23, 2)), "message": "probe x: fail", "exception": None},
+                    {"target": "y", "since": utc(local(2)), "message": "probe y: fail", "exception": a_y}],
+        "references": {"bio2": ["8.15.01"], "iso27002": ["8.15"], "avg": ["32"]},
+    }
+    risk_g = {
+        "rank": 2, "control": "G", "title": "TLS configuration", "theme": "technological", "severity": "medium",
+        "owner": None, "since": utc(local(2)), "age_days": 6, "risk": 2 * 7, "accepted": False, "exception": None,
+        "targets_failing": 1,
+        "targets": [{"target": "g", "since": utc(local(2)), "message": "probe g: fail", "exception": None}],
+        "references": {},
+    }
+    assert report["top_risks"] == [risk_a, risk_g]
+    assert report["failing_controls"] == [risk_a, risk_g]
+    assert report["expiring_exceptions"] == [
+        {"id": seeded.exception_a_y, "control": "A", "title": "Logging of security events", "target_pattern": "y",
+         "until": "2026-03-20", "days_left": 12, "approved_by": "CISO", "reason": "Replacement ordered",
+         "findings_covered": 1},
+        {"id": seeded.exception_d, "control": "D", "title": "Screening of new staff", "target_pattern": "*",
+         "until": "2026-03-31", "days_left": 23, "approved_by": "Director", "reason": "Screening moved to HR system",
+         "findings_covered": 0},
+    ]
+    # b was open 16 Feb - 2 Mar (14 days), p 23 Feb - 5 Mar (10 days)
+    assert report["changes"] == {
+        "newly_failing": [{"control": "G", "title": "TLS configuration", "theme": "technological",
+                           "severity": "medium", "at": utc(local(2))}],
+        "newly_resolved": [
+            {"control": "D", "title": "Screening of new staff", "theme": "people", "severity": "high",
+             "at": utc(local(5))},
+            {"control": "B", "title": "Processing register kept", "theme": "organizational", "severity": "low",
+             "at": utc(local(2))},
+        ],
+        "findings_opened": 2, "findings_resolved": 2, "mean_days_to_resolve": 12.0,
+    }
+    assert report["could_not_run"] == [
+        {"control": "E", "title": "Server room access logged", "severity": "medium", "owner": None,
+         "at": utc(local(5)), "targets": [{"target": "e", "message": "probe e: error"}]},
+    ]
+    assert report["not_evaluated"] == [
+        {"control": "F", "title": "Supplier agreements reviewed", "severity": "high", "owner": None,
+         "schedule": None, "last_evaluated": None, "due": None},
+        {"control": "C", "title": "Backups restored daily", "severity": "medium", "owner": None,
+         "schedule": "0 2 * * *", "last_evaluated": utc(local(2)), "due": utc(local(3, 3, 2))},
+    ]
+    assert report["incidents"] == {
+        "new": 3, "open": 4, "overdue": 1, "notified_authority": 2, "notified_within_72h": 1,
+        "notified_within_72h_percent": 50.0,
+        "by_nature": {"confidentiality": 2, "integrity": 1, "availability": 1},
+        "by_band": {"low": 1, "medium": 0, "high": 0, "very high": 1, "unassessed": 1},
+    }
+
+
+def test_a_report_as_of_an_earlier_day_sees_the_state_of_then(database: Any, seeded: Seeded) -> None:
+    """As of Sunday 1 March: A, B and D were accepted, nothing had errored, the revoked exception still held."""
+    report = build_overview(database, "week", date(2026, 3, 1), AMSTERDAM, now=NOW).to_json()
+    assert report["compliance"] == {"score": 31.6, "previous": 94.7, "change": -63.1, **counts(3, 0, 3, 0, 1)}
+    assert [(r["control"], r["accepted"], r["exception"]["id"]) for r in report["top_risks"]] == [
+        ("A", True, seeded.exception_a_x), ("D", True, seeded.exception_d), ("B", True, seeded.exception_b)]
+    assert [r["targets"][0]["message"] for r in report["top_risks"]] == ["probe x: fail", "probe p: fail",
+                                                                          "probe b: fail"]
+    assert report["could_not_run"] == []
+    assert [e["id"] for e in report["expiring_exceptions"]] == [seeded.exception_b, seeded.exception_d]
+    assert report["changes"]["newly_failing"][0]["control"] == "A"
+    assert (report["incidents"]["new"], report["incidents"]["open"]) == (1, 1)
+
+
+def test_a_week_in_progress_is_cut_off_at_the_report_day(database: Any, seeded: Seeded) -> None:
+    report = build_overview(database, "week", date(2026, 3, 3), AMSTERDAM, now=NOW).to_json()
+    assert report["period"] == {"kind": "week", "label": "2026-W10", "start": "2026-03-02", "end": "2026-03-03",
+                                "complete": False}
+    # on 3 March the daily control C (last run 2 March 03:00) was due at 02:00 and had not run
+    assert [n["control"] for n in report["not_evaluated"]] == ["F", "C"]
+
+
+@pytest.mark.parametrize(("period", "label", "start", "previous", "score", "points"), [
+    ("month", "2026-03", "2026-03-01", "2026-02", 31.6, ["2025-04", "2026-03"]),
+    ("quarter", "2026-Q1", "2026-01-01", "2025-Q4", None, ["2023-Q2", "2026-Q1"]),
+    ("year", "2026", "2026-01-01", "2025", None, ["2015", "2026"]),
+])
+def test_longer_periods(database: Any, seeded: Seeded, period: str, label: str, start: str, previous: str,
+                        score: float | None, points: list[str]) -> None:
+    report = build_overview(database, period, AS_OF, AMSTERDAM, now=NOW).to_json()
+    assert (report["period"]["label"], report["period"]["start"], report["period"]["end"]) == (label, start,
+                                                                                               "2026-03-08")
+    assert (report["previous_period"]["label"], report["compliance"]["score"], report["compliance"]["previous"]) \
+        == (previous, 41.2, score)
+    assert [report["trend"][0]["period"], report["trend"][-1]["period"]] == points
+    assert len(report["trend"]) == 12
+
+
+def test_an_empty_database_gives_an_empty_report(database: Any) -> None:
+    report = build_overview(database, "week", AS_OF, AMSTERDAM, now=NOW).to_json()
+    assert report["compliance"] == {"score": None, "previous": None, "change": None, **counts(0, 0, 0, 0, 0)}
+    assert [t["light"] for t in report["themes"]] == ["none"] * 4
+    assert (report["top_risks"], report["not_evaluated"], report["incidents"]["new"]) == ([], [], 0)
+
+
+def test_a_day_in_the_future_is_refused(database: Any) -> None:
+    with pytest.raises(ComplianceError, match=r"--as-of 2026-03-10 lies in the future; give today \(2026-03-09\)"):
+        build_overview(database, "week", date(2026, 3, 10), AMSTERDAM, now=NOW)
+
+
+def test_the_clock_of_the_day_is_the_configured_zone(database: Any) -> None:
+    """At 00:30 on 9 March in Amsterdam it is still 8 March in UTC: the default day follows the zone."""
+    late = datetime(2026, 3, 9, 0, 30, tzinfo=AMSTERDAM)
+    assert build_overview(database, now=late, zone=AMSTERDAM).as_of == date(2026, 3, 9)
+
+
+def test_a_control_not_applicable_drops_out_from_the_decision_on(database: Any, seeded: Seeded) -> None:
+    """B (low, passing) is decided not applicable on 4 March: out of week 10's score, still in week 9's."""
+    from sqlalchemy import update
+
+    from compliance import soa
+    from compliance.db.models import ApplicabilityDecision
+
+    soa.decide(database, "B", applies=False, reason="No processing register in scope", by="anna")
+    with database.transaction() as session:
+        session.execute(update(ApplicabilityDecision).values(decided_at=local(4, 3, 10)))
+    report = build_overview(database, "week", AS_OF, AMSTERDAM, now=NOW).to_json()
+    # passing C (2) + D (4) of A (8) + C + D + G (2): 6 / 16; week 9 as before: 6 / 19
+    assert report["compliance"] == {"score": 37.5, "previous": 31.6, "change": 5.9, **counts(2, 2, 0, 1, 1)}
+    assert report["themes"][0] == {"theme": "organizational", "clause": "5", "score": None, "previous": 0.0,
+                                   "change": None, "light": "none", **counts(0, 0, 0, 0, 1)}
+    assert [c["control"] for c in report["changes"]["newly_resolved"]] == ["D"]
