@@ -56,6 +56,10 @@ def load(name: str) -> Framework:
     if name not in FRAMEWORKS:
         raise ValueError(f"unknown framework '{name}'; use one of {', '.join(FRAMEWORKS)}")
     data: dict[str, Any] = yaml.safe_load((files("compliance.frameworks") / f"{name}.yaml").read_text("utf-8"))
+    for requirement in data["requirements"]:
+        if set(requirement["title"]) != {"en", "nl"}:  # e.g. an unquoted comma in a flow mapping
+            raise ValueError(f"{name}.yaml: requirement {requirement['number']} needs exactly an en and a nl title, "
+                             f"got {sorted(requirement['title'])}")
     return Framework(
         data["framework"], str(data["version"]),
         tuple(Requirement(str(r["number"]), r["group"], dict(r["title"]), tuple(r.get("measures", ())))
