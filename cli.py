@@ -1390,5 +1390,97 @@ def report(app: App, period: str, as_of: Any, fmt: str, lang: str, output: str |
         click.echo(content, nl=False)  # bytes (PDF) go to the binary stream as they are
 
 
+
+# -- scheduler and digest ----------------------------------------------------------------------------
+
+
+@cli.group()
+def schedule() -> None:
+    """The scheduler daemon: scans on schedule, breach deadline alerts and the weekly digest."""
+
+
+@schedule.command("run")
+@pass_app
+def schedule_run(app: App) -> None:
+    """Run the daemon in the foreground until SIGTERM or SIGINT (Ctrl-C); it logs to stderr.
+
+    Scans each control on its `schedule` (the others on schedule.default), checks the breach
+    register's 72-hour deadlines every schedule.alert_interval and sends the digest on digest.cron.
+    Jobs live in the database; a run missed while the daemon was down runs once on start, within
+    schedule.misfire_grace. A second daemon on the same database waits as a standby and takes over
+    when the first is gone. Exits 1 when it lost the leadership (let systemd restart it).
+    """
+    from compliance.scheduler import serve
+
+    sys.exit(serve(app.settings, app.catalog(), app.database(), debug=app.debug))
+
+
+@schedule.command("list")
+@format_option("table", "json")
+@pass_app
+def schedule_list(app: App, fmt: str) -> None:
+    """Every job with its schedule, next run time and last run, and which daemon leads."""
+    from compliance.scheduler import current_leader, job_statuses
+
+    database = app.database()
+    statuses = job_statuses(app.settings, app.catalog(), database)
+    leader = current_leader(database)
+    if fmt == "json":
+        emit_json({
+            "leader": None if leader is None else {"holder": leader.holder, "since": leader.since,
+                                                   "heartbeat": leader.heartbeat, "alive": leader.alive()},
+            "jobs": [{"id": s.id, "kind": s.kind, "name": s.name, "schedule": s.schedule,
+                      "controls": list(s.controls), "next_run": s.next_run, "stored": s.stored,
+                      "planned": s.planned, "last_run": s.last_run, "last_status": s.last_status}
+                     for s in statuses],
+        })
+        return
+    rows = [(s.id, s.schedule or "", local_time(app, s.next_run) + ("" if s.stored else " (not started)"),
+             " ".join(filter(None, [local_time(app, s.last_run), s.last_status or ""])),
+             s.name if s.planned else "removed at the next start") for s in statuses]
+    emit_table(["Job", "Schedule", "Next run", "Last run", "What"], rows)
+    if leader is None:
+        click.echo("no daemon has run on this database yet: start one with `compliance schedule run`")
+    else:
+        state = "leads" if leader.alive() else "led (gone)"
+        click.echo(f"{leader.holder} {state} since {local_time(app, leader.since)}, "
+                   f"last heartbeat {local_time(app, leader.heartbeat)}")
+
+
+@cli.group()
+def digest() -> None:
+    """The weekly digest for management, by e-mail and Slack."""
+
+
+@digest.command("send")
+@click.option("--channel", type=click.Choice(["email", "slack", "all"]), default="all", show_default=True,
+              help="Where to send it; all: every configured channel.")
+@click.option("--dry-run", is_flag=True, help="Print the digest (Slack: its blocks as JSON); send and record nothing.")
+@click.option("--lang", type=click.Choice(["nl", "en"]), help="Language [default: digest.lang].")
+@pass_app
+def digest_send(app: App, channel: str, dry_run: bool, lang: str | None) -> None:
+    """Send the digest of the last complete week now, on each channel it has not gone out on yet.
+
+    The daemon's weekly job calls the same code. Every attempt is recorded; a digest that went out on
+    a channel for a week is never sent there again, and one that failed is retried by the daemon with
+    back-off (exit code 1).
+    """
+    from compliance.digest import build_digest, chosen_channels, render_text, send_digest, slack_message
+
+    if dry_run:
+        built = build_digest(app.database(), app.settings, lang=lang)
+        if channel == "slack":
+            text, blocks = slack_message(built)
+            emit_json({"text": text, "blocks": blocks})
+        else:
+            click.echo(render_text(built), nl=False)
+        return
+    outcomes = send_digest(app.database(), app.settings, channels=chosen_channels(app.settings, channel), lang=lang)
+    for outcome in outcomes:
+        click.echo(outcome.describe(), err=outcome.result == "failed")
+    if any(o.result == "failed" for o in outcomes):
+        sys.exit(EXIT_FAILING)
+
+
 if __name__ == "__main__":
     main()

@@ -8,18 +8,34 @@ variables, never from the file.
 Environment variables that override the file:
 
 - `COMPLIANCE_DATABASE_URL`: `database.url`
+- `COMPLIANCE_SMTP_HOST`, `COMPLIANCE_SMTP_PORT`, `COMPLIANCE_SMTP_STARTTLS` (true/false), `COMPLIANCE_SMTP_USER`:
+  `smtp.*`; `COMPLIANCE_DIGEST_FROM`, `COMPLIANCE_DIGEST_TO` (comma-separated): `digest.from`, `digest.to`;
+  `COMPLIANCE_SLACK_CHANNEL`: `slack.channel`
+
+Secrets, only from the environment (a secret in the file is an error): `COMPLIANCE_SMTP_PASSWORD`,
+`COMPLIANCE_SLACK_TOKEN`, `COMPLIANCE_SLACK_WEBHOOK_URL`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from compliance.api import Seconds
+from compliance.api import Duration, Seconds
 from compliance.errors import ComplianceError, Problem, ValidationFailed, display_path
 
 CONFIG_FILENAME = "compliance.yaml"
@@ -77,6 +93,140 @@ class IncidentsSettings(Section):
     contact: ContactSettings = ContactSettings()
 
 
+# -- scheduler, digest and notifications (`compliance schedule run`, `compliance digest send`) --------
+
+
+def _schedule_spec(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    from compliance.scheduler import schedule_error
+
+    problem = schedule_error(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _address_list(value: Any) -> Any:
+    """A list of addresses; one string may hold several, separated by commas (as in the environment)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _addresses(value: list[str]) -> list[str]:
+    for address in value:
+        if "@" not in address or any(c.isspace() for c in address.strip()):
+            raise ValueError(f"'{address}' is not an e-mail address")
+    return value
+
+
+#: A cron expression (five fields, in the configured time zone) or "every <duration>" (e.g. "every 2s").
+ScheduleSpec = Annotated[str, BeforeValidator(_schedule_spec)]
+Addresses = Annotated[list[str], BeforeValidator(_address_list)]
+
+
+class ScheduleSettings(Section):
+    """The scheduler daemon: when controls without a schedule of their own run, catching up, alerts."""
+
+    #: cron or "every <duration>" for controls without a `schedule`; null: only those with one are scanned
+    default: ScheduleSpec | None = "0 2 * * *"
+    #: a run missed while the daemon was down still runs (once) when the daemon is back within this time
+    misfire_grace: Seconds = 12 * 3600.0
+    #: how often the daemon looks at the breach register's deadlines and retries failed deliveries
+    alert_interval: Seconds = 300.0
+    #: the leader's lease on SQLite (renewed every third of it); a standby takes over once it ran out
+    lease: Seconds = 30.0
+    #: on SIGTERM/SIGINT a scan in flight may finish for this long; then it is abandoned (marked interrupted)
+    stop_grace: Duration = timedelta(seconds=10)
+    #: a failed delivery is retried after this, doubling each time, up to max_attempts attempts in all
+    retry_backoff: Seconds = 300.0
+    max_attempts: int = Field(6, ge=1, le=50)
+
+
+class DigestSettings(Section):
+    """The weekly digest for management, by e-mail and/or Slack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    cron: ScheduleSpec = "0 8 * * mon"
+    sender: str | None = Field(None, alias="from")
+    to: Addresses = Field(default_factory=list)
+    lang: Literal["nl", "en"] = "nl"
+    #: where the full reports are published; `{period}` is replaced by the week, e.g. 2026-W09
+    report_url: str | None = None
+
+    _check_to = field_validator("to")(_addresses)
+
+
+class SmtpSettings(Section):
+    """The mail server. The password comes only from COMPLIANCE_SMTP_PASSWORD."""
+
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)  # default 587, or 465 with tls
+    starttls: bool = True
+    tls: bool = False  # TLS from the first byte (port 465); starttls is then not used
+    user: str | None = None
+    password: SecretStr | None = Field(None, exclude=True, repr=False)
+    ca_file: str | None = None  # a private CA for the mail server's certificate
+    timeout: Seconds = 30.0
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (465 if self.tls else 587)
+
+
+class SlackSettings(Section):
+    """Slack: a bot token (chat.postMessage to `channel`) or an incoming webhook (its own channel)."""
+
+    mode: Literal["token", "webhook"] | None = None  # default: whichever secret is set
+    channel: str | None = None
+    api_url: str = "https://slack.com/api/"
+    token: SecretStr | None = Field(None, exclude=True, repr=False)
+    webhook_url: SecretStr | None = Field(None, exclude=True, repr=False)
+    timeout: Seconds = 30.0
+
+    @property
+    def effective_mode(self) -> str | None:
+        if self.mode is not None:
+            return self.mode
+        if self.token is not None:
+            return "token"
+        return "webhook" if self.webhook_url is not None else None
+
+
+class AlertsSettings(Section):
+    """Breach deadline alerts to the privacy officer."""
+
+    email: Addresses = Field(default_factory=list)
+    #: the channel for alerts with a bot token; with a webhook any value switches Slack alerts on
+    slack_channel: str | None = None
+    lang: Literal["nl", "en"] = "nl"
+
+    _check_email = field_validator("email")(_addresses)
+
+
+#: Settings that can come from the environment: variable -> (section, key).
+ENVIRONMENT_SETTINGS: Mapping[str, tuple[str, str]] = {
+    "COMPLIANCE_SMTP_HOST": ("smtp", "host"),
+    "COMPLIANCE_SMTP_PORT": ("smtp", "port"),
+    "COMPLIANCE_SMTP_STARTTLS": ("smtp", "starttls"),
+    "COMPLIANCE_SMTP_USER": ("smtp", "user"),
+    "COMPLIANCE_SMTP_PASSWORD": ("smtp", "password"),
+    "COMPLIANCE_DIGEST_FROM": ("digest", "from"),
+    "COMPLIANCE_DIGEST_TO": ("digest", "to"),
+    "COMPLIANCE_SLACK_TOKEN": ("slack", "token"),
+    "COMPLIANCE_SLACK_CHANNEL": ("slack", "channel"),
+    "COMPLIANCE_SLACK_WEBHOOK_URL": ("slack", "webhook_url"),
+}
+#: Settings that may only come from the environment.
+SECRET_SETTINGS: Mapping[tuple[str, str], str] = {
+    ("smtp", "password"): "COMPLIANCE_SMTP_PASSWORD",
+    ("slack", "token"): "COMPLIANCE_SLACK_TOKEN",
+    ("slack", "webhook_url"): "COMPLIANCE_SLACK_WEBHOOK_URL",
+}
+
+
 class Settings(Section):
     """The whole configuration. `base_dir` is the folder relative paths count from."""
 
@@ -86,6 +236,11 @@ class Settings(Section):
     network: NetworkSettings = NetworkSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     incidents: IncidentsSettings = IncidentsSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    digest: DigestSettings = DigestSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    slack: SlackSettings = SlackSettings()
+    alerts: AlertsSettings = AlertsSettings()
     targets: dict[str, list[TargetItem]] = Field(default_factory=dict)
     timezone: str = "Europe/Amsterdam"
 
@@ -173,20 +328,33 @@ def load_settings(explicit: str | None = None, environ: Mapping[str, str] | None
             raise ValidationFailed([Problem(str(path), 1, 1, "the config file must be a mapping of sections",
                                             "see config/compliance.example.yaml")])
         data = raw
+        secrets = [Problem(str(path), *position_of(data, (section, key), key=True),
+                           f"{section}.{key} is a secret and does not belong in the config file",
+                           f"remove it and set the environment variable {variable} instead")
+                   for (section, key), variable in SECRET_SETTINGS.items()
+                   if isinstance(data.get(section), dict) and key in data[section]]
         try:
             Settings.model_validate(data)
         except ValidationError as exc:
             raise ValidationFailed(
-                [_problem(str(path), data, err, position_of) for err in exc.errors()]
+                secrets + [_problem(str(path), data, err, position_of) for err in exc.errors()]
             ) from None
+        if secrets:
+            raise ValidationFailed(secrets)
     overrides: dict[str, Any] = {}
     if environ.get("COMPLIANCE_DATABASE_URL"):
         overrides["database"] = {**dict(data.get("database") or {}), "url": environ["COMPLIANCE_DATABASE_URL"]}
+    for variable, (section, key) in ENVIRONMENT_SETTINGS.items():
+        if environ.get(variable):
+            overrides.setdefault(section, dict(data.get(section) or {}))[key] = environ[variable]
     base_dir = path.resolve().parent if path is not None else Path.cwd()
     try:
         return Settings.model_validate({**data, **overrides, "config_path": path, "base_dir": base_dir})
     except ValidationError as exc:  # only the environment can still be wrong here
-        raise ComplianceError(f"invalid setting from the environment: {exc.errors()[0]['msg']}") from None
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise ComplianceError(f"invalid setting from the environment: {where}: {message}") from None
 
 
 def _problem(path: str, data: Any, err: Any, position_of: Any) -> Problem:

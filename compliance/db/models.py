@@ -314,3 +314,72 @@ class ApplicabilityDecision(Base):
     reason: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(String(200))
     decided_at: Mapped[datetime]
+
+
+# -- scheduler daemon, breach deadline alerts and deliveries ------------------------------------------
+# What the scheduler daemon ran and what the monitor sent, so that nothing runs or is sent twice, also
+# across restarts and with a standby daemon. APScheduler keeps its own table, `apscheduler_jobs`.
+
+
+class SchedulerLock(Base):
+    """The leader among the scheduler daemons on this database, and until when its lease runs (SQLite)."""
+
+    __tablename__ = "scheduler_lock"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))  # host, pid and a random part
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class JobRun(Base):
+    """One run of a scheduled scan job for one scheduled time; the pair is unique, so nothing runs twice."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job_id", "scheduled_at", name="uq_job_runs_job_id_scheduled_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(200))
+    scheduled_at: Mapped[datetime]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(12), index=True)  # running | completed | failed | interrupted
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
+    holder: Mapped[str] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Alert(Base):
+    """A breach deadline alert, raised once per stage: 24 h and 6 h before the deadline, and when it passed."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("incident_id", "stage", name="uq_alerts_incident_id_stage"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(10))  # 24h | 6h | passed
+    deadline: Mapped[datetime]
+    raised_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    """One attempt to send a digest or an alert on one channel: when, to how many, and the result."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # two senders cannot both claim the same attempt: the loser sees the row and leaves it
+        UniqueConstraint("kind", "key", "channel", "attempt", name="uq_deliveries_kind_key_channel_attempt"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # digest | alert
+    key: Mapped[str] = mapped_column(String(60))  # the digest's week (2026-W09) or the alert (DL-2026-0007/24h)
+    channel: Mapped[str] = mapped_column(String(10))  # email | slack
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    result: Mapped[str] = mapped_column(String(12))  # sending | sent | failed | interrupted
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)  # never a secret: passwords and tokens are scrubbed
+    retry_at: Mapped[datetime | None]
