@@ -1381,7 +1381,8 @@ def report(app: App, period: str, as_of: Any, fmt: str, lang: str, output: str |
 
     if fmt == "pdf" and output is None and sys.stdout.isatty():
         error("a PDF does not belong on a terminal; add --output report.pdf (or redirect the output)")
-    overview = build_overview(app.database(), period, as_of.date() if as_of else None, app.settings.zone)
+    overview = build_overview(app.database(), period, as_of.date() if as_of else None, app.settings.zone,
+                              default_schedule=app.settings.schedule.default_cron)
     content = render(overview, fmt, lang, organisation=app.settings.incidents.organisation)
     if output:
         Path(output).write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))

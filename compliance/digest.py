@@ -129,15 +129,13 @@ def build_digest(database: Database, settings: Settings, *, week: Period | None 
     from compliance.notify.deliveries import Deliveries
     from compliance.report import build_overview
     from compliance.report.periods import end_of_day, start_of_day
-    from compliance.scheduler import is_cron
     from incidents import figures
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
     zone = settings.zone
     week = week or digest_week(now, zone)
-    default = settings.schedule.default
     overview = build_overview(database, "week", week.end, zone, now=now,
-                              default_schedule=default if default and is_cron(default) else None)
+                              default_schedule=settings.schedule.default_cron)
     # the moments the overview counted breaches between (see compliance.report.breaches)
     start, moment = start_of_day(week.start, zone), min(end_of_day(week.end, zone), now)
     new = figures(database, since=start, until=moment, now=moment).incidents

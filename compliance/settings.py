@@ -143,6 +143,14 @@ class ScheduleSettings(Section):
     retry_backoff: Seconds = 300.0
     max_attempts: int = Field(6, ge=1, le=50)
 
+    @property
+    def default_cron(self) -> str | None:
+        """The default as a cron expression, or None (an `every <duration>` interval, or off): reports
+        and the digest use it to tell when a control without a schedule of its own was due."""
+        from compliance.scheduler import is_cron
+
+        return self.default if self.default and is_cron(self.default) else None
+
 
 class DigestSettings(Section):
     """The weekly digest for management, by e-mail and/or Slack."""

@@ -371,3 +371,30 @@ def test_demo_runs_against_local_targets(tmp_path: Path, run_cli: Any, monkeypat
     assert sorted(f["control"] for f in findings) == ["BIO-FILE-PERMISSIONS", "BIO-LOGSHIP", "BIO-PATCHING"]
     disabled = json.loads(run_cli("controls", "list", "--format", "json").stdout)
     assert {c["id"] for c in disabled if not c["enabled"]} >= {"BIO-MFA", "FS-HTTPS"}
+
+
+@pytest.mark.parametrize(("default", "overdue"), [("0 2 * * *", True), ("null", False)])
+def test_report_uses_the_schedulers_default_for_controls_without_a_schedule(
+        project: Project, probe_plugin: type, default: str, overdue: bool) -> None:
+    """A control without a schedule of its own, last evaluated 3 days ago: overdue when the default is
+    daily; without a default the report's weekly fallback still finds it in time."""
+    from datetime import timedelta
+
+    from compliance.db import Database
+    from compliance.db.models import CheckResultRow, ControlRow, Scan
+
+    project.control("c.yaml", CONTROLS)
+    project.write_config(f"schedule:\n  default: {default}\n")
+    assert project.run("scan", "--control", "BACKUP-01").exit_code == 0
+    db = Database(project.db_url)
+    with db.transaction() as session:  # move the evaluation three days back
+        days = timedelta(days=3)
+        for control in session.scalars(select(ControlRow).where(ControlRow.last_evaluated_at.is_not(None))):
+            control.last_evaluated_at -= days
+        for result in session.scalars(select(CheckResultRow)):
+            result.started_at -= days
+        for scan in session.scalars(select(Scan)):
+            scan.started_at, scan.finished_at = scan.started_at - days, scan.finished_at - days
+    db.close()
+    report = json.loads(project.run("report", "--format", "json").stdout)
+    assert ("BACKUP-01" in [n["control"] for n in report["not_evaluated"]]) is overdue

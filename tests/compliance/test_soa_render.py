@@ -30,7 +30,7 @@ def row(**changes: object) -> SoaRow:
 
 
 def test_text_from_the_database_is_shown_as_text_never_markup() -> None:
-    html = render_soa([row()], "html", "en")
+    html = render_soa([row()], "html", "en", generated=datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
     assert "&lt;script&gt;alert(1)&lt;/script&gt; {{ 7*7 }}" in html and "<script>" not in html
     assert "Premises &lt;watched&gt;" in html and "49" not in html
 
