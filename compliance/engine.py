@@ -248,6 +248,7 @@ def run_scan(
         expected[task.control_id] += 1
     by_id = {c.id: c for c in enabled}
     store.sync_controls(enabled)
+    store.close_abandoned_scans()
     state = store.scan_state()
     scan_id, started_at = store.start_scan(trigger)
     report = ScanReport(scan_id, started_at)

@@ -438,15 +438,13 @@ class _RunStore(Store):
         self.scan_id: int | None = None
 
     def start_scan(self, trigger: str) -> tuple[int, datetime]:
-        from compliance.db.models import JobRun, Scan
+        from compliance.db.models import JobRun
+        from compliance.store import new_scan
 
-        started = _utcnow()
         with self.db.transaction() as session:
-            scan = Scan(started_at=started, trigger=trigger, status="running")
-            session.add(scan)
-            session.flush()
+            scan = new_scan(session, trigger)
             session.get_one(JobRun, self.run_id).scan_id = self.scan_id = scan.id
-        return scan.id, started
+        return scan.id, scan.started_at
 
 
 def _start_run(rt: _Runtime, job_id: str, scheduled_at: datetime, status: str = "running") -> int | None:
@@ -591,18 +589,15 @@ def recover(database: Database, holder: str, grace: float) -> list[str]:
     leader belongs to one that stopped. Its controls stored so far stay; the scan gets `finished_at`
     of its last stored result.
     """
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
-    from compliance.db.models import CheckResultRow, JobRun, Scan
+    from compliance.db.models import JobRun, Scan
+    from compliance.store import close_interrupted
 
     now = _utcnow()
     with database.transaction() as session:
         for scan in session.scalars(select(Scan).where(Scan.status == "running", Scan.trigger == "schedule")):
-            stored = select(func.max(CheckResultRow.started_at), func.count(),
-                            func.count(CheckResultRow.control_id.distinct()))
-            last, results, controls = session.execute(stored.where(CheckResultRow.scan_id == scan.id)).one()
-            scan.status, scan.finished_at = "interrupted", last or scan.started_at
-            scan.results_total, scan.controls_total = results, controls
+            close_interrupted(session, scan)
             log.warning("scan %d was left running by a daemon that stopped: marked interrupted", scan.id)
         for run in session.scalars(select(JobRun).where(JobRun.status == "running")):
             run.status, run.finished_at = "interrupted", now

@@ -130,6 +130,49 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _owner() -> tuple[str, int]:
+    import os
+    import socket
+
+    return socket.gethostname(), os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def new_scan(session: Any, trigger: str) -> Any:
+    """Add a running scan, owned by this process, to session (flushed, so it has its id)."""
+    from compliance.db.models import Scan
+
+    host, pid = _owner()
+    scan = Scan(started_at=_now(), trigger=trigger, status="running", host=host, pid=pid)
+    session.add(scan)
+    session.flush()
+    return scan
+
+
+def close_interrupted(session: Any, scan: Any) -> None:
+    """Mark a scan whose process is gone as interrupted: its stored controls stay, and it ends at its last
+    stored result."""
+    from sqlalchemy import func, select
+
+    from compliance.db.models import CheckResultRow
+
+    stored = select(func.max(CheckResultRow.started_at), func.count(), func.count(CheckResultRow.control_id.distinct()))
+    last, results, controls = session.execute(stored.where(CheckResultRow.scan_id == scan.id)).one()
+    scan.status, scan.finished_at = "interrupted", last or scan.started_at
+    scan.results_total, scan.controls_total = results, controls
+
+
 _RESULT_COLUMNS = ("scan_id", "control_id", "check_index", "plugin", "target", "status", "message", "evidence",
                    "started_at", "duration_ms")
 
@@ -208,14 +251,27 @@ class Store:
         return ScanState(self.exceptions(include_inactive=False, now=now), with_findings)
 
     def start_scan(self, trigger: str) -> tuple[int, datetime]:
+        with self.db.transaction() as session:
+            scan = new_scan(session, trigger)
+            return scan.id, scan.started_at
+
+    def close_abandoned_scans(self) -> list[int]:
+        """Mark scans that a process on this machine left `running` when it died as interrupted.
+
+        Scans of other machines, and of processes still alive here, are left alone. Returns their ids.
+        """
+        from sqlalchemy import select
+
         from compliance.db.models import Scan
 
-        started = _now()
+        host, _ = _owner()
+        closed = []
         with self.db.transaction() as session:
-            scan = Scan(started_at=started, trigger=trigger, status="running")
-            session.add(scan)
-            session.flush()
-            return scan.id, started
+            for scan in session.scalars(select(Scan).where(Scan.status == "running", Scan.host == host)):
+                if scan.pid is not None and not _alive(scan.pid):
+                    close_interrupted(session, scan)
+                    closed.append(scan.id)
+        return closed
 
     def finish_scan(self, scan_id: int, status: str, outcomes: Sequence[ControlOutcome]) -> datetime:
         from compliance.db.models import Scan

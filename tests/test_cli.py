@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from compliance.db.models import CheckResultRow
 from tests.conftest import Project
 
 CONTROLS = """\
@@ -398,3 +399,52 @@ def test_report_uses_the_schedulers_default_for_controls_without_a_schedule(
     db.close()
     report = json.loads(project.run("report", "--format", "json").stdout)
     assert ("BACKUP-01" in [n["control"] for n in report["not_evaluated"]]) is overdue
+
+
+def test_a_scan_killed_half_way_is_closed_by_the_next_scan(project: Project) -> None:
+    """SIGKILL during a scan: the finished control stays, and the next scan on this machine marks the
+    dead process's scan interrupted instead of leaving it `running` for ever."""
+    import signal
+    import time
+
+    from compliance.db import Database
+    from compliance.db.models import Scan
+
+    project.control("c.yaml", textwrap.dedent(f"""\
+        - id: FAST
+          title: fast
+          theme: technological
+          severity: low
+          checks: [{{plugin: command, params: {{run: ["{sys.executable}", -c, "print(1)"]}}}}]
+        - id: SLOW
+          title: slow
+          theme: technological
+          severity: low
+          timeout: 60s
+          checks: [{{plugin: command, params: {{run: ["{sys.executable}", -c, "import time; time.sleep(20)"]}}}}]
+        """))
+    env = {**os.environ, "COMPLIANCE_CONFIG": str(project.config)}
+    env.pop("COMPLIANCE_DATABASE_URL", None)
+    process = subprocess.Popen([sys.executable, "-m", "cli", "scan"], env=env, cwd=project.root,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = Database(project.db_url)
+    try:
+        deadline = time.monotonic() + 30
+        while count_rows(project.db_url, CheckResultRow) == 0:  # FAST is stored; SLOW still sleeps
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        with db.sessions() as session:
+            [killed] = session.scalars(select(Scan)).all()
+            assert killed.status == "running" and killed.pid == process.pid
+        assert project.run("scan", "--control", "FAST").exit_code == 0
+        with db.sessions() as session:
+            scans = {s.id: s for s in session.scalars(select(Scan))}
+        assert scans[killed.id].status == "interrupted"
+        assert scans[killed.id].controls_total == 1 and scans[killed.id].finished_at is not None
+        assert [s.status for s in scans.values() if s.id != killed.id] == ["completed"]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        db.close()

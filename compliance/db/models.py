@@ -102,6 +102,9 @@ class Scan(Base):
     controls_error: Mapped[int] = mapped_column(Integer, default=0)
     controls_skipped: Mapped[int] = mapped_column(Integer, default=0)
     results_total: Mapped[int] = mapped_column(Integer, default=0)
+    # the process that runs the scan, so a scan left `running` by a process that died can be closed
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
 
 
 class CheckResultRow(Base):
