@@ -205,8 +205,8 @@ class Store:
     # controls -------------------------------------------------------------------------------------
 
     def sync_controls(self, catalog: Catalog | Sequence[Control], *, deactivate_missing: bool = False) -> int:
-        """Insert or update the controls from YAML; return how many changed. Optionally deactivate
-        controls that are no longer in the catalog (their history stays)."""
+        """Insert or update the controls from YAML; return how many changed. A disabled control is stored
+        inactive; optionally controls no longer in the catalog are deactivated too (their history stays)."""
         from sqlalchemy import select
 
         from compliance.db.models import ControlRow
@@ -220,7 +220,7 @@ class Store:
                 seen.add(control.id)
                 digest = control.content_hash()
                 row = rows.get(control.id)
-                if row is not None and row.content_hash == digest and row.active:
+                if row is not None and row.content_hash == digest and row.active == control.enabled:
                     continue
                 changed += 1
                 if row is None:
@@ -230,7 +230,8 @@ class Store:
                 row.severity, row.owner, row.schedule = control.severity.value, control.owner, control.schedule
                 row.references = dict(control.references)
                 row.tags = list(control.tags)
-                row.content_hash, row.source, row.active, row.synced_at = digest, control.source, True, now
+                # a control switched off (enabled: false) is out of scans and reports, like a removed one
+                row.content_hash, row.source, row.active, row.synced_at = digest, control.source, control.enabled, now
             if deactivate_missing:
                 for row in rows.values():
                     if row.id not in seen and row.active:

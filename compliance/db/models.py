@@ -65,7 +65,7 @@ class Base(DeclarativeBase):
 
 
 class ControlRow(Base):
-    """A control as last synced from YAML; `active` is false once it is gone from the catalog."""
+    """A control as last synced from YAML; `active` is false once it is gone from the catalog or disabled."""
 
     __tablename__ = "controls"
 

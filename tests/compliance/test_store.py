@@ -213,3 +213,16 @@ def test_results_written_by_the_fast_path_read_back_through_the_orm(store: Any, 
     assert rows[0].evidence == {} and rows[0].message == "probe a: fail"
     assert rows[0].started_at.tzinfo is not None
     assert abs((rows[0].started_at - report.started_at).total_seconds()) < 5
+
+
+def test_a_disabled_control_is_stored_inactive_and_active_again_when_enabled(store: Any, database: Database,
+                                                                              tmp_path: Path) -> None:
+    check = "checks: [{plugin: tcp_port, params: {host: h, port: 1}}]"
+    (tmp_path / "c.yaml").write_text(f"- {{id: A, title: a, theme: people, severity: low, enabled: false, {check}}}\n")
+    store.sync_controls(load_catalog([tmp_path]), deactivate_missing=True)
+    (tmp_path / "c.yaml").write_text(f"- {{id: A, title: a, theme: people, severity: low, {check}}}\n")
+    with database.sessions() as session:
+        assert session.get_one(ControlRow, "A").active is False
+    assert store.sync_controls(load_catalog([tmp_path]), deactivate_missing=True) == 1
+    with database.sessions() as session:
+        assert session.get_one(ControlRow, "A").active is True
