@@ -49,10 +49,6 @@ def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, MAX_TEXT)}]}
 
 
-def divider() -> dict[str, Any]:
-    return {"type": "divider"}
-
-
 def fit(blocks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The blocks within Slack's limits: at most MAX_BLOCKS, every one valid by slack-sdk's own checks."""
     from slack_sdk.models.blocks import Block

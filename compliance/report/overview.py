@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from compliance.catalog import THEMES
 from compliance.errors import ComplianceError
 from compliance.report.periods import Period, end_of_day, periods_back, report_period, start_of_day
 from compliance.report.queries import (
@@ -71,8 +72,6 @@ SCHEDULE_GRACE = timedelta(hours=2)
 #: A control without a schedule (and no default schedule given) is overdue after this long.
 UNSCHEDULED_MAX_AGE = timedelta(days=7)
 
-THEME_CLAUSES: Mapping[str, str] = {"organizational": "5", "people": "6", "physical": "7", "technological": "8"}
-STATUSES = ("passing", "failing", "accepted", "unknown", "not_evaluated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +379,7 @@ def _risks(session: Session, states: Mapping[str, ControlState], moment: _Moment
 def _themes(now: Mapping[str, ControlState], before: Mapping[str, ControlState],
             weights: Mapping[str, int]) -> tuple[ThemeFigures, ...]:
     themes = []
-    for theme, clause in THEME_CLAUSES.items():
+    for theme, clause in THEMES.items():
         current = [s for s in now.values() if s.control.theme == theme]
         score = score_of(current, weights)
         previous = score_of((s for s in before.values() if s.control.theme == theme), weights)
