@@ -232,15 +232,19 @@ def main() -> None:
 
 @cli.command()
 @click.option("--force", is_flag=True, help="Overwrite compliance.yaml and controls/example.yaml if present.")
-def init(force: bool) -> None:
+@click.option("--catalog/--no-catalog", default=True, show_default=True,
+              help="Take the shipped BIO2, AVG and Forum Standaardisatie controls (controls.bundled).")
+def init(force: bool, catalog: bool) -> None:
     """Set up a monitor in the current folder.
 
     Writes compliance.yaml and controls/example.yaml (existing files are kept unless --force) and
-    creates or migrates the database named in the config (an SQLite file by default).
+    creates or migrates the database named in the config (an SQLite file by default). The config takes
+    the shipped control catalog unless --no-catalog; `compliance controls coverage` shows what it covers.
     """
     from compliance.project import init_project
 
-    result = init_project(Path.cwd(), force=force, database_url=os.environ.get("COMPLIANCE_DATABASE_URL"))
+    result = init_project(Path.cwd(), force=force, database_url=os.environ.get("COMPLIANCE_DATABASE_URL"),
+                          catalog=catalog)
     from compliance.errors import display_path
 
     for path in result.written:
@@ -321,25 +325,32 @@ def controls() -> None:
 @controls.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path())
 @controls_option()
+@format_option("text", "json", default="text")
 @pass_app
-def controls_validate(app: App, paths: tuple[str, ...], control_paths: tuple[str, ...]) -> None:
+def controls_validate(app: App, paths: tuple[str, ...], control_paths: tuple[str, ...], fmt: str) -> None:
     """Check control files and report every mistake at once.
 
     PATHS are files or folders (default: the config's controls.paths). Each problem is printed as
-    `path:line:col: what is wrong (how to fix)`. Exits 0 when all is valid, 2 otherwise.
+    `path:line:col: what is wrong (how to fix)`; with --format json as one object with `valid`,
+    `controls` and `problems` (path, line, col, message, hint), e.g. for a CI job or an editor.
+    Exits 0 when all is valid, 2 otherwise.
     """
     from compliance.catalog import discover
-    from compliance.errors import ValidationFailed
+    from compliance.errors import ValidationFailed, display_path
 
     chosen = paths + control_paths
     try:
         catalog = app.catalog(chosen)
     except ValidationFailed as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        n = len(exc.problems)
-        click.echo(f"{n} problem{'s' if n != 1 else ''} found", err=True)
-        sys.exit(EXIT_USAGE)
+        if fmt == "json":
+            emit_json({"valid": False, "controls": None, "problems": [
+                {"path": display_path(p.path), "line": p.line, "col": p.col, "message": p.message, "hint": p.hint}
+                for p in exc.problems]})
+            sys.exit(EXIT_USAGE)
+        raise  # printed by the root group: one line per problem and a count
+    if fmt == "json":
+        emit_json({"valid": True, "controls": len(catalog), "problems": []})
+        return
     files, _ = discover([Path(p) for p in chosen] if chosen else app.settings.control_paths)
     shipped = sum(c.bundled for c in catalog)
     own = len(catalog) - shipped
@@ -508,6 +519,43 @@ def checks_list(fmt: str) -> None:
         return
     emit_table(["Plugin", "Parameters", "Origin", "What it checks"],
                [(r["name"], ", ".join(r["parameters"]), r["origin"], r["summary"]) for r in rows])
+
+
+@checks.command("show")
+@click.argument("name")
+@format_option("text", "json", default="text")
+def checks_show(name: str, fmt: str) -> None:
+    """Show one plugin's documentation: the secure state, the guideline each verdict follows, its
+    parameters with their defaults, and an example control."""
+    import inspect
+    from datetime import timedelta
+
+    from compliance import plugins
+    from compliance.api import format_duration
+
+    cls = plugins.load(name)
+    module = inspect.getmodule(cls)
+    doc = inspect.cleandoc((module.__doc__ if module is not None else None) or cls.__doc__ or "")
+    parameters = []
+    for field, info in cls.Params.model_fields.items():
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        if isinstance(default, timedelta):
+            default = format_duration(default).replace(" ", "")  # as written in YAML: 3d, 1h30m
+        elif not isinstance(default, str | int | float | bool | list | None):
+            default = _json_default(default)
+        parameters.append({"name": field, "required": info.is_required(), "default": default,
+                           "description": " ".join((info.description or "").split())})
+    if fmt == "json":
+        emit_json({"name": name, "origin": plugins.origin(name), "target_param": cls.target_param,
+                   "facts": list(cls.facts), "parameters": parameters, "doc": doc})
+        return
+    click.echo(f"{name} ({plugins.origin(name)})\n")
+    click.echo(doc + "\n")
+    click.echo("Parameters" + (f" (a plain string in `targets:` fills `{cls.target_param}`)" if cls.target_param
+                               else "") + ":")
+    for p in parameters:
+        click.echo(f"  {p['name']}: " + ("required" if p["required"] else f"default {p['default']!r}")
+                   + (f" — {p['description']}" if p["description"] else ""))
 
 
 # -- evidence (attestations) -------------------------------------------------------------------------

@@ -80,9 +80,12 @@ class Result:
 
 
 class Params(BaseModel):
-    """Base class of a plugin's parameters: frozen, unknown keys are errors."""
+    """Base class of a plugin's parameters: frozen, unknown keys are errors.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A string literal under a field documents it (`compliance checks show PLUGIN` prints it).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 @dataclass(frozen=True, slots=True)

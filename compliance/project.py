@@ -39,8 +39,15 @@ class InitResult:
     database: str = ""
 
 
-def init_project(folder: Path, *, force: bool = False, database_url: str | None = None) -> InitResult:
-    """Write compliance.yaml and controls/ (unless present) and migrate the database."""
+BUNDLED_LINE = "  bundled: [bio2, avg, forum-standaardisatie]\n"
+
+
+def init_project(folder: Path, *, force: bool = False, database_url: str | None = None,
+                 catalog: bool = True) -> InitResult:
+    """Write compliance.yaml and controls/ (unless present) and migrate the database.
+
+    With `catalog` the config takes the shipped control catalog (all three frameworks); without it, none.
+    """
     from compliance import db
     from compliance.settings import load_settings
 
@@ -48,8 +55,10 @@ def init_project(folder: Path, *, force: bool = False, database_url: str | None 
     result = InitResult(folder)
     config = folder / CONFIG_FILENAME
     example = folder / "controls" / "example.yaml"
-    for path, text in ((config, (files("config") / "compliance.example.yaml").read_text(encoding="utf-8")),
-                       (example, EXAMPLE_CONTROL)):
+    config_text = (files("config") / "compliance.example.yaml").read_text(encoding="utf-8")
+    if not catalog:
+        config_text = config_text.replace(BUNDLED_LINE, "  bundled: []   # e.g. [bio2, avg, forum-standaardisatie]\n")
+    for path, text in ((config, config_text), (example, EXAMPLE_CONTROL)):
         if path.exists() and not force:
             result.kept.append(path)
             continue

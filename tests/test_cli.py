@@ -448,3 +448,32 @@ def test_a_scan_killed_half_way_is_closed_by_the_next_scan(project: Project) -> 
         if process.poll() is None:
             process.kill()
         db.close()
+
+
+def test_validate_as_json_for_scripts(project: Project, probe_plugin: type) -> None:
+    project.control("c.yaml", CONTROLS)
+    assert json.loads(project.run("controls", "validate", "--format", "json").stdout) == {
+        "valid": True, "controls": 3, "problems": []}
+    project.control("bad.yaml", "- id: X\n  title: t\n  theme: people\n  severity: hgh\n  checks: [{plugin: probe}]\n")
+    result = project.run("controls", "validate", "--format", "json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["problems"] == [
+        {"path": "controls/bad.yaml", "line": 4, "col": 13, "hint": "did you mean 'high'?",
+         "message": "severity 'hgh': Input should be 'low', 'medium', 'high' or 'critical'"}]
+
+
+def test_checks_show_prints_the_plugin_documentation(run_cli: Any) -> None:
+    text = run_cli("checks", "show", "file_age").stdout
+    assert "Secure state: a recent copy exists." in text and "Example::" in text
+    assert "max_age: required — The oldest the newest match may be" in text
+    data = json.loads(run_cli("checks", "show", "breach_register", "--format", "json").stdout)
+    assert {p["name"]: p["default"] for p in data["parameters"]} == {"assess_within": "3d", "lookback": "365d"}
+    assert data["facts"] == ["breaches"]
+    assert run_cli("checks", "show", "file_ag").exit_code == 2
+
+
+def test_init_without_the_catalog(tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("init", "--no-catalog").exit_code == 0
+    assert json.loads(run_cli("controls", "list", "--format", "json").stdout)[0]["id"] == "MON-01"
+    assert len(json.loads(run_cli("controls", "list", "--format", "json").stdout)) == 1
