@@ -17,16 +17,6 @@ PATH = "/.well-known/security.txt"
 TEXT_PLAIN = {"Content-Type": "text/plain; charset=utf-8"}
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
 
 
 def expires(days: int) -> str:

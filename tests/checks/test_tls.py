@@ -20,16 +20,6 @@ V = ssl.TLSVersion
 NCSC_2025 = "NCSC TLS security guidelines 2025-05"
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
 
 
 def issue(ca: trustme.CA, *names: str, days: float = 90, key_type: trustme.KeyType = trustme.KeyType.ECDSA,
