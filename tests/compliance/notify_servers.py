@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from compliance.settings import Settings, load_settings
+
 USER = "monitor@gemeente.example"
 PASSWORD = "Pw-SMTP-7f3a9c1e-not-in-logs"
 SLACK_TOKEN = "xoxb-0000-TOKEN-5e8d2b4a-not-in-logs"
@@ -175,3 +177,10 @@ def parts(message: EmailMessage) -> Iterator[tuple[str, EmailMessage]]:
     """(content type, part) for every part of a message, depth first."""
     for part in message.walk():
         yield part.get_content_type(), part  # type: ignore[misc]
+
+
+def settings_for(tmp_path: Path, db_url: str, extra: str, **env: str) -> Settings:
+    """Settings from a compliance.yaml with the test database and `extra` YAML, and `env` as environment."""
+    config = tmp_path / "compliance.yaml"
+    config.write_text(f"database:\n  url: {db_url}\n{extra}", encoding="utf-8")
+    return load_settings(str(config), environ=env)

@@ -11,20 +11,8 @@ import pytest
 from compliance.digest import send_digest
 from compliance.notify import slack
 from compliance.notify.deliveries import Deliveries
-from compliance.settings import Settings, load_settings
-from tests.compliance.notify_servers import SLACK_TOKEN, WEBHOOK_PATH, SlackServer
-from tests.compliance.report.conftest import NOW, seed
-
-
-def settings_for(tmp_path: Path, db_url: str, extra: str, **env: str) -> Settings:
-    config = tmp_path / "compliance.yaml"
-    config.write_text(f"database:\n  url: {db_url}\n{extra}", encoding="utf-8")
-    return load_settings(str(config), environ=env)
-
-
-@pytest.fixture
-def seeded(database: Any, store: Any, probe_plugin: type) -> None:
-    seed(database, store)
+from tests.compliance.notify_servers import SLACK_TOKEN, WEBHOOK_PATH, SlackServer, settings_for
+from tests.compliance.report.conftest import NOW
 
 
 @pytest.fixture

@@ -24,8 +24,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from tests.compliance.report.history import History, Spec
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -111,11 +109,6 @@ def seed_breaches(database: Any) -> None:
                     by="anna", now=local(8, 3, 20))
     new(local(5, 3, 12))
     new(local(9, 3, 10))
-
-
-@pytest.fixture
-def seeded(database: Any, store: Any, probe_plugin: type) -> Seeded:
-    return seed(database, store)
 
 
 def utc(moment: datetime) -> str:
