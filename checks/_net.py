@@ -139,7 +139,7 @@ def resolver(nameserver: str | None, timeout: float) -> dns.resolver.Resolver:
     else:
         host, port = split_hostport(nameserver, 53)
         res = dns.resolver.Resolver(configure=False)
-        if not _is_address(host):
+        if not is_address(host):
             host = socket.getaddrinfo(host, port, proto=socket.IPPROTO_UDP)[0][4][0]
         res.nameservers = [host]
         res.port = port
@@ -148,7 +148,8 @@ def resolver(nameserver: str | None, timeout: float) -> dns.resolver.Resolver:
     return res
 
 
-def _is_address(host: str) -> bool:
+def is_address(host: str) -> bool:
+    """Whether host is an IP address rather than a name."""
     import ipaddress
 
     try:

@@ -49,7 +49,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from pydantic import Field, field_validator
 
-from checks._net import budget, ca_file_of
+from checks._net import budget, ca_file_of, is_address
 from compliance.api import Check, Context, Params, Result, Seconds
 
 #: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain without looking at the dates, which this
@@ -248,7 +248,7 @@ def _handshake(host: str, port: int, starttls: str | None, sni: str, context: ss
     try:
         if starttls == "smtp":
             _smtp_starttls(sock)
-        server_hostname = None if _is_address(sni) else sni
+        server_hostname = None if is_address(sni) else sni
         return context.wrap_socket(sock, server_hostname=server_hostname)
     except TimeoutError:
         sock.close()
@@ -355,14 +355,6 @@ def _verify_chain(handshake: Any, version: ssl.TLSVersion, ca_file: str | None) 
         return f"the verifying handshake failed: {exc.reason or exc}"
 
 
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 # --- ratings -----------------------------------------------------------------------------------
 
 _KEY_EXCHANGE = (  # OpenSSL name prefix -> IANA key exchange and authentication, longest first
@@ -464,9 +456,9 @@ def matches_hostname(cert: x509.Certificate, host: str) -> bool:
     """Whether the certificate's subject alternative names cover `host` (RFC 6125; no CN fallback,
     as browsers do): exact names, a wildcard for the whole left-most label, IP addresses."""
     names = certificate_names(cert)
-    if _is_address(host):
+    if is_address(host):
         wanted = ipaddress.ip_address(host)
-        return any(_is_address(n) and ipaddress.ip_address(n) == wanted for n in names)
+        return any(is_address(n) and ipaddress.ip_address(n) == wanted for n in names)
     host = host.rstrip(".").lower()
     for name in names:
         name = name.rstrip(".").lower()
