@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from checks._net import FetchError, Response, budget, ca_file_of, fetch, host_for_url, verifying_context
 from compliance.api import Check, Context, Params, Result, Seconds
@@ -52,6 +52,7 @@ KNOWN_REFERRER_POLICIES = BAD_REFERRER_POLICIES | {"no-referrer", "same-origin",
 
 
 def normalize_url(value: str) -> str:
+    """A website URL with https:// assumed when left out; anything but an https URL is refused."""
     value = value.strip()
     if "://" not in value:
         value = "https://" + value
@@ -61,8 +62,12 @@ def normalize_url(value: str) -> str:
     return value
 
 
+#: A parameter type for the URL of a website (https:// assumed when left out).
+WebsiteUrl = Annotated[str, AfterValidator(normalize_url)]
+
+
 class HttpsParams(Params):
-    url: str
+    url: WebsiteUrl
     """The website, e.g. https://www.gemeente.nl (https:// is assumed when left out)."""
     http_url: str | None = None
     """Where plain HTTP is tested; default the same host on port 80."""
@@ -70,11 +75,6 @@ class HttpsParams(Params):
     """Seconds; default one year (internet.nl)."""
     timeout: Seconds | None = None
     ca_file: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _https(cls, value: str) -> str:
-        return normalize_url(value)
 
 
 class Https(Check):

@@ -32,10 +32,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import field_validator
-
 from checks._net import FetchError, budget, ca_file_of, fetch, host_for_url, verifying_context
-from checks.https import normalize_url
+from checks.https import WebsiteUrl
 from compliance.api import Check, Context, Params, Result, Seconds
 
 WELL_KNOWN = "/.well-known/security.txt"
@@ -46,15 +44,10 @@ _FIELD = re.compile(r"([A-Za-z0-9-]+):\s*(.*)")
 
 
 class SecurityTxtParams(Params):
-    url: str
+    url: WebsiteUrl
     """The website, e.g. https://www.gemeente.nl; the file is looked up at /.well-known/security.txt."""
     timeout: Seconds | None = None
     ca_file: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _https(cls, value: str) -> str:
-        return normalize_url(value)
 
 
 class SecurityTxt(Check):
