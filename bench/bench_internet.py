@@ -137,23 +137,11 @@ def controls(servers: dict[str, Any], n_sites: int, n_domains: int, per_control:
 
 
 def scan(ctrls: list[Any], servers: dict[str, Any], concurrency: int) -> tuple[float, dict[str, int]]:
-    from bench.common import sqlite_database
-    from compliance.db import Database
-    from compliance.engine import ThreadExecutor, run_scan
-    from compliance.settings import Settings
-    from compliance.store import Store
+    from bench.common import timed_scan
 
-    with sqlite_database() as url:
-        settings = Settings.model_validate({
-            "database": {"url": url}, "scan": {"concurrency": concurrency, "timeout": 120},
-            "network": {"nameserver": servers["nameserver"], "ca_file": servers["ca_file"], "timeout": 30}})
-        db = Database(url)
-        try:
-            started = time.perf_counter()
-            report = run_scan(ctrls, settings, Store(db), executor=ThreadExecutor(concurrency))
-            elapsed = time.perf_counter() - started
-        finally:
-            db.close()
+    elapsed, report = timed_scan(ctrls, concurrency, {
+        "scan": {"timeout": 120},
+        "network": {"nameserver": servers["nameserver"], "ca_file": servers["ca_file"], "timeout": 30}})
     counts: dict[str, int] = {}
     for outcome in report.outcomes:
         for plugin, _, result in outcome.results:

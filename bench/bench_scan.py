@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import sqlite_database
+from bench.common import timed_scan
 from compliance.api import Check, Context, Params, Result
 
 
@@ -54,20 +53,7 @@ def controls(plugin: str, n_checks: int, per_control: int, params: dict[str, Any
 
 
 def scan_seconds(ctrls: list[Any], concurrency: int) -> tuple[float, int]:
-    from compliance.db import Database
-    from compliance.engine import ThreadExecutor, run_scan
-    from compliance.settings import Settings
-    from compliance.store import Store
-
-    with sqlite_database() as url:
-        settings = Settings.model_validate({"database": {"url": url}, "scan": {"concurrency": concurrency}})
-        db = Database(url)
-        try:
-            started = time.perf_counter()
-            report = run_scan(ctrls, settings, Store(db), executor=ThreadExecutor(concurrency))
-            elapsed = time.perf_counter() - started
-        finally:
-            db.close()
+    elapsed, report = timed_scan(ctrls, concurrency)
     return elapsed, sum(len(o.results) for o in report.outcomes)
 
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 PG_ADMIN_URL = os.environ.get("COMPLIANCE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -57,3 +58,25 @@ def postgres_available() -> bool:
         return True
     except Exception:
         return False
+
+
+def timed_scan(controls: list[Any], concurrency: int, settings: dict[str, Any] | None = None) -> tuple[float, Any]:
+    """Scan controls through the real engine into a fresh SQLite store; the seconds and the ScanReport."""
+    import time
+
+    from compliance.db import Database
+    from compliance.engine import ThreadExecutor, run_scan
+    from compliance.settings import Settings
+    from compliance.store import Store
+
+    with sqlite_database() as url:
+        config = {**(settings or {}), "database": {"url": url}}
+        config["scan"] = {**config.get("scan", {}), "concurrency": concurrency}
+        db = Database(url)
+        try:
+            started = time.perf_counter()
+            report = run_scan(controls, Settings.model_validate(config), Store(db),
+                              executor=ThreadExecutor(concurrency))
+            return time.perf_counter() - started, report
+        finally:
+            db.close()
