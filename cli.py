@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
@@ -25,6 +26,7 @@ EXIT_OK = 0
 EXIT_FAILING = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `cmd | head`
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -32,7 +34,8 @@ Exit codes:
   1  a control failed at or above --fail-on (scan), or a check such as
      `incident verify` found a problem
   2  bad usage, configuration or control file, or the database cannot be used
-  3  internal error (run again with --debug for the traceback)"""
+  3  internal error (run again with --debug for the traceback)
+  141  the reader of the output went away (`| head`); nothing is printed"""
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -52,7 +55,7 @@ class App:
     def settings(self) -> Settings:
         from compliance.settings import load_settings
 
-        return load_settings(self.config_option)
+        return load_settings(self.config_option, require=True)
 
     def database(self) -> Database:
         from compliance.db import Database
@@ -85,6 +88,8 @@ class ComplianceGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            reader_gone()
         except Exception as exc:
             from compliance.errors import ComplianceError, ValidationFailed
 
@@ -107,6 +112,16 @@ def error(message: str) -> NoReturn:
     """Stop with a user error (exit 2)."""
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+def reader_gone() -> NoReturn:
+    """Stop quietly because whoever read our output closed it (`compliance findings | head -1`).
+
+    Standard output now points at /dev/null, so that what is still buffered is not reported as another
+    broken pipe when the interpreter exits; the exit code is a shell's for a process killed by SIGPIPE.
+    """
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(EXIT_BROKEN_PIPE)
 
 
 pass_app = click.make_pass_decorator(App)
@@ -203,11 +218,19 @@ def who(explicit: str | None) -> str:
 @click.group(cls=ComplianceGroup, epilog=EXIT_CODES_HELP,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config", envvar="COMPLIANCE_CONFIG", type=click.Path(dir_okay=False),
-              help="Config file [default: ./compliance.yaml; env: COMPLIANCE_CONFIG].")
+              help="Config file [default: compliance.yaml in this folder or the nearest one above; "
+                   "env: COMPLIANCE_CONFIG].")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              envvar="COMPLIANCE_LOG_LEVEL", show_default=True,
+              help="Log messages from this level up (--debug: debug) [env: COMPLIANCE_LOG_LEVEL].")
+@click.option("--log-format", type=click.Choice(["auto", "text", "json"]), default="auto",
+              envvar="COMPLIANCE_LOG_FORMAT", show_default=True,
+              help="Log lines on stderr: text with a timestamp, or without one when stderr is not a terminal "
+                   "(auto: journald adds its own), or one JSON object per line [env: COMPLIANCE_LOG_FORMAT].")
 @click.version_option(package_name="compliance-monitor", prog_name="compliance")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, config: str | None, debug: bool, log_level: str, log_format: str) -> None:
     """Compliance monitor for Dutch municipalities: BIO2 controls, scans, findings and the breach register.
 
     \b
@@ -218,19 +241,29 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
       compliance findings         see what is open, since when, and what was resolved
       compliance demo             try everything against demo targets on this machine
     """
+    from compliance.logs import configure_logging, reset_logging
+
+    configure_logging("debug" if debug else log_level, log_format)
+    ctx.call_on_close(reset_logging)
     app = App(config, debug)
     ctx.obj = app
     ctx.call_on_close(app.close)
 
 
 def main() -> None:
-    cli(prog_name="compliance")
+    try:
+        try:
+            cli(prog_name="compliance")
+        finally:
+            sys.stdout.flush()  # now, where a closed pipe can still be handled, not at the interpreter's exit
+    except BrokenPipeError:
+        reader_gone()
 
 
 # -- init, demo, db ---------------------------------------------------------------------------------
 
 
-@cli.command()
+@cli.command(short_help="Set up a monitor in the current folder.")
 @click.option("--force", is_flag=True, help="Overwrite compliance.yaml and controls/example.yaml if present.")
 @click.option("--catalog/--no-catalog", default=True, show_default=True,
               help="Take the shipped BIO2, AVG and Forum Standaardisatie controls (controls.bundled).")
@@ -252,10 +285,11 @@ def init(force: bool, catalog: bool) -> None:
     for path in result.kept:
         click.echo(f"kept  {display_path(path)} (exists; --force overwrites)")
     click.echo(f"database {result.database} is at the current schema")
-    click.echo("next: edit controls/, run `compliance controls validate`, then `compliance scan`")
+    program = this_program()
+    click.echo(f"next: edit controls/, run `{program} controls validate`, then `{program} scan`")
 
 
-@cli.command()
+@cli.command(short_help="Try everything against demo targets on this machine.")
 @click.option("--dir", "folder", type=click.Path(file_okay=False), default="demo", show_default=True,
               help="Folder for the demo's config, controls, database and targets.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -277,10 +311,24 @@ def demo(ctx: click.Context, folder: str, fmt: str) -> None:
         finally:
             app.close()
     if fmt == "table":
-        click.echo(f"\nThe demo lives in {folder}/. Try: cd {folder} && compliance findings")
+        click.echo(f"\nThe demo lives in {folder}/. Try: cd {shlex.quote(folder)} && {this_program()} findings")
 
 
-@cli.group()
+def this_program() -> str:
+    """This program as a shell would run it again: `compliance` when that is what PATH finds, else the
+    absolute path of the running console script (a virtualenv that is not activated), else `python -m`."""
+    import shutil
+
+    script = Path(sys.argv[0])
+    if script.name == "compliance" and script.is_file():
+        on_path = shutil.which("compliance")
+        if on_path and Path(on_path).resolve() == script.resolve():
+            return "compliance"
+        return shlex.quote(str(script.absolute()))
+    return f"{shlex.quote(sys.executable)} -m compliance"
+
+
+@cli.group(short_help="Create and migrate the database schema.")
 def db() -> None:
     """Database schema: create and migrate (SQLite or PostgreSQL)."""
 
@@ -301,15 +349,20 @@ def db_upgrade(app: App) -> None:
 
 
 @db.command("status")
+@format_option("text", "json", default="text")
 @pass_app
-def db_status(app: App) -> None:
-    """Show the database URL (without password) and its schema revision."""
+def db_status(app: App, fmt: str) -> None:
+    """Show the database URL (without password) and its schema revision; exit 1 when it needs `db upgrade`."""
     from compliance import db as database
 
     url = app.settings.database_url
     current = database.current_revision(url)
-    click.echo(f"database: {database.safe_url(url)}")
-    click.echo(f"schema:   {current or 'none'} (this version needs {database.SCHEMA_HEAD})")
+    if fmt == "json":
+        emit_json({"database": database.safe_url(url), "schema": current, "head": database.SCHEMA_HEAD,
+                   "current": current == database.SCHEMA_HEAD})
+    else:
+        click.echo(f"database: {database.safe_url(url)}")
+        click.echo(f"schema:   {current or 'none'} (this version needs {database.SCHEMA_HEAD})")
     if current != database.SCHEMA_HEAD:
         sys.exit(EXIT_FAILING)
 
@@ -317,7 +370,7 @@ def db_status(app: App) -> None:
 # -- controls and checks -----------------------------------------------------------------------------
 
 
-@cli.group()
+@cli.group(short_help="List and validate control definitions (YAML).")
 def controls() -> None:
     """List and validate control definitions (YAML)."""
 
@@ -492,7 +545,7 @@ def controls_soa(app: App, fmt: str, lang: str, output: str | None, control_path
         click.echo(text, nl=False)
 
 
-@cli.group()
+@cli.group(short_help="List and show the installed check plugins.")
 def checks() -> None:
     """Check plugins: the built-in ones and those installed from other packages."""
 
@@ -570,7 +623,7 @@ class _AttestGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-@cli.group(cls=_AttestGroup)
+@cli.group(cls=_AttestGroup, short_help="Record evidence for controls and see what expires.")
 def attest() -> None:
     """Record evidence for controls that people show, and see what expires.
 
@@ -658,7 +711,7 @@ def _attestation_json(view: Any, today: Any, window: int = 30) -> dict[str, Any]
 # -- scan --------------------------------------------------------------------------------------------
 
 
-@cli.command()
+@cli.command(short_help="Run the checks and store results and findings.")
 @click.option("--control", "control_ids", multiple=True, metavar="ID", help="Only this control (repeatable).")
 @click.option("--tag", "tags", multiple=True, help="Only controls with this tag (repeatable: any of them).")
 @format_option("table", "json")
@@ -778,7 +831,7 @@ class _progress:
 # -- findings and exceptions -------------------------------------------------------------------------
 
 
-@cli.command()
+@cli.command(short_help="Show what fails, since when, and what was resolved.")
 @click.option("--status", "state", type=click.Choice(["open", "accepted", "resolved", "all"]), default="open",
               show_default=True, help="open: failing and not accepted; accepted: covered by an exception.")
 @format_option("table", "json", "csv")
@@ -817,7 +870,7 @@ def _finding_json(v: Any) -> dict[str, Any]:
         v.last_seen, v.resolved_at, v.exception_id, v.exception_until), strict=True))
 
 
-@cli.group()
+@cli.group(short_help="Accept the risk of a failing control until a date.")
 def exceptions() -> None:
     """Accepted risks: a failing control accepted until a date, with reason and approver."""
 
@@ -905,7 +958,7 @@ _INCIDENT_STATUSES = ("open", "assessed", "notified", "closed")
 _YES_NO = click.Choice(["yes", "no"])
 
 
-@cli.group()
+@cli.group(short_help="The personal-data breach register (GDPR articles 33, 34).")
 def incident() -> None:
     """The register of personal-data breaches (GDPR art. 33/34): 72-hour clock, ENISA severity, audit trail.
 
@@ -1405,7 +1458,7 @@ def incident_verify(app: App, fmt: str) -> None:
 # -- risk overview (report) ---------------------------------------------------------------------------
 
 
-@cli.command()
+@cli.command(short_help="The risk overview for management.")
 @click.option("--period", type=click.Choice(["week", "month", "quarter", "year"]), default="week",
               show_default=True, help="The calendar period to report on: the one that contains --as-of.")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
@@ -1423,7 +1476,7 @@ def report(app: App, period: str, as_of: Any, fmt: str, lang: str, output: str |
     light per BIO2 theme, the trend over 12 periods, the top risks with owner and exception,
     exceptions about to end, what changed, blind spots (checks that could not run, controls not
     evaluated in time) and breach-register counts. The JSON form is documented in docs/report.md.
-    PDF needs the extra: pip install 'compliance-monitor[pdf]'.
+    PDF needs the system libraries Pango and HarfBuzz (the README names the packages).
     """
     from compliance.report import build_overview, render
 
@@ -1443,7 +1496,7 @@ def report(app: App, period: str, as_of: Any, fmt: str, lang: str, output: str |
 # -- scheduler and digest ----------------------------------------------------------------------------
 
 
-@cli.group()
+@cli.group(short_help="The scheduler daemon: scans, alerts and the digest.")
 def schedule() -> None:
     """The scheduler daemon: scans on schedule, breach deadline alerts and the weekly digest."""
 
@@ -1461,14 +1514,17 @@ def schedule_run(app: App) -> None:
     """
     from compliance.scheduler import serve
 
-    sys.exit(serve(app.settings, app.catalog(), app.database(), debug=app.debug))
+    sys.exit(serve(app.settings, app.catalog(), app.database()))
 
 
 @schedule.command("list")
 @format_option("table", "json")
 @pass_app
 def schedule_list(app: App, fmt: str) -> None:
-    """Every job with its schedule, next run time and last run, and which daemon leads."""
+    """Every job with its schedule, next run time and last run, and which daemon leads.
+
+    The digest and the breach deadline alerts are listed as off, with why, when they have no channel.
+    """
     from compliance.scheduler import current_leader, job_statuses
 
     database = app.database()
@@ -1480,14 +1536,15 @@ def schedule_list(app: App, fmt: str) -> None:
                                                    "heartbeat": leader.heartbeat, "alive": leader.alive()},
             "jobs": [{"id": s.id, "kind": s.kind, "name": s.name, "schedule": s.schedule,
                       "controls": list(s.controls), "next_run": s.next_run, "stored": s.stored,
-                      "planned": s.planned, "last_run": s.last_run, "last_status": s.last_status}
+                      "planned": s.planned, "enabled": s.enabled, "reason": s.why_off,
+                      "last_run": s.last_run, "last_status": s.last_status}
                      for s in statuses],
         })
         return
-    rows = [(s.id, s.schedule or "", local_time(app, s.next_run) + ("" if s.stored else " (not started)"),
+    rows = [(s.id, s.schedule or "", _next_run(app, s),
              " ".join(filter(None, [local_time(app, s.last_run), s.last_status or ""])),
-             s.name if s.planned else "removed at the next start") for s in statuses]
-    emit_table(["Job", "Schedule", "Next run", "Last run", "What"], rows)
+             _job_what(s)) for s in statuses]
+    emit_table(["Job", "Schedule", "Next run", "Last run", "What"], rows, styles={"off": "yellow"})
     if leader is None:
         click.echo("no daemon has run on this database yet: start one with `compliance schedule run`")
     else:
@@ -1496,7 +1553,19 @@ def schedule_list(app: App, fmt: str) -> None:
                    f"last heartbeat {local_time(app, leader.heartbeat)}")
 
 
-@cli.group()
+def _next_run(app: App, status: Any) -> str:
+    if not status.enabled:
+        return "off"
+    return local_time(app, status.next_run) + ("" if status.stored else " (not started)")
+
+
+def _job_what(status: Any) -> str:
+    if not status.planned:
+        return "removed at the next start"
+    return status.name if status.enabled else f"{status.name}; off: {status.why_off}"
+
+
+@cli.group(short_help="Send the weekly digest for management.")
 def digest() -> None:
     """The weekly digest for management, by e-mail and Slack."""
 
@@ -1506,16 +1575,21 @@ def digest() -> None:
               help="Where to send it; all: every configured channel.")
 @click.option("--dry-run", is_flag=True, help="Print the digest (Slack: its blocks as JSON); send and record nothing.")
 @click.option("--lang", type=click.Choice(["nl", "en"]), help="Language [default: digest.lang].")
+@format_option("text", "json", default="text")
 @pass_app
-def digest_send(app: App, channel: str, dry_run: bool, lang: str | None) -> None:
+def digest_send(app: App, channel: str, dry_run: bool, lang: str | None, fmt: str) -> None:
     """Send the digest of the last complete week now, on each channel it has not gone out on yet.
 
     The daemon's weekly job calls the same code. Every attempt is recorded; a digest that went out on
     a channel for a week is never sent there again, and one that failed is retried by the daemon with
-    back-off (exit code 1).
+    back-off (exit code 1). With --format json: the week and the result per channel (with --dry-run:
+    what would be sent).
     """
     from compliance.digest import build_digest, chosen_channels, render_text, send_digest, slack_message
 
+    if fmt == "json":
+        _digest_send_json(app, channel, dry_run, lang)
+        return
     if dry_run:
         built = build_digest(app.database(), app.settings, lang=lang)
         if channel == "slack":
@@ -1527,6 +1601,29 @@ def digest_send(app: App, channel: str, dry_run: bool, lang: str | None) -> None
     outcomes = send_digest(app.database(), app.settings, channels=chosen_channels(app.settings, channel), lang=lang)
     for outcome in outcomes:
         click.echo(outcome.describe(), err=outcome.result == "failed")
+    if any(o.result == "failed" for o in outcomes):
+        sys.exit(EXIT_FAILING)
+
+
+def _digest_send_json(app: App, channel: str, dry_run: bool, lang: str | None) -> None:
+    from datetime import UTC, datetime
+
+    from compliance.digest import chosen_channels, digest_week, preview_digest, send_digest
+    from compliance.notify import CHANNELS
+
+    now = datetime.now(UTC)
+    week = digest_week(now, app.settings.zone)
+    if dry_run:
+        outcomes = preview_digest(app.database(), app.settings, CHANNELS if channel == "all" else [channel],
+                                  week=week, now=now)
+    else:
+        outcomes = send_digest(app.database(), app.settings, channels=chosen_channels(app.settings, channel),
+                               lang=lang, week=week, now=now)
+    emit_json({"period": {"key": week.label, "start": week.start, "end": week.end}, "dry_run": dry_run,
+               "lang": lang or app.settings.digest.lang,
+               "channels": [{"channel": o.channel, "result": o.result, "attempt": o.attempt,
+                             "recipients": o.recipients, "error": o.error, "retry_at": o.retry_at}
+                            for o in outcomes]})
     if any(o.result == "failed" for o in outcomes):
         sys.exit(EXIT_FAILING)
 

@@ -121,15 +121,34 @@ def nameserver_of(param: str | None, ctx: Context) -> str | None:
     return param or ctx.nameserver
 
 
+def host_and_port(value: str) -> tuple[str, int | None]:
+    """`host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address into (host, port or None).
+
+    Raises ValueError when the brackets or the port are wrong, with how to write it instead.
+    """
+    port: str | None = None
+    if value.startswith("["):
+        host, bracket, rest = value[1:].partition("]")
+        if not bracket or not host or (rest and not rest.startswith(":")):
+            raise ValueError(f"'{value}' is not a host; write an IPv6 address with a port as [2001:db8::1]:8443")
+        port = rest[1:] if rest else None
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+        if not host:
+            raise ValueError(f"'{value}' has a port but no host; write it as vpn.gemeente.nl:8443")
+    else:
+        return value, None
+    if port is None:
+        return host, None
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"port '{port}' in '{value}' is not a number from 1 to 65535")
+    return host, int(port)
+
+
 def split_hostport(value: str, default_port: int) -> tuple[str, int]:
     """`host`, `host:port`, `[v6]:port` or a bare IPv6 address into (host, port)."""
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default_port
-    if value.count(":") == 1:
-        host, port = value.split(":")
-        return host, int(port)
-    return value, default_port
+    host, port = host_and_port(value)
+    return host, default_port if port is None else port
 
 
 def resolver(nameserver: str | None, timeout: float) -> dns.resolver.Resolver:
@@ -140,7 +159,7 @@ def resolver(nameserver: str | None, timeout: float) -> dns.resolver.Resolver:
         host, port = split_hostport(nameserver, 53)
         res = dns.resolver.Resolver(configure=False)
         if not is_address(host):
-            host = socket.getaddrinfo(host, port, proto=socket.IPPROTO_UDP)[0][4][0]
+            host = str(socket.getaddrinfo(host, port, proto=socket.IPPROTO_UDP)[0][4][0])
         res.nameservers = [host]
         res.port = port
     res.timeout = timeout

@@ -26,7 +26,10 @@ Example::
     checks:
       - plugin: tls
         params: {min_days: 21, tls_profile: ncsc-2025-05}
-        targets: [www.gemeente.nl, {host: mail.gemeente.nl, port: 25, starttls: smtp}]
+        targets: [www.gemeente.nl, vpn.gemeente.nl:8443, {host: mail.gemeente.nl, port: 25, starttls: smtp}]
+
+A target (the `host` parameter) may carry its port: `vpn.gemeente.nl:8443`, or `[2001:db8::1]:8443` for
+an IPv6 address. Giving a port there and a different one as `port` is a validation error.
 """
 
 from __future__ import annotations
@@ -47,9 +50,9 @@ from typing import Any, Literal
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from checks._net import budget, ca_file_of, is_address
+from checks._net import budget, ca_file_of, host_and_port, host_for_url, is_address
 from compliance.api import Check, Context, Params, Result, Seconds
 
 #: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain without looking at the dates, which this
@@ -83,9 +86,10 @@ def profile(name: str) -> dict[str, Any]:
 
 class TlsParams(Params):
     host: str
-    """The server's name (or address); also the name its certificate must carry unless `server_name` is set."""
+    """The server's name (or address), optionally with its port (`vpn.gemeente.nl:8443`, `[2001:db8::1]:8443`);
+    also the name its certificate must carry unless `server_name` is set."""
     port: int | None = Field(None, ge=1, le=65535)
-    """Default 443, or 25 with `starttls: smtp`."""
+    """Default 443, or 25 with `starttls: smtp`; may also be given in `host`."""
     starttls: Literal["smtp"] | None = None
     min_days: int = Field(21, ge=0)
     """Fail when the certificate expires within this many days (default 21)."""
@@ -99,6 +103,31 @@ class TlsParams(Params):
     """Per connection; default the configuration's network timeout."""
     ca_file: str | None = None
     """CA bundle trusted besides the system store; default the configuration's."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _port_in_host(cls, data: Any) -> Any:
+        # `host: 127.0.0.1:8443` is natural to write in a target list: split it into host and port;
+        # what cannot be split cleanly is left for `_plain_host` to report at the host
+        if not isinstance(data, dict) or not isinstance(data.get("host"), str):
+            return data
+        try:
+            host, port = host_and_port(data["host"])
+        except ValueError:
+            return data
+        if port is None:
+            return {**data, "host": host}
+        if data.get("port") is None or str(data["port"]) == str(port):
+            return {**data, "host": host, "port": port}
+        return data
+
+    @field_validator("host")
+    @classmethod
+    def _plain_host(cls, value: str) -> str:
+        host, port = host_and_port(value)
+        if port is not None:
+            raise ValueError(f"'{value}' gives port {port} and the port parameter another; give the port once")
+        return host
 
     @field_validator("tls_profile")
     @classmethod
@@ -126,7 +155,7 @@ class Tls(Check):
 
     def run(self, params: TlsParams, ctx: Context) -> Iterator[Result]:
         port = params.port or (25 if params.starttls == "smtp" else 443)
-        target = f"{params.host}:{port}"
+        target = f"{host_for_url(params.host)}:{port}"
         rules = profile(params.tls_profile)
         title = rules["title"]
         sni = params.server_name or params.host

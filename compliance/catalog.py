@@ -5,6 +5,11 @@ every problem before giving up: (1) parse, with line numbers, rejecting duplicat
 against the `Control` model, unknown keys being errors; (3) meaning: each plugin exists and its
 parameters validate for every target, ids are unique across files, target groups exist in the
 configuration and cron expressions parse.
+
+The meaning pass also runs on the parts of a control that failed the type pass which are sound on their
+own (its references, its schedule, each check whose own shape is valid), so that one run shows every
+problem. A bad target in a group of compliance.yaml is reported where it was written in that file,
+naming the controls that use it.
 """
 
 from __future__ import annotations
@@ -215,11 +220,13 @@ def load_catalog(
         items.extend(found)
 
     merged = _apply_overrides(items, problems)
+    meaning = _Meaning(target_groups or {})
     controls: list[Control] = []
     for item in merged:
-        control = _validate_item(item, target_groups or {}, problems)
+        control = _validate_item(item, meaning, problems)
         if control is not None:
             controls.append(control)
+    problems.extend(meaning.group_problems())
     if problems:
         raise ValidationFailed(problems)
     return Catalog(tuple(controls))
@@ -298,7 +305,7 @@ def _apply_overrides(items: list[_Item], problems: list[Problem]) -> list[_Item]
     return result
 
 
-def _validate_item(item: _Item, groups: Mapping[str, list[Any]], problems: list[Problem]) -> Control | None:
+def _validate_item(item: _Item, meaning: _Meaning, problems: list[Problem]) -> Control | None:
     data = {k: v for k, v in item.data.items() if k != "override"}
     try:
         control = Control.model_validate(data)
@@ -310,11 +317,31 @@ def _validate_item(item: _Item, groups: Mapping[str, list[Any]], problems: list[
             problem = _type_problem(path, raw, prefix, data, err)
             first_per_place.setdefault((problem.path, problem.line, problem.col), problem)
         problems.extend(first_per_place.values())
+        problems.extend(meaning.problems(item, *_sound_parts(data, exc)))
         return None
     control._source, control._line, control._bundled = item.path, item.pos[0], item.bundled
     control._override_source = item.override_path
-    problems.extend(_meaning_problems(item, control, groups))
+    problems.extend(meaning.problems(item, control.references, control.schedule, list(enumerate(control.checks))))
     return control
+
+
+def _sound_parts(
+    data: Mapping[str, Any], exc: ValidationError
+) -> tuple[Mapping[str, Reference], str | None, list[tuple[int, CheckSpec]]]:
+    """The references, schedule and checks of a control that failed the type pass, where valid on their own.
+
+    The model has no rule across keys, so a key without a type error holds a valid value whatever is
+    wrong elsewhere in the control; likewise each check without an error of its own.
+    """
+    bad = {tuple(err["loc"][:2]) if err["loc"][:1] == ("checks",) else tuple(err["loc"][:1])
+           for err in exc.errors()}
+    references = data.get("references") if ("references",) not in bad else None
+    schedule = data.get("schedule") if ("schedule",) not in bad else None
+    checks: list[tuple[int, CheckSpec]] = []
+    if ("checks",) not in bad and isinstance(data.get("checks"), list):
+        checks = [(i, CheckSpec.model_validate(spec)) for i, spec in enumerate(data["checks"])
+                  if ("checks", i) not in bad]
+    return references if isinstance(references, dict) else {}, schedule if isinstance(schedule, str) else None, checks
 
 
 _KEY_HINTS = {
@@ -387,97 +414,156 @@ def _allowed_keys(parent_loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
-def _meaning_problems(item: _Item, control: Control, groups: Mapping[str, list[Any]]) -> list[Problem]:
-    from compliance import plugins
-    from compliance.frameworks import reference_error
-    from compliance.yamlfile import position_of
+class _Meaning:
+    """The meaning pass: references, schedules, plugins, target groups and every target's parameters.
 
-    problems: list[Problem] = []
-    path, raw, prefix = item.source("references")
-    for key, value in control.references.items():
-        for i, one in enumerate([value] if isinstance(value, str) else value):
-            error = reference_error(key, one)
+    A problem with a target of a group is reported in compliance.yaml where the target was written
+    (when the groups come with their positions), once, naming every control that uses it.
+    """
+
+    def __init__(self, groups: Mapping[str, list[Any]]) -> None:
+        self.groups = groups
+        self._in_groups: dict[tuple[Problem, str], list[str]] = {}
+
+    def problems(
+        self, item: _Item, references: Mapping[str, Reference], schedule: str | None,
+        checks: Sequence[tuple[int, CheckSpec]],
+    ) -> list[Problem]:
+        from compliance import plugins
+        from compliance.frameworks import reference_error
+        from compliance.yamlfile import position_of
+
+        problems: list[Problem] = []
+        path, raw, prefix = item.source("references")
+        for key, value in references.items():
+            for i, one in enumerate([value] if isinstance(value, str) else value):
+                error = reference_error(key, one)
+                if error:
+                    where: tuple[int | str, ...] = (*prefix, "references", key)
+                    if not isinstance(value, str):
+                        where = (*where, i)
+                    problems.append(Problem(path, *position_of(raw, where), f"references.{key}: {error}"))
+        path, raw, prefix = item.source("schedule")
+        if schedule is not None:
+            error = cron_error(schedule)
             if error:
-                where: tuple[int | str, ...] = (*prefix, "references", key)
-                if not isinstance(value, str):
-                    where = (*where, i)
-                problems.append(Problem(path, *position_of(raw, where), f"references.{key}: {error}"))
-    path, raw, prefix = item.source("schedule")
-    if control.schedule is not None:
-        error = cron_error(control.schedule)
-        if error:
-            problems.append(Problem(path, *position_of(raw, (*prefix, "schedule")),
-                                    f"schedule '{control.schedule}' is not a valid cron expression: {error}",
-                                    "use five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'"))
-    path, raw, prefix = item.source("checks")
-    for ci, spec in enumerate(control.checks):
-        here: tuple[int | str, ...] = (*prefix, "checks", ci)
-        try:
-            plugin = plugins.load(spec.plugin)
-        except plugins.PluginError as exc:
-            problems.append(Problem(path, *position_of(raw, (*here, "plugin")), str(exc)))
-            continue
-        if isinstance(spec.targets, str) and spec.targets not in groups and not item.bundled:
-            hint = did_you_mean(spec.targets, list(groups)) or (
-                f"define it under `targets: {spec.targets}:` in compliance.yaml"
-                + (f" (defined: {', '.join(sorted(groups))})" if groups else ""))
-            problems.append(Problem(path, *position_of(raw, (*here, "targets")),
-                                    f"unknown target group '{spec.targets}'", hint))
-            continue
-        for ti, params in enumerate(target_params(spec, plugin, groups)):
-            problems.extend(_param_problems(path, raw, here, spec, plugin, ti, params))
-    return problems
+                problems.append(Problem(
+                    path, *position_of(raw, (*prefix, "schedule")),
+                    f"schedule '{schedule}' is not a valid cron expression: {error}",
+                    "use five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'"))
+        path, raw, prefix = item.source("checks")
+        for ci, spec in checks:
+            here: tuple[int | str, ...] = (*prefix, "checks", ci)
+            try:
+                plugin = plugins.load(spec.plugin)
+            except plugins.PluginError as exc:
+                problems.append(Problem(path, *position_of(raw, (*here, "plugin")), str(exc)))
+                continue
+            if isinstance(spec.targets, str) and spec.targets not in self.groups and not item.bundled:
+                hint = did_you_mean(spec.targets, list(self.groups)) or (
+                    f"define it under `targets: {spec.targets}:` in compliance.yaml"
+                    + (f" (defined: {', '.join(sorted(self.groups))})" if self.groups else ""))
+                problems.append(Problem(path, *position_of(raw, (*here, "targets")),
+                                        f"unknown target group '{spec.targets}'", hint))
+            runs = target_params(spec, plugin, self.groups)
+            if not runs and isinstance(spec.targets, str):
+                # an unknown or empty group: the control's own parameters can still be checked
+                problems.extend(self._param_problems(item, here, spec, plugin, None, dict(spec.params)))
+            for ti, params in enumerate(runs):
+                problems.extend(self._param_problems(item, here, spec, plugin, ti, params))
+        return list(dict.fromkeys(problems))
 
+    def group_problems(self) -> list[Problem]:
+        """The problems with targets of groups, each naming the controls that use the target."""
+        return [Problem(p.path, p.line, p.col, f"target in group '{group}', used by "
+                        f"control{'s' if len(users) > 1 else ''} {', '.join(repr(u) for u in users)}: {p.message}",
+                        p.hint)
+                for (p, group), users in self._in_groups.items()]
 
-def _param_problems(
-    path: str, raw: Any, here: tuple[Any, ...], spec: CheckSpec, plugin: type[Check], ti: int, params: Any,
-) -> list[Problem]:
-    from compliance.yamlfile import position_of
+    def _param_problems(
+        self, item: _Item, here: tuple[Any, ...], spec: CheckSpec, plugin: type[Check], ti: int | None,
+        params: dict[str, Any] | Problem,
+    ) -> list[Problem]:
+        """Problems with one run's parameters (ti None: the params alone, missing ones not counted)."""
+        from compliance.yamlfile import position_of
 
-    if isinstance(params, Problem):
-        return [Problem(path, *position_of(raw, (*here, "targets", ti)), params.message, params.hint)]
-    try:
-        plugin.Params.model_validate(params)
-    except ValidationError as exc:
+        path, raw, _ = item.source("checks")
         found: list[Problem] = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            name = str(loc[0]) if loc else ""
-            where = _param_location(here, spec, plugin, ti, name, loc)
-            key = err["type"] == "extra_forbidden"
-            line, col = position_of(raw, where, key=key)
-            fields = list(plugin.Params.model_fields)
-            if key:
-                hint = did_you_mean(name, fields) or f"parameters of '{plugin.name}': {', '.join(fields)}"
-                found.append(Problem(path, line, col, f"unknown parameter '{name}' for plugin '{plugin.name}'", hint))
-            elif err["type"] == "missing":
-                found.append(Problem(path, line, col,
-                                     f"plugin '{plugin.name}' needs parameter '{name}'",
-                                     f"add `{name}:` under params" + (
-                                         f" or list targets (they fill `{plugin.target_param}`)"
-                                         if plugin.target_param == name else "")))
-            else:
-                value = params.get(name) if isinstance(params, dict) else None
-                shown = f" '{value}'" if isinstance(value, str | int | float) else ""
-                message = str(err["msg"]).removeprefix("Value error, ")
-                found.append(Problem(path, line, col, f"parameter '{name}'{shown} of plugin '{plugin.name}': "
-                                     f"{message}", ""))
-        # one problem per place: the same mistake repeats for every target of a group
-        return list(dict.fromkeys(found))
-    return []
+        if isinstance(params, Problem):
+            assert ti is not None
+            file, data, where = self._in_group(spec, ti) or (path, raw, (*here, "targets", ti))
+            found.append(Problem(file, *position_of(data, where), params.message, params.hint))
+            return self._route(item, spec, found)
+        try:
+            plugin.Params.model_validate(params)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                name = str(loc[0]) if loc else ""
+                if ti is None and err["type"] == "missing":
+                    continue
+                key = err["type"] == "extra_forbidden"
+                file, data, where = self._param_location(path, raw, here, spec, plugin, ti, name, loc,
+                                                         err["type"] == "missing")
+                line, col = position_of(data, where, key=key)
+                fields = list(plugin.Params.model_fields)
+                if key:
+                    hint = did_you_mean(name, fields) or f"parameters of '{plugin.name}': {', '.join(fields)}"
+                    found.append(Problem(file, line, col, f"unknown parameter '{name}' for plugin '{plugin.name}'",
+                                         hint))
+                elif err["type"] == "missing":
+                    hint = f"add `{name}:` to this target" if file != path else f"add `{name}:` under params" + (
+                        f" or list targets (they fill `{plugin.target_param}`)" if plugin.target_param == name else "")
+                    found.append(Problem(file, line, col, f"plugin '{plugin.name}' needs parameter '{name}'", hint))
+                else:
+                    value = params.get(name)
+                    shown = f" '{value}'" if isinstance(value, str | int | float) else ""
+                    message = str(err["msg"]).removeprefix("Value error, ")
+                    found.append(Problem(file, line, col, f"parameter '{name}'{shown} of plugin '{plugin.name}': "
+                                         f"{message}", ""))
+        return self._route(item, spec, found)
 
+    def _route(self, item: _Item, spec: CheckSpec, found: list[Problem]) -> list[Problem]:
+        """The problems in the control's file; those in compliance.yaml are kept for `group_problems`."""
+        path, _, _ = item.source("checks")
+        cid = item.data.get("id")
+        user = cid if isinstance(cid, str) else f"at {display_path(item.path)}:{item.pos[0]}"
+        own: list[Problem] = []
+        for problem in found:
+            if problem.path == path or not isinstance(spec.targets, str):
+                own.append(problem)
+                continue
+            users = self._in_groups.setdefault((problem, spec.targets), [])
+            if user not in users:
+                users.append(user)
+        return own
 
-def _param_location(
-    here: tuple[Any, ...], spec: CheckSpec, plugin: type[Check], ti: int, name: str, loc: tuple[Any, ...]
-) -> tuple[Any, ...]:
-    """Where a bad parameter was written: in an inline target, or under params."""
-    if isinstance(spec.targets, list):
-        target = spec.targets[ti]
-        if isinstance(target, dict) and name in target:
-            return (*here, "targets", ti, *loc)
-        if isinstance(target, str) and name == plugin.target_param:
-            return (*here, "targets", ti)
-    return (*here, "params", *loc)
+    def _in_group(self, spec: CheckSpec, ti: int, *loc: Any) -> tuple[str, Any, tuple[Any, ...]] | None:
+        """Where target ti of the check's group (and loc inside it) was written, when that is known."""
+        groups = self.groups
+        if not isinstance(spec.targets, str) or not getattr(groups, "path", ""):
+            return None
+        return getattr(groups, "path", ""), groups, (spec.targets, ti, *loc)
+
+    def _param_location(
+        self, path: str, raw: Any, here: tuple[Any, ...], spec: CheckSpec, plugin: type[Check], ti: int | None,
+        name: str, loc: tuple[Any, ...], missing: bool,
+    ) -> tuple[str, Any, tuple[Any, ...]]:
+        """Where a bad parameter was written: in a target (of the control or of a group), or under params."""
+        if ti is not None and spec.targets is not None:
+            targets = spec.targets if isinstance(spec.targets, list) else self.groups.get(spec.targets, [])
+            target = targets[ti]
+            in_target = isinstance(target, dict) and name in target
+            fills = isinstance(target, str) and name == plugin.target_param
+            lacks = missing and name == plugin.target_param
+            if in_target or fills or lacks:
+                inner = loc if in_target else ()
+                if isinstance(spec.targets, list):
+                    return path, raw, (*here, "targets", ti, *inner)
+                located = self._in_group(spec, ti, *inner)
+                if located is not None:
+                    return located
+        return path, raw, (*here, "params", *loc)
 
 
 def target_params(

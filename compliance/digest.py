@@ -82,14 +82,21 @@ def channel_problem(settings: Settings, channel: str) -> str | None:
     return problem
 
 
+def digest_off(settings: Settings) -> str | None:
+    """Why the digest cannot go out on any channel, or None when one can take it."""
+    if digest_channels(settings):
+        return None
+    reasons = "; ".join(f"{c}: {channel_problem(settings, c)}" for c in CHANNELS)
+    return f"no channel is configured for the digest ({reasons})"
+
+
 def chosen_channels(settings: Settings, channel: str) -> list[str]:
     """The channels for `--channel email|slack|all`; raises NotConfigured when none can be used."""
     if channel == "all":
-        channels = digest_channels(settings)
-        if not channels:
-            reasons = "; ".join(f"{c}: {channel_problem(settings, c)}" for c in CHANNELS)
-            raise NotConfigured(f"no channel is configured for the digest ({reasons})")
-        return channels
+        off = digest_off(settings)
+        if off:
+            raise NotConfigured(off)
+        return digest_channels(settings)
     if channel not in CHANNELS:
         raise ComplianceError(f"unknown channel '{channel}'; use email, slack or all")
     problem = channel_problem(settings, channel)
@@ -383,6 +390,31 @@ def send_digest(database: Database, settings: Settings, *, channels: Sequence[st
     for channel in pending:
         outcomes.append(deliveries.deliver("digest", digest.key, channel, _sender(channel, digest, settings, now),
                                            now=now))
+    return outcomes
+
+
+def preview_digest(database: Database, settings: Settings, channels: Sequence[str], *,
+                   week: Period | None = None, now: datetime | None = None) -> list[Outcome]:
+    """What `send_digest` would do on each channel, sending and recording nothing.
+
+    Each outcome is `would-send` (with the number of recipients), `already-sent`, or `not-configured`
+    (its error says what is missing).
+    """
+    from compliance.notify.deliveries import Deliveries, Outcome
+
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    week = week or digest_week(now, settings.zone)
+    deliveries = Deliveries.for_settings(database, settings)
+    outcomes = []
+    for channel in channels:
+        problem = channel_problem(settings, channel)
+        if problem:
+            outcomes.append(Outcome("digest", week.label, channel, "not-configured", error=problem))
+        elif deliveries.sent("digest", week.label, channel):
+            outcomes.append(Outcome("digest", week.label, channel, "already-sent"))
+        else:
+            recipients = len(settings.digest.to) if channel == "email" else 1
+            outcomes.append(Outcome("digest", week.label, channel, "would-send", recipients=recipients))
     return outcomes
 
 

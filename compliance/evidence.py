@@ -68,11 +68,7 @@ def record(
         evidence = str(path.resolve())
         sha256 = file_sha256(path)
         if copy_to is not None:
-            copy_to.mkdir(parents=True, exist_ok=True)
-            target = copy_to / f"{sha256[:16]}-{path.name}"
-            if not target.exists():
-                shutil.copy2(path, target)
-            copy_path = str(target)
+            copy_path = str(_store_copy(path, copy_to, sha256))
     elif copy_to is not None:
         raise ComplianceError("--copy works for files only; a URL is recorded as it is")
     with db.transaction() as session:
@@ -82,6 +78,25 @@ def record(
         session.add(row)
         session.flush()
         return _view(row)
+
+
+def _store_copy(path: Path, store: Path, sha256: str) -> Path:
+    """Copy path into the evidence store, readable by the monitor's user only, like its database.
+
+    The store gets mode 0700 and each copy 0600, also a copy made earlier: evidence (processor
+    agreements, risk analyses) is often confidential, and copy2 would keep the source's 0644.
+    """
+    target = store / f"{sha256[:16]}-{path.name}"
+    try:
+        store.mkdir(mode=0o700, parents=True, exist_ok=True)
+        store.chmod(0o700)
+        if not target.exists():
+            shutil.copy2(path, target)
+        target.chmod(0o600)
+    except OSError as exc:
+        raise ComplianceError(f"cannot copy {display_path(path)} into the evidence store {display_path(store)}: "
+                              f"{exc.strerror or exc}; check evidence.store and its owner") from exc
+    return target
 
 
 def latest(db: Database, control_ids: list[str] | None = None) -> dict[str, AttestationView]:

@@ -68,10 +68,7 @@ def init_project(folder: Path, *, force: bool = False, database_url: str | None 
     settings = load_settings(str(config), environ={} if database_url is None else
                              {"COMPLIANCE_DATABASE_URL": database_url})
     url = settings.database_url
-    sqlite_file = Path(url.removeprefix("sqlite:///").partition("?")[0]) if url.startswith("sqlite:///") else None
-    if sqlite_file is not None and not sqlite_file.exists():
-        sqlite_file.touch(mode=0o600)  # the database holds the breach register: owner only
-    db.upgrade(url)
+    db.upgrade(url)  # creates a missing SQLite file readable by its owner only
     result.database = db.safe_url(url)
     return result
 

@@ -13,7 +13,11 @@ Jobs (module-level functions, so the job store keeps a reference, not code):
 - `control:<id>`: a control with a `schedule` of its own, on that cron expression;
 - `controls:default`: every other enabled control, on `schedule.default`;
 - `digest`: the weekly digest, on `digest.cron`, when a channel is configured;
-- `notifications`: breach deadline alerts and retries of failed deliveries, every `schedule.alert_interval`.
+- `notifications`: breach deadline alerts and retries of failed deliveries, every `schedule.alert_interval`,
+  when the alerts or the digest have a channel.
+
+A job without a channel is planned but off: `schedule list` shows it with why, and the daemon logs a
+warning for it at start, so that no digest or breach alert is dropped without a word.
 
 Each start syncs the jobs with the configuration: a new control gets a job, a changed schedule
 reschedules its job, a removed control loses its job; an unchanged job keeps its next run time, so a
@@ -36,7 +40,6 @@ import queue
 import re
 import signal
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from compliance.catalog import Catalog, Control
     from compliance.db import Database
     from compliance.engine import CheckTask, Executor, TaskOutcome
+    from compliance.notify.deliveries import Outcome
     from compliance.settings import Settings
 
 log = logging.getLogger("compliance.scheduler")
@@ -122,7 +126,7 @@ def _trigger_key(trigger: Any) -> tuple[Any, ...]:
 
 @dataclass(frozen=True, slots=True)
 class PlannedJob:
-    """A job as the configuration and the catalog define it."""
+    """A job as the configuration and the catalog define it; off (with why) when it has nowhere to deliver."""
 
     id: str
     kind: str  # scan | digest | notifications
@@ -130,12 +134,17 @@ class PlannedJob:
     func: str
     name: str
     controls: tuple[str, ...] = ()
+    why_off: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.why_off is None
 
 
 def planned_jobs(settings: Settings, catalog: Catalog) -> list[PlannedJob]:
-    """Every job the daemon should have: scans, the digest, the alerts and retries."""
-    from compliance.digest import digest_channels
-    from compliance.notify.alerts import alert_channels
+    """Every job the daemon should have: scans, the digest, the alerts and retries; those without a channel off."""
+    from compliance.digest import digest_off
+    from compliance.notify.alerts import alerts_off
 
     enabled = [c for c in catalog if c.enabled]
     jobs = [PlannedJob(f"{CONTROL_JOB}{c.id}", "scan", c.schedule, f"{__name__}:run_scan_job", f"scan of {c.id}",
@@ -144,18 +153,34 @@ def planned_jobs(settings: Settings, catalog: Catalog) -> list[PlannedJob]:
     if others and settings.schedule.default:
         jobs.append(PlannedJob(DEFAULT_JOB, "scan", settings.schedule.default, f"{__name__}:run_scan_job",
                                "scan of the controls on the default schedule", others))
-    digest = bool(digest_channels(settings))
-    if digest:
-        jobs.append(PlannedJob(DIGEST_JOB, "digest", settings.digest.cron, f"{__name__}:run_digest_job",
-                               "weekly digest"))
-    if digest or alert_channels(settings):
-        jobs.append(PlannedJob(NOTIFICATIONS_JOB, "notifications", f"every {settings.schedule.alert_interval:g}s",
-                               f"{__name__}:run_notifications_job", "breach deadline alerts and delivery retries"))
+    no_digest, no_alerts = digest_off(settings), alerts_off(settings)
+    jobs.append(PlannedJob(DIGEST_JOB, "digest", settings.digest.cron, f"{__name__}:run_digest_job",
+                           "weekly digest", why_off=no_digest))
+    # the job also retries failed digests: it runs while the digest has a channel, even without alerts
+    name = "breach deadline alerts and delivery retries"
+    if no_alerts is not None and no_digest is None:
+        name = f"delivery retries (breach deadline alerts are off: {no_alerts})"
+    jobs.append(PlannedJob(NOTIFICATIONS_JOB, "notifications", f"every {settings.schedule.alert_interval:g}s",
+                           f"{__name__}:run_notifications_job", name,
+                           why_off=no_alerts if no_digest is not None else None))
     return jobs
 
 
+def warn_about_off_jobs(planned: Sequence[PlannedJob], settings: Settings) -> None:
+    """Log a warning for each job that is off, and for breach deadline alerts that have no channel."""
+    from compliance.notify.alerts import alerts_off
+
+    for p in planned:
+        if not p.enabled:
+            log.warning("job %s (%s) is off: %s", p.id, p.name, p.why_off)
+    no_alerts = alerts_off(settings)
+    if no_alerts and any(p.id == NOTIFICATIONS_JOB and p.enabled for p in planned):  # on for digest retries only
+        log.warning("breach deadline alerts are off: %s", no_alerts)
+
+
 def sync_jobs(scheduler: Any, planned: Sequence[PlannedJob], settings: Settings) -> None:
-    """Make the scheduler's stored jobs those planned: add, reschedule, remove; keep unchanged ones as they are."""
+    """Make the stored jobs those planned and on: add, reschedule, remove; keep unchanged ones as they are."""
+    planned = [p for p in planned if p.enabled]
     wanted = {p.id: p for p in planned}
     for job in scheduler.get_jobs():
         if job.id not in wanted:
@@ -519,7 +544,7 @@ def run_digest_job(*, scheduled_at: datetime | None = None) -> None:
         return
     try:
         for outcome in send_digest(rt.database, rt.settings):
-            log.info("%s", outcome.describe())
+            _log_outcome(outcome)
     except Exception as exc:
         log.error("the digest could not be sent: %s", exc)
 
@@ -535,9 +560,13 @@ def run_notifications_job(*, scheduled_at: datetime | None = None) -> None:
     for step in (check_deadlines, retry_digests):
         try:
             for outcome in step(rt.database, rt.settings):
-                log.info("%s", outcome.describe())
+                _log_outcome(outcome)
         except Exception as exc:
             log.error("%s failed: %s", step.__name__.replace("_", " "), exc)
+
+
+def _log_outcome(outcome: Outcome) -> None:
+    log.log(logging.WARNING if outcome.result == "failed" else logging.INFO, "%s", outcome.describe())
 
 
 class _Scheduled:
@@ -705,36 +734,16 @@ def _local(moment: datetime | None, zone: tzinfo) -> str:
 # -- the command ------------------------------------------------------------------------------------------
 
 
-class _ScrubbingFormatter(logging.Formatter):
-    def __init__(self, fmt: str, secrets: Sequence[str]) -> None:
-        super().__init__(fmt)
-        self.secrets = secrets
+def serve(settings: Settings, catalog: Catalog, database: Database) -> int:
+    """Run the daemon in the foreground until SIGTERM or SIGINT; the exit code.
 
-    def format(self, record: logging.LogRecord) -> str:
-        from compliance.notify import scrub
-
-        return scrub(super().format(record), self.secrets)
-
-
-def configure_logging(settings: Settings, *, debug: bool = False) -> None:
-    """Log lines to stderr (journald adds the time), secrets scrubbed from every line."""
+    Logs through the logging the caller set up (`compliance.logs`), with the secrets of settings scrubbed.
+    """
+    from compliance.db import safe_url
+    from compliance.logs import hide_secrets
     from compliance.notify import secrets_of
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                                             secrets_of(settings)))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
-    for noisy in ("apscheduler", "slack_sdk", "sqlalchemy", "urllib3", "matplotlib", "PIL", "fontTools"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def serve(settings: Settings, catalog: Catalog, database: Database, *, debug: bool = False) -> int:
-    """Run the daemon in the foreground until SIGTERM or SIGINT; the exit code."""
-    from compliance.db import safe_url
-
-    configure_logging(settings, debug=debug)
+    hide_secrets(secrets_of(settings))
     daemon = Daemon(settings, catalog, database)
 
     def stop(signum: int, _frame: Any) -> None:
@@ -744,7 +753,9 @@ def serve(settings: Settings, catalog: Catalog, database: Database, *, debug: bo
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         planned = planned_jobs(settings, catalog)
-        log.info("scheduler starting on %s: %d job(s) configured", safe_url(database.url), len(planned))
+        log.info("scheduler starting on %s: %d job(s) configured", safe_url(database.url),
+                 sum(p.enabled for p in planned))
+        warn_about_off_jobs(planned, settings)
         return daemon.run()
     finally:
         for sig, handler in previous.items():
@@ -768,6 +779,11 @@ class JobStatus:
     planned: bool  # in the configuration: False for a job the next start removes
     last_run: datetime | None
     last_status: str | None
+    why_off: str | None = None  # a planned job that is off: why (no channel to deliver to)
+
+    @property
+    def enabled(self) -> bool:
+        return self.why_off is None
 
 
 def job_statuses(settings: Settings, catalog: Catalog, database: Database,
@@ -792,13 +808,15 @@ def job_statuses(settings: Settings, catalog: Catalog, database: Database,
     statuses = []
     planned = planned_jobs(settings, catalog)
     for p in planned:
-        if p.id in stored:
+        if not p.enabled:
+            next_run = None
+        elif p.id in stored:
             next_run = stored[p.id]
         else:
             next_run = make_trigger(p.schedule, settings.zone).get_next_fire_time(None, now.astimezone(settings.zone))
         run = last.get(p.id)
         statuses.append(JobStatus(p.id, p.kind, p.name, p.schedule, p.controls, next_run, p.id in stored, True,
-                                  run.scheduled_at if run else None, run.status if run else None))
+                                  run.scheduled_at if run else None, run.status if run else None, p.why_off))
     for job_id in sorted(stored.keys() - {p.id for p in planned}):
         run = last.get(job_id)
         statuses.append(JobStatus(job_id, "removed", "removed at the next start of the daemon", None, (),

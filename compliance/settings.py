@@ -1,8 +1,10 @@
 """Typed configuration from `compliance.yaml` and the environment.
 
-Where the file is: `--config PATH`, else `COMPLIANCE_CONFIG`, else `./compliance.yaml` when it exists;
-without one the defaults apply (relative paths then count from the working directory). Relative paths
-in the file count from the file's own folder. Secrets (passwords, tokens) are read only from environment
+Where the file is: `--config PATH`, else `COMPLIANCE_CONFIG`, else `compliance.yaml` in the working
+directory or the nearest folder above it, the way git finds `.git`. The commands that use the
+configuration refuse to run without one (`NoConfig`), unless `COMPLIANCE_DATABASE_URL` names the database;
+then the defaults apply and relative paths count from the working directory. Relative paths in the file
+count from the file's own folder. Secrets (passwords, tokens) are read only from environment
 variables, never from the file.
 
 Environment variables that override the file:
@@ -263,6 +265,16 @@ class Settings(Section):
             return {k: v for k, v in data.items() if v is not None}
         return data
 
+    @field_validator("targets", mode="wrap")
+    @classmethod
+    def _targets_keep_positions(cls, value: Any, handler: Any) -> Any:
+        # a valid group read from the file is equal to its validated copy; keeping the located one lets
+        # the catalog report a bad target at the line of compliance.yaml where it was written
+        from compliance.yamlfile import LocDict
+
+        groups = handler(value)
+        return value if isinstance(value, LocDict) else groups
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -302,8 +314,20 @@ class Settings(Section):
         return ZoneInfo(self.timezone)
 
 
+class NoConfig(ComplianceError):
+    """No config file was named and none was found in the working directory or above it."""
+
+    def __init__(self) -> None:
+        super().__init__(f"no {CONFIG_FILENAME} here or above; run `compliance init` or pass --config")
+
+
 def find_config(explicit: str | None, environ: Mapping[str, str] | None = None) -> Path | None:
-    """The config file to use, or None for defaults. An explicitly named file must exist."""
+    """The config file to use, or None when there is none. An explicitly named file must exist.
+
+    Unless one is named (`--config`, then `COMPLIANCE_CONFIG`), it is the `compliance.yaml` in the working
+    directory or the nearest folder above it, so that a command run in a subfolder of a monitor uses that
+    monitor's config and database.
+    """
     environ = os.environ if environ is None else environ
     named = explicit or environ.get("COMPLIANCE_CONFIG")
     if named:
@@ -315,16 +339,26 @@ def find_config(explicit: str | None, environ: Mapping[str, str] | None = None) 
                 "create one with `compliance init` or point to an existing file"
             )
         return path
-    default = Path.cwd() / CONFIG_FILENAME
-    return default if default.is_file() else None
+    folder = Path.cwd()
+    for candidate in (folder / CONFIG_FILENAME, *(parent / CONFIG_FILENAME for parent in folder.parents)):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
-def load_settings(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Load and validate the configuration; every problem in the file is reported at once."""
+def load_settings(explicit: str | None = None, environ: Mapping[str, str] | None = None, *,
+                  require: bool = False) -> Settings:
+    """Load and validate the configuration; every problem in the file is reported at once.
+
+    With `require`, a missing config file is an error (`NoConfig`) unless COMPLIANCE_DATABASE_URL
+    names the database: without either, the monitor would not know which database is meant.
+    """
     from compliance.yamlfile import LocDict, load_yaml, position_of
 
     environ = os.environ if environ is None else environ
     path = find_config(explicit, environ)
+    if path is None and require and not environ.get("COMPLIANCE_DATABASE_URL"):
+        raise NoConfig()
     data: dict[str, Any] = {}
     if path is not None:
         raw, problems = load_yaml(path)

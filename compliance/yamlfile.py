@@ -2,7 +2,8 @@
 
 `load_yaml` uses PyYAML's safe constructors (no Python objects), rejects duplicate keys, and returns
 plain dicts and lists that remember positions: `LocDict.key_pos[key]`, `LocDict.value_pos[key]`,
-`LocList.item_pos[i]` and `.pos` of the collection itself, each a 1-based `(line, column)`.
+`LocList.item_pos[i]` and `.pos` of the collection itself, each a 1-based `(line, column)`, and
+`.path`, the file they were read from.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ Pos = tuple[int, int]
 
 
 class LocDict(dict[str, Any]):
+    path: str = ""
     pos: Pos = (1, 1)
     key_pos: dict[str, Pos]
     value_pos: dict[str, Pos]
 
 
 class LocList(list[Any]):
+    path: str = ""
     pos: Pos = (1, 1)
     item_pos: list[Pos]
 
@@ -41,7 +44,7 @@ class _Loader(yaml.SafeLoader):
     def construct_located_mapping(self, node: yaml.MappingNode) -> LocDict:
         self.flatten_mapping(node)
         data = LocDict()
-        data.pos, data.key_pos, data.value_pos = _pos(node), {}, {}
+        data.path, data.pos, data.key_pos, data.value_pos = self.path, _pos(node), {}, {}
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) or key is None:
@@ -66,7 +69,7 @@ class _Loader(yaml.SafeLoader):
 
     def construct_located_sequence(self, node: yaml.SequenceNode) -> LocList:
         data = LocList(self.construct_object(child, deep=True) for child in node.value)
-        data.pos = _pos(node)
+        data.path, data.pos = self.path, _pos(node)
         data.item_pos = [_pos(child) for child in node.value]
         return data
 

@@ -6,6 +6,8 @@ import csv
 import hashlib
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,29 @@ def test_evidence_passes_while_valid_and_fails_when_missing_expired_or_changed(c
     listed = json.loads(p.run("attest", "list", "--format", "json").stdout)
     assert [(d["control"], d["state"]) for d in listed] == [("AVG-PRIVACY-STATEMENT", "valid"),
                                                             ("AVG-REGISTER", "valid")]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+@pytest.mark.parametrize("store_existed", [False, True])
+def test_evidence_copies_are_readable_by_the_monitor_only(catalog_project: Project, tmp_path: Path,
+                                                          store_existed: bool) -> None:
+    document = tmp_path / "verwerkersovereenkomst.pdf"
+    document.write_bytes(b"signed agreement")
+    document.chmod(0o644)
+    store = tmp_path / "evidence"
+    if store_existed:
+        store.mkdir(mode=0o755)
+        store.chmod(0o755)
+    umask = os.umask(0o022)
+    try:
+        added = catalog_project.run("attest", "AVG-PROCESSORS", "--by", "FG", "--evidence", str(document),
+                                    "--valid-until", "2099-01-31", "--copy", "--format", "json")
+    finally:
+        os.umask(umask)
+    assert added.exit_code == 0, added.output
+    copy = Path(json.loads(added.stdout)["copy"])
+    assert copy.parent == store and copy.read_bytes() == b"signed agreement"
+    assert (stat.S_IMODE(store.stat().st_mode), stat.S_IMODE(copy.stat().st_mode)) == (0o700, 0o600)
 
 
 def test_attest_refuses_bad_input_and_stores_nothing(catalog_project: Project, tmp_path: Path) -> None:

@@ -195,10 +195,12 @@ def test_validate_reports_every_mistake_and_scan_refuses_without_touching_the_da
         "(run `compliance checks list` to see the installed plugins)",
         "controls/b.yaml:10:13: severity 'loww': Input should be 'low', 'medium', 'high' or 'critical' "
         "(did you mean 'low'?)",
-        "3 problems found",
+        "controls/b.yaml:13:31: parameter 'port' 'eighty' of plugin 'tcp_port': Input should be a valid integer, "
+        "unable to parse string as an integer",
+        "4 problems found",
     ]
     scan = project.run("scan")
-    assert scan.exit_code == 2 and scan.stderr.endswith("3 problems found\n")
+    assert scan.exit_code == 2 and scan.stderr.endswith("4 problems found\n")
     for model in (Scan, CheckResultRow, ControlRow):
         assert count_rows(project.db_url, model) == 0
 
@@ -251,10 +253,26 @@ def test_unreachable_database_is_a_clear_error(project: Project, probe_plugin: t
 
 def test_database_without_schema_says_how_to_fix(project: Project, probe_plugin: type, tmp_path: Path) -> None:
     project.control("c.yaml", CONTROLS)
+    (tmp_path / "new.db").touch()  # an empty file, e.g. from an SQLite shell
     result = project.run("scan", env={"COMPLIANCE_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"})
     assert result.exit_code == 2 and "run `compliance db upgrade`" in result.stderr
     upgraded = project.run("db", "upgrade", env={"COMPLIANCE_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"})
     assert upgraded.exit_code == 0 and "migrated from empty to schema" in upgraded.stdout
+
+
+@pytest.mark.parametrize("migrated", [True, False])
+def test_db_status_as_json_for_scripts(project: Project, tmp_path: Path, migrated: bool) -> None:
+    from compliance.db import SCHEMA_HEAD, safe_url
+
+    url = project.db_url if migrated else f"sqlite:///{tmp_path / 'empty.db'}"
+    result = project.run("db", "status", "--format", "json", env={"COMPLIANCE_DATABASE_URL": url})
+    assert result.exit_code == (0 if migrated else 1)
+    assert json.loads(result.stdout) == {"database": safe_url(url), "schema": SCHEMA_HEAD if migrated else None,
+                                         "head": SCHEMA_HEAD, "current": migrated}
+    text = project.run("db", "status", env={"COMPLIANCE_DATABASE_URL": url})
+    assert (text.exit_code, text.stdout) == (result.exit_code, f"database: {safe_url(url)}\n"
+                                             f"schema:   {SCHEMA_HEAD if migrated else 'none'} "
+                                             f"(this version needs {SCHEMA_HEAD})\n")
 
 
 @pytest.mark.postgresql
@@ -477,3 +495,223 @@ def test_init_without_the_catalog(tmp_path: Path, run_cli: Any, monkeypatch: pyt
     assert run_cli("init", "--no-catalog").exit_code == 0
     assert json.loads(run_cli("controls", "list", "--format", "json").stdout)[0]["id"] == "MON-01"
     assert len(json.loads(run_cli("controls", "list", "--format", "json").stdout)) == 1
+
+
+def test_validate_shows_type_and_meaning_problems_of_every_control_in_one_run(
+        tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "compliance.yaml").write_text("targets:\n  websites: []\n", encoding="utf-8")
+    (tmp_path / "controls").mkdir()
+    (tmp_path / "controls" / "c.yaml").write_text(textwrap.dedent("""\
+        - id: A
+          title: a type problem
+          theme: people
+          severity: loww
+          checks: [{plugin: file_age, params: {path: /x, max_age: 1d}}]
+        - id: B
+          title: an unknown plugin
+          theme: people
+          severity: low
+          checks: [{plugin: tcp_portt, params: {host: h, port: 1}}]
+        - id: C
+          title: a bad cron expression and a bad duration
+          theme: people
+          severity: low
+          schedule: "0 25 * * *"
+          checks: [{plugin: file_age, params: {path: /x, max_age: soon}}]
+        - id: D
+          title: an unknown target group, besides a type problem in the same control
+          theme: people
+          severity: high
+          timeout: 5 fortnights
+          checks: [{plugin: file_age, params: {max_age: 1d}, targets: webstes}]
+        """), encoding="utf-8")
+    result = run_cli("controls", "validate")
+    assert result.exit_code == 2
+    assert [": ".join(line.split(": ")[:2]) for line in result.stderr.splitlines()] == [
+        "controls/c.yaml:4:13: severity 'loww'",
+        "controls/c.yaml:10:21: unknown check plugin 'tcp_portt'; did you mean 'tcp_port'? "
+        "(run `compliance checks list` to see the installed plugins)",
+        "controls/c.yaml:15:13: schedule '0 25 * * *' is not a valid cron expression",
+        "controls/c.yaml:16:59: parameter 'max_age' 'soon' of plugin 'file_age'",
+        "controls/c.yaml:21:12: timeout '5 fortnights'",
+        "controls/c.yaml:22:63: unknown target group 'webstes' (did you mean 'websites'?)",
+        "6 problems found",
+    ]
+
+
+def test_a_bad_target_in_compliance_yaml_is_reported_where_it_was_written(
+        tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("init").exit_code == 0
+    config = tmp_path / "compliance.yaml"
+    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    line = next(i for i, text in enumerate(lines, 1) if text.startswith("  websites:"))
+    lines[line - 1] = '  websites: ["http://www.example.nl"]\n'
+    config.write_text("".join(lines), encoding="utf-8")
+    result = run_cli("controls", "validate")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"compliance.yaml:{line}:14: target in group 'websites', used by control 'FS-HTTPS': parameter 'url' "
+        "'http://www.example.nl' of plugin 'https': 'http://www.example.nl' is not an https:// URL of a website",
+        f"compliance.yaml:{line}:14: target in group 'websites', used by control 'FS-SECURITY-TXT': parameter "
+        "'url' 'http://www.example.nl' of plugin 'security_txt': 'http://www.example.nl' is not an https:// URL "
+        "of a website",
+        "2 problems found",
+    ]
+
+
+# -- finding the config; databases made only on purpose ----------------------------------------------
+
+NO_CONFIG = "error: no compliance.yaml here or above; run `compliance init` or pass --config\n"
+
+
+def test_a_command_in_a_subfolder_uses_the_monitors_config(project: Project, probe_plugin: type,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    project.control("c.yaml", CONTROLS)
+    assert project.run("scan", "--tag", "web").exit_code == 1
+    subfolder = project.root / "reports" / "2026"
+    subfolder.mkdir(parents=True)
+    monkeypatch.chdir(subfolder)
+    result = CliRunner().invoke(cli, ["findings", "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert [(f["control"], f["target"]) for f in json.loads(result.stdout)] == [("WEB-01", "loket")]
+    assert list(subfolder.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [("findings",), ("incident", "list", "--format", "csv"), ("attest", "list"),
+                                  ("scan",), ("controls", "list"), ("db", "upgrade")])
+def test_without_a_config_a_command_exits_2_and_creates_nothing(run_cli: Any, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                args: tuple[str, ...]) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(*args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", NO_CONFIG)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _config_with_a_missing_database(folder: Path) -> Path:
+    (folder / "controls").mkdir()
+    (folder / "data").mkdir()
+    (folder / "compliance.yaml").write_text("database:\n  url: sqlite:///data/monitor.db\n"
+                                            "controls:\n  bundled: [bio2]\n", encoding="utf-8")
+    return folder / "data" / "monitor.db"
+
+
+@pytest.mark.parametrize("args", [("findings", "--format", "csv"), ("incident", "list"), ("attest", "list"),
+                                  ("exceptions", "revoke", "1"), ("controls", "coverage"), ("scan",)])
+def test_a_command_does_not_create_a_missing_database(run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      args: tuple[str, ...]) -> None:
+    monkeypatch.chdir(tmp_path)
+    _config_with_a_missing_database(tmp_path)
+    result = run_cli(*args)
+    assert (result.exit_code, result.stderr) == (2, "error: the database does not exist at data/monitor.db; create it "
+                                                    "with `compliance db upgrade` (or set up a new monitor with "
+                                                    "`compliance init`)\n")
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_db_upgrade_creates_the_database_readable_by_its_owner_only(run_cli: Any, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    database = _config_with_a_missing_database(tmp_path)
+    assert run_cli("db", "status").exit_code == 1 and not database.exists()
+    upgraded = run_cli("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    assert oct(database.stat().st_mode & 0o777) == "0o600"
+    assert run_cli("findings").exit_code == 0
+
+
+def test_the_database_url_from_the_environment_needs_no_config_file(run_cli: Any, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    sqlite_template: Path) -> None:
+    import shutil
+
+    shutil.copy(sqlite_template, tmp_path / "env.db")
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("findings", "--format", "json", env={"COMPLIANCE_DATABASE_URL": f"sqlite:///{tmp_path}/env.db"})
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "[]\n", "")
+
+
+# -- the command line in a shell ---------------------------------------------------------------------
+
+
+def console_script() -> Path:
+    """The installed `compliance` command of this environment (not necessarily on PATH)."""
+    script = Path(sys.executable).parent / "compliance"
+    assert script.is_file(), f"{script} is missing: install the project (pip install -e .)"
+    return script
+
+
+def environment_without_settings() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("COMPLIANCE_")}
+
+
+@pytest.mark.parametrize(("args", "lines_read"), [(("findings", "--format", "csv"), 1),
+                                                  (("incident", "list", "--format", "csv"), 0)])
+def test_output_into_a_pipe_that_closes_early_stops_quietly(tmp_path: Path, sqlite_template: Path,
+                                                            probe_plugin: type, args: tuple[str, ...],
+                                                            lines_read: int) -> None:
+    """`compliance findings --format csv | head -1`: no message, no traceback, the exit code of `head`'s victims."""
+    import shutil
+
+    shutil.copy(sqlite_template, tmp_path / "compliance.db")
+    project = Project(tmp_path, f"sqlite:///{tmp_path / 'compliance.db'}")
+    targets = ", ".join(f"{{name: host-{i:04d}.afdeling.gemeente.example, outcome: fail}}" for i in range(800))
+    project.control("many.yaml", f"- id: MANY\n  title: Many failing targets\n  theme: technological\n"
+                                 f"  severity: high\n  checks: [{{plugin: probe, targets: [{targets}]}}]\n")
+    assert project.run("scan").exit_code == 1
+    assert len(project.run("findings", "--format", "csv").stdout) > 2 ** 17  # more than a pipe holds
+    for _ in range(4):  # the race between writer and reader differs from run to run
+        command = [str(console_script()), "--config", str(project.config), *args]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=environment_without_settings()) as process:
+            assert process.stdout is not None and process.stderr is not None
+            for _ in range(lines_read):
+                process.stdout.readline()
+            process.stdout.close()
+            stderr = process.stderr.read().decode()
+            assert (process.wait(60), stderr) in ((0, ""), (141, ""))
+
+
+@pytest.mark.parametrize("venv_on_path", [False, True], ids=["venv-not-activated", "venv-activated"])
+def test_the_demos_last_hint_works_as_printed(tmp_path: Path, venv_on_path: bool) -> None:
+    import shlex
+
+    script = console_script()
+    env = environment_without_settings()
+    system_path = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != script.parent]
+    env["PATH"] = os.pathsep.join([str(script.parent), *system_path] if venv_on_path else system_path)
+    demo = subprocess.run([str(script), "demo"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert demo.returncode == 0, demo.stderr
+    program = "compliance" if venv_on_path else shlex.quote(str(script))
+    assert demo.stdout.splitlines()[-1] == f"The demo lives in demo/. Try: cd demo && {program} findings"
+    shown = subprocess.run(demo.stdout.splitlines()[-1].partition("Try: ")[2], shell=True, cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "BIO-LOGSHIP" in shown.stdout
+
+
+@pytest.mark.parametrize("columns", ["40", "80", "200"])
+def test_help_lists_every_command_with_a_complete_summary(run_cli: Any, columns: str) -> None:
+    """Click shortens a summary to fit the line: each command carries a short help that needs no cutting."""
+    from cli import cli
+
+    text = run_cli("--help", env={"COLUMNS": columns}).stdout
+    listing = text.split("\nCommands:\n", 1)[1].split("\n\n", 1)[0]
+    entries: list[list[str]] = []
+    for line in listing.splitlines():
+        if line.startswith("   "):  # a summary wrapped onto the next line
+            entries[-1][1] += " " + line.strip()
+        else:
+            name, _, summary = line.strip().partition(" ")
+            entries.append([name, summary.strip()])
+    summaries = dict(entries)
+    assert sorted(summaries) == sorted(cli.commands)
+    for name, summary in summaries.items():
+        assert summary.endswith(".") and not summary.endswith("..."), (name, summary)
+        assert summary.count("(") == summary.count(")"), (name, summary)

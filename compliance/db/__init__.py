@@ -2,17 +2,21 @@
 
 SQLite is the embedded default (`sqlite:///compliance.db`); PostgreSQL is used through psycopg 3
 (`postgresql+psycopg://user@host/db`). The schema is created and changed only by Alembic migrations,
-shipped inside this package: `compliance db upgrade`.
+shipped inside this package: `compliance db upgrade`. Only `upgrade` creates an SQLite file (readable by
+its owner only); opening one that does not exist is an error, so that a command run in the wrong folder
+does not leave an empty database behind.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compliance.errors import ComplianceError
+from compliance.errors import ComplianceError, display_path
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -43,6 +47,39 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparsable database URL>"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite database URL; None for other databases, in-memory ones and `file:` URIs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None  # create_engine reports the bad URL
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri") in ("true", "1"):
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _missing_error(file: Path) -> DatabaseError:
+    return DatabaseError(
+        f"the database does not exist at {display_path(file)}; create it with `compliance db upgrade` "
+        "(or set up a new monitor with `compliance init`)"
+    )
+
+
+def _create_private_file(file: Path) -> None:
+    """Create an empty SQLite file readable by its owner only, unless it exists: the database holds the
+    breach register."""
+    try:
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the database at {display_path(file)}: {exc.strerror}") from None
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
@@ -91,10 +128,17 @@ def _connect_error(url: str, exc: Exception) -> DatabaseError:
 
 
 def upgrade(url: str, revision: str = "head") -> str:
-    """Migrate the database to revision (default: the newest); return the revision reached."""
+    """Migrate the database to revision (default: the newest); return the revision reached.
+
+    A missing SQLite file is created first, readable by its owner only (SQLite gives its -wal and -shm
+    files the same mode).
+    """
     import sqlalchemy
     from alembic import command
 
+    file = sqlite_file(normalize_url(url))
+    if file is not None:
+        _create_private_file(file)
     engine = create_engine(url)
     try:
         with engine.begin() as connection:
@@ -109,9 +153,12 @@ def upgrade(url: str, revision: str = "head") -> str:
 
 
 def current_revision(url: str) -> str | None:
-    """The revision the database is at, or None when it was never migrated."""
+    """The revision the database is at, or None when it was never migrated (or, SQLite, does not exist)."""
     import sqlalchemy
 
+    file = sqlite_file(normalize_url(url))
+    if file is not None and not file.exists():
+        return None  # connecting would create an empty file
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
@@ -125,13 +172,19 @@ def current_revision(url: str) -> str | None:
 
 
 class Database:
-    """An open database at the current schema: the engine and a session factory."""
+    """An open database at the current schema: the engine and a session factory.
+
+    An SQLite file that does not exist is an error, never created: only `upgrade` creates databases.
+    """
 
     def __init__(self, url: str, *, check_schema: bool = True) -> None:
         import sqlalchemy
         from sqlalchemy.orm import sessionmaker
 
         self.url = normalize_url(url)
+        file = sqlite_file(self.url)
+        if file is not None and not file.exists():
+            raise _missing_error(file)
         self.engine = create_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         if check_schema:

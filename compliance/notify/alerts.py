@@ -58,12 +58,22 @@ def stage_for(hours_left: float) -> str | None:
 
 def alert_channels(settings: Settings) -> list[str]:
     """The channels alerts go out on: e-mail to alerts.email, Slack when alerts.slack_channel is set."""
-    channels = []
-    if settings.alerts.email and email_configured(settings) is None:
-        channels.append("email")
-    if settings.alerts.slack_channel and slack_configured(settings) is None:
-        channels.append("slack")
-    return channels
+    return [c for c in ("email", "slack") if alert_channel_problem(settings, c) is None]
+
+
+def alert_channel_problem(settings: Settings, channel: str) -> str | None:
+    """Why alerts cannot go out on channel, or None when they can."""
+    if channel == "email":
+        return "alerts.email is not set" if not settings.alerts.email else email_configured(settings)
+    return "alerts.slack_channel is not set" if not settings.alerts.slack_channel else slack_configured(settings)
+
+
+def alerts_off(settings: Settings) -> str | None:
+    """Why no breach deadline alert can go out at all, or None when one channel can take them."""
+    if alert_channels(settings):
+        return None
+    reasons = "; ".join(f"{c}: {alert_channel_problem(settings, c)}" for c in ("email", "slack"))
+    return f"no channel is configured for breach deadline alerts ({reasons})"
 
 
 def raise_alerts(database: Database, now: datetime | None = None) -> list[RaisedAlert]:

@@ -44,7 +44,7 @@ class Outcome:
     kind: str
     key: str
     channel: str
-    result: str  # sent | failed | already-sent | busy
+    result: str  # sent | failed | already-sent | busy; a preview: would-send | not-configured
     attempt: int | None = None
     recipients: int = 0
     error: str | None = None
@@ -145,14 +145,15 @@ class Deliveries:
             retry_at = finished + timedelta(seconds=self.retry_backoff * 2 ** (number - 1)) \
                 if number < self.max_attempts else None
             self._finish(claim_id, "failed", 0, error, retry_at, finished)
-            log.warning("%s %s by %s: attempt %d failed: %s", kind, key, channel, number, error)
+            log.debug("%s %s by %s: attempt %d failed: %s", kind, key, channel, number, error)
             return Outcome(kind, key, channel, "failed", number, 0, error, retry_at)
         except BaseException as exc:
             finished = now + timedelta(seconds=time.monotonic() - started)
             self._finish(claim_id, "failed", 0, f"internal error: {type(exc).__name__}", None, finished)
             raise
         self._finish(claim_id, "sent", recipients, None, None, now + timedelta(seconds=time.monotonic() - started))
-        log.info("%s %s by %s: sent to %d recipient(s)", kind, key, channel, recipients)
+        # debug only: the caller reports each outcome (the daemon logs it, `digest send` prints it)
+        log.debug("%s %s by %s: sent to %d recipient(s)", kind, key, channel, recipients)
         return Outcome(kind, key, channel, "sent", number, recipients)
 
     def _finish(self, claim_id: int, result: str, recipients: int, error: str | None, retry_at: datetime | None,

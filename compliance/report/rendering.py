@@ -33,11 +33,12 @@ LANGUAGES = ("nl", "en")
 FORMATS = ("html", "pdf", "md", "json")
 LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 DOMAIN = "messages"
-PDF_INSTALL = "pip install 'compliance-monitor[pdf]'"
+#: The Debian and Ubuntu packages of the system libraries that WeasyPrint loads (Pango, HarfBuzz).
+PDF_SYSTEM_PACKAGES = ("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz0b", "libharfbuzz-subset0")
 
 
 class PdfUnavailable(ComplianceError):
-    """PDF output needs WeasyPrint (the optional extra `pdf`) and its system libraries."""
+    """PDF output needs WeasyPrint (a dependency, imported only for a PDF) and the system libraries it loads."""
 
 
 def _check_lang(lang: str) -> None:
@@ -223,14 +224,16 @@ def render_markdown(overview: Overview, lang: str = "nl", *, organisation: str =
 
 
 def render_pdf(overview: Overview, lang: str = "nl", *, organisation: str = "") -> bytes:
-    """The HTML report printed to PDF by WeasyPrint (the optional extra `pdf`)."""
+    """The HTML report printed to PDF by WeasyPrint."""
     try:
         from weasyprint import HTML
-    except ImportError:
-        raise PdfUnavailable(f"PDF output needs WeasyPrint, which is not installed: {PDF_INSTALL}") from None
-    except OSError as exc:  # WeasyPrint is there but Pango is not
-        raise PdfUnavailable(f"PDF output needs WeasyPrint's system libraries (Pango): {exc}; on Debian or Ubuntu "
-                             "`apt-get install libpango-1.0-0 libpangoft2-1.0-0`") from None
+    except ImportError:  # a dependency, so only missing from an environment installed without them
+        raise PdfUnavailable("PDF output needs WeasyPrint, which is missing from this Python environment; "
+                             "install it: pip install weasyprint") from None
+    except OSError as exc:  # WeasyPrint loads Pango and HarfBuzz when imported
+        raise PdfUnavailable(f"PDF output needs the system libraries Pango and HarfBuzz, which WeasyPrint could "
+                             f"not load ({exc}); on Debian or Ubuntu install them: "
+                             f"apt-get install -y {' '.join(PDF_SYSTEM_PACKAGES)}") from None
     html = render_html(overview, lang, organisation=organisation, for_print=True)
     # WeasyPrint logs notices about its own set-up (e.g. an optional font-subsetting library) as warnings,
     # which Python would print on the terminal of every report; keep only its errors

@@ -249,3 +249,44 @@ checks:
     findings = json.loads(project.run("findings", "--format", "json").stdout)
     assert [(f["control"], f["target"], f["state"]) for f in findings] == [("WEB-TLS", f"127.0.0.1:{bad.port}", "open")]
     assert findings[0]["message"].endswith("certificate expired 2 days ago.")
+
+
+def test_a_host_port_target_is_scanned_on_that_port(modern: TlsServer, ca_file: str, tmp_path: Path) -> None:
+    from compliance.catalog import load_catalog, plan
+
+    (tmp_path / "tls.yaml").write_text(
+        "id: TLS\ntitle: t\ntheme: technological\nseverity: high\n"
+        f"checks: [{{plugin: tls, params: {{ca_file: {ca_file}}}, targets: ['127.0.0.1:{modern.port}']}}]\n")
+    [planned] = plan(load_catalog([tmp_path]).get("TLS"), {}, 30)  # type: ignore[arg-type]
+    [result] = Tls().run(Tls.Params.model_validate(planned.params), Context("TLS", 20, net_timeout=5))
+    assert result.status == Status.PASS
+    assert result.message.startswith(f"TLS of 127.0.0.1:{modern.port} meets {NCSC_2025}: ")
+
+
+@pytest.mark.parametrize(("given", "host", "port"), [
+    ({"host": "vpn.gemeente.nl:8443"}, "vpn.gemeente.nl", 8443),
+    ({"host": "[::1]:8443"}, "::1", 8443),
+    ({"host": "[::1]"}, "::1", None),
+    ({"host": "2001:db8::1"}, "2001:db8::1", None),
+    ({"host": "vpn.gemeente.nl:8443", "port": 8443}, "vpn.gemeente.nl", 8443),
+    ({"host": "vpn.gemeente.nl", "port": 8443}, "vpn.gemeente.nl", 8443),
+])
+def test_the_port_may_be_written_in_the_host(given: dict[str, Any], host: str, port: int | None) -> None:
+    params = Tls.Params.model_validate(given)
+    assert (params.host, params.port) == (host, port)
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"host": "vpn.gemeente.nl:8443", "port": 443},
+     "'vpn.gemeente.nl:8443' gives port 8443 and the port parameter another; give the port once"),
+    ({"host": "vpn.gemeente.nl:https"}, "port 'https' in 'vpn.gemeente.nl:https' is not a number from 1 to 65535"),
+    ({"host": "vpn.gemeente.nl:70000"}, "port '70000' in 'vpn.gemeente.nl:70000' is not a number from 1 to 65535"),
+    ({"host": "[::1]8443"}, "'[::1]8443' is not a host; write an IPv6 address with a port as [2001:db8::1]:8443"),
+])
+def test_a_bad_port_in_the_host_is_a_validation_error(given: dict[str, Any], message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        Tls.Params.model_validate(given)
+    [error] = info.value.errors()
+    assert (error["loc"], error["msg"]) == (("host",), f"Value error, {message}")

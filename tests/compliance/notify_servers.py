@@ -14,6 +14,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -87,6 +88,8 @@ class MailServer:
         options: dict[str, Any] = {"authenticator": authenticate, "auth_require_tls": True}
         if self._starttls:
             options.update(tls_context=context, require_starttls=True)
+        # aiosmtpd warns about its own deprecated Session.login_data on every AUTH: not our output
+        logging.getLogger("mail.log").setLevel(logging.ERROR)
         self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
         return self

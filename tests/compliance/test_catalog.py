@@ -202,3 +202,71 @@ def test_not_a_control_at_all(tmp_path: Path) -> None:
 def test_python_object_tags_are_not_constructed(tmp_path: Path) -> None:
     [problem] = problems_of(tmp_path, "id: !!python/object/apply:os.system ['echo hacked']\n")
     assert "could not determine a constructor" in problem
+
+
+PARTLY_BAD = """\
+- id: A
+  title: type and meaning problems in one control
+  theme: people
+  severity: loww
+  schedule: "0 25 * * *"
+  checks:
+    - plugin: file_agee
+    - plugin: file_age
+      parms: {path: /x}
+- id: D
+  title: a type problem hides neither the group nor the parameters
+  theme: people
+  severity: low
+  timeout: 5 fortnights
+  checks:
+    - plugin: file_age
+      params: {max_age: soon}
+      targets: webstes
+"""
+
+
+def test_meaning_problems_of_a_control_with_type_problems_are_reported_too(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, PARTLY_BAD, target_groups={"websites": []})
+    assert [": ".join(p.split(": ")[:2]) for p in problems] == [
+        "c.yaml:4:13: severity 'loww'",
+        "c.yaml:5:13: schedule '0 25 * * *' is not a valid cron expression",
+        "c.yaml:7:15: unknown check plugin 'file_agee'; did you mean 'file_age'? (run `compliance checks list` to "
+        "see the installed plugins)",
+        "c.yaml:9:7: unknown key 'parms' in checks.1 (did you mean 'params'?)",
+        "c.yaml:14:12: timeout '5 fortnights'",
+        "c.yaml:17:25: parameter 'max_age' 'soon' of plugin 'file_age'",
+        "c.yaml:18:16: unknown target group 'webstes' (did you mean 'websites'?)",
+    ]
+
+
+def test_parameters_of_a_check_on_an_empty_group_are_validated(tmp_path: Path) -> None:
+    text = ("id: N\ntitle: t\ntheme: people\nseverity: low\n"
+            "checks:\n- plugin: tcp_port\n  params: {port: ssh}\n  targets: servers\n")
+    assert problems_of(tmp_path, text, target_groups={"servers": []}) == [
+        "c.yaml:7:18: parameter 'port' 'ssh' of plugin 'tcp_port': Input should be a valid integer, "
+        "unable to parse string as an integer"]
+
+
+def test_a_bad_target_of_a_group_is_reported_in_the_config_once_with_every_control_using_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compliance.yamlfile import load_yaml
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "compliance.yaml"
+    config.write_text("targets:\n  servers:\n    - a.local\n    - {host: b.local, port: ssh}\n    - {hots: c}\n")
+    groups, _ = load_yaml(config)
+    (tmp_path / "controls").mkdir()
+    (tmp_path / "controls" / "c.yaml").write_text("".join(
+        f"- id: {cid}\n  title: t\n  theme: people\n  severity: low\n"
+        "  checks: [{plugin: tcp_port, params: {port: 22}, targets: servers}]\n" for cid in ("X", "Y")))
+    with pytest.raises(ValidationFailed) as info:
+        load_catalog([tmp_path / "controls"], groups["targets"])
+    assert [str(p) for p in info.value.problems] == [
+        "compliance.yaml:4:29: target in group 'servers', used by controls 'X', 'Y': parameter 'port' 'ssh' of "
+        "plugin 'tcp_port': Input should be a valid integer, unable to parse string as an integer",
+        "compliance.yaml:5:7: target in group 'servers', used by controls 'X', 'Y': plugin 'tcp_port' needs "
+        "parameter 'host' (add `host:` to this target)",
+        "compliance.yaml:5:8: target in group 'servers', used by controls 'X', 'Y': unknown parameter 'hots' for "
+        "plugin 'tcp_port' (did you mean 'host'?)",
+    ]

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,12 @@ SECRETS = {"COMPLIANCE_SMTP_PASSWORD": PASSWORD, "COMPLIANCE_SLACK_TOKEN": SLACK
 class Daemon:
     """`compliance schedule run` in a process of its own, its log in a file."""
 
-    def __init__(self, project: Any, name: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, project: Any, name: str, env: dict[str, str] | None = None, options: Sequence[str] = ()) -> None:
         self.log_path = project.root / f"{name}.log"
         base = {k: v for k, v in os.environ.items() if not k.startswith("COMPLIANCE_")}
         with self.log_path.open("w") as log:  # the process has its own copy of the file
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cli", "--config", str(project.config), "schedule", "run"],
+                [sys.executable, "-m", "cli", "--config", str(project.config), *options, "schedule", "run"],
                 cwd=project.root, env={**base, **(env or {})}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=log)
 
@@ -60,8 +60,8 @@ class Daemon:
 def daemons(project: Any) -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
-    def start(name: str, env: dict[str, str] | None = None) -> Daemon:
-        started.append(Daemon(project, name, env))
+    def start(name: str, env: dict[str, str] | None = None, options: Sequence[str] = ()) -> Daemon:
+        started.append(Daemon(project, name, env, options))
         return started[-1]
 
     yield start
@@ -214,6 +214,41 @@ def test_the_daemon_sends_digest_and_alerts_once_and_shows_no_secret(project: An
     for secret in (PASSWORD, SLACK_TOKEN, WEBHOOK_PATH):
         assert not [text for text in everything if secret in text], f"{secret} leaked"
     assert "***" in first.log  # the scrubbed error was logged
+
+
+NO_CHANNEL_WARNINGS = [
+    "job digest (weekly digest) is off: no channel is configured for the digest (email: smtp.host is not set "
+    "(or COMPLIANCE_SMTP_HOST); slack: no Slack credentials: set COMPLIANCE_SLACK_TOKEN or "
+    "COMPLIANCE_SLACK_WEBHOOK_URL)",
+    "job notifications (breach deadline alerts and delivery retries) is off: no channel is configured for breach "
+    "deadline alerts (email: alerts.email is not set; slack: alerts.slack_channel is not set)"]
+
+
+@pytest.mark.parametrize(("options", "env", "line"), [
+    ([], {}, r"(?P<level>[A-Z]+) (?P<logger>[\w.]+): (?P<message>.*)"),  # auto, stderr a file: no timestamp
+    (["--log-format", "text"], {}, r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<level>[A-Z]+) (?P<logger>[\w.]+): "
+                                   r"(?P<message>.*)"),
+    ([], {"COMPLIANCE_LOG_FORMAT": "json", "COMPLIANCE_LOG_LEVEL": "warning"}, None),
+])
+def test_the_daemon_warns_at_start_about_jobs_without_a_channel_in_each_log_format(
+        project: Any, daemons: Any, options: list[str], env: dict[str, str], line: str | None) -> None:
+    import json
+    import re
+
+    project.write_config("schedule:\n  default: null\n  lease: 2s\n")
+    daemon = daemons("daemon", env, options)
+    wait_until(lambda: "job notifications" in daemon.log or daemon.process.poll() is not None, what="the warnings")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0, daemon.log
+    if line is None:
+        records = [json.loads(text) for text in daemon.log.splitlines()]
+        assert all(set(r) >= {"time", "level", "logger", "message"} for r in records)
+    else:
+        records = [re.fullmatch(line, text, re.DOTALL).groupdict() for text in daemon.log.splitlines()]  # type: ignore[union-attr]
+        records = [{**r, "level": r["level"].lower()} for r in records]
+    assert [r["message"] for r in records if r["level"] == "warning"] == NO_CHANNEL_WARNINGS
+    assert {r["logger"] for r in records if r["level"] == "warning"} == {"compliance.scheduler"}
+    assert not env or {r["level"] for r in records} == {"warning"}
 
 
 def dump_every_table(database: Database) -> list[str]:

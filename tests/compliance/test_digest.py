@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,52 @@ def test_a_failed_send_exits_1_and_tells_when_it_is_retried(project: Any, tmp_pa
     assert result.exit_code == 1
     assert " by email: attempt 1 failed: the mail server 127.0.0.1:" in result.output
     assert "answered 451 4.3.0 Try again later; retry at " in result.output
+
+
+def digest_json(result: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(result.stdout)
+    week = digest_week(datetime.now(UTC), AMSTERDAM)
+    assert data.pop("period") == {"key": week.label, "start": week.start.isoformat(), "end": week.end.isoformat()}
+    return data
+
+
+def channel(name: str, result: str, *, attempt: int | None = None, recipients: int = 0, error: str | None = None,
+            retry_at: Any = None) -> dict[str, Any]:
+    return {"channel": name, "result": result, "attempt": attempt, "recipients": recipients, "error": error,
+            "retry_at": retry_at}
+
+
+def test_dry_run_as_json_says_what_would_be_sent_per_channel(project: Any) -> None:
+    project.write_config("smtp:\n  host: mail.example\n  user: monitor\ndigest:\n  from: cm@gemeente.example\n"
+                         "  to: [ciso@gemeente.example, directie@gemeente.example]\n")
+    result = project.run("digest", "send", "--dry-run", "--format", "json",
+                         env={"COMPLIANCE_SMTP_PASSWORD": PASSWORD})
+    assert result.exit_code == 0, result.output
+    assert digest_json(result) == {"dry_run": True, "lang": "nl", "channels": [
+        channel("email", "would-send", recipients=2),
+        channel("slack", "not-configured",
+                error="no Slack credentials: set COMPLIANCE_SLACK_TOKEN or COMPLIANCE_SLACK_WEBHOOK_URL")]}
+    assert PASSWORD not in result.output
+
+
+def test_send_as_json_reports_each_channel_and_exits_1_on_failure(project: Any, tmp_path: Path) -> None:
+    env = {"COMPLIANCE_SMTP_PASSWORD": PASSWORD}
+    with MailServer(tmp_path) as mail:
+        mail.refuse(1)
+        project.write_config(mail.config())
+        failed = project.run("digest", "send", "--format", "json", "--lang", "en", env=env)
+        sent = project.run("digest", "send", "--format", "json", env=env)
+        again = project.run("digest", "send", "--format", "json", "--dry-run", "--channel", "email", env=env)
+    assert failed.exit_code == 1
+    [attempt] = digest_json(failed)["channels"]
+    assert (attempt["result"], attempt["attempt"], attempt["error"].split(" answered ")[1]) == (
+        "failed", 1, "451 4.3.0 Try again later")
+    assert datetime.fromisoformat(attempt["retry_at"]) > datetime.now(UTC)
+    assert (sent.exit_code, digest_json(sent)) == (0, {"dry_run": False, "lang": "nl", "channels": [
+        channel("email", "sent", attempt=2, recipients=2)]})
+    assert (again.exit_code, digest_json(again)) == (0, {"dry_run": True, "lang": "nl", "channels": [
+        channel("email", "already-sent")]})
+    assert PASSWORD not in failed.output + sent.output + again.output
 
 
 # -- settings -----------------------------------------------------------------------------------------

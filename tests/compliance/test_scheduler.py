@@ -60,13 +60,51 @@ def test_the_jobs_follow_the_catalog_and_the_channels(tmp_path: Any) -> None:
     catalog = Catalog((control("A", "0 3 * * *"), control("B"), control("C"),
                        control("D").model_copy(update={"enabled": False})))
     settings = Settings.model_validate({"schedule": {"default": "0 2 * * *", "alert_interval": "2m"}})
-    assert [(j.id, j.schedule, j.controls) for j in sched.planned_jobs(settings, catalog)] == [
-        ("control:A", "0 3 * * *", ("A",)), ("controls:default", "0 2 * * *", ("B", "C"))]
+    assert [(j.id, j.schedule, j.controls, j.enabled) for j in sched.planned_jobs(settings, catalog)] == [
+        ("control:A", "0 3 * * *", ("A",), True), ("controls:default", "0 2 * * *", ("B", "C"), True),
+        ("digest", "0 8 * * mon", (), False), ("notifications", "every 120s", (), False)]
     mail = Settings.model_validate({
         "schedule": {"default": None, "alert_interval": "2m"},
         "smtp": {"host": "mail.example"}, "digest": {"from": "cm@example.org", "to": ["ciso@example.org"]}})
-    assert [(j.id, j.schedule) for j in sched.planned_jobs(mail, catalog)] == [
-        ("control:A", "0 3 * * *"), ("digest", "0 8 * * mon"), ("notifications", "every 120s")]
+    assert [(j.id, j.schedule, j.enabled) for j in sched.planned_jobs(mail, catalog)] == [
+        ("control:A", "0 3 * * *", True), ("digest", "0 8 * * mon", True), ("notifications", "every 120s", True)]
+
+
+NO_DIGEST = ("no channel is configured for the digest (email: smtp.host is not set (or COMPLIANCE_SMTP_HOST); "
+             "slack: no Slack credentials: set COMPLIANCE_SLACK_TOKEN or COMPLIANCE_SLACK_WEBHOOK_URL)")
+NO_ALERTS = ("no channel is configured for breach deadline alerts (email: alerts.email is not set; "
+             "slack: alerts.slack_channel is not set)")
+NO_RECIPIENTS = ("no channel is configured for the digest (email: digest.to, the recipients, is not set (or "
+                 "COMPLIANCE_DIGEST_TO); slack: no Slack credentials: set COMPLIANCE_SLACK_TOKEN or "
+                 "COMPLIANCE_SLACK_WEBHOOK_URL)")
+MAIL = {"smtp": {"host": "mail.example"}, "digest": {"from": "cm@example.org", "to": ["ciso@example.org"]}}
+
+
+@pytest.mark.parametrize(("config", "off", "warnings"), [
+    ({}, {"digest": NO_DIGEST, "notifications": NO_ALERTS},
+     [f"job digest (weekly digest) is off: {NO_DIGEST}",
+      f"job notifications (breach deadline alerts and delivery retries) is off: {NO_ALERTS}"]),
+    (MAIL, {}, [f"breach deadline alerts are off: {NO_ALERTS}"]),  # the job runs for the digest's retries
+    ({**MAIL, "alerts": {"email": ["fg@example.org"]}}, {}, []),
+    ({"smtp": {"host": "mail.example"}, "digest": {"from": "cm@example.org"}, "alerts": {"email": ["fg@example.org"]}},
+     {"digest": NO_RECIPIENTS}, [f"job digest (weekly digest) is off: {NO_RECIPIENTS}"]),
+])
+def test_jobs_without_a_channel_are_off_with_why_and_warned_about(config: dict[str, Any], off: dict[str, str],
+                                                                  warnings: list[str],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings.model_validate({"schedule": {"default": None}, **config})
+    planned = sched.planned_jobs(settings, Catalog(()))
+    assert {j.id: j.why_off for j in planned if not j.enabled} == off
+    with caplog.at_level("WARNING", logger="compliance.scheduler"):
+        sched.warn_about_off_jobs(planned, settings)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("WARNING", w) for w in warnings]
+
+
+def test_jobs_that_are_off_are_not_stored(database: Any, job_scheduler: Any) -> None:
+    settings = settings_for(database, default="every 1h")
+    scheduler = job_scheduler()
+    sched.sync_jobs(scheduler, sched.planned_jobs(settings, Catalog((control("A"),))), settings)
+    assert [job.id for job in scheduler.get_jobs()] == ["controls:default"]
 
 
 @pytest.fixture
@@ -240,7 +278,8 @@ def test_schedule_list_shows_every_job_and_its_next_run(project: Any) -> None:
     listed = json.loads(result.output)
     assert listed["leader"] is None
     jobs = {j["id"]: j for j in listed["jobs"]}
-    assert sorted(jobs) == ["control:OWN-1", "controls:default"]
+    assert sorted(jobs) == ["control:OWN-1", "controls:default", "digest", "notifications"]
+    assert [i for i, j in jobs.items() if j["enabled"]] == ["control:OWN-1", "controls:default"]
     assert jobs["controls:default"]["controls"] == ["DEF-1"] and jobs["controls:default"]["schedule"] == "0 2 * * *"
     nxt = datetime.fromisoformat(jobs["control:OWN-1"]["next_run"]).astimezone(AMSTERDAM)
     assert (nxt.hour, nxt.minute, jobs["control:OWN-1"]["stored"]) == (4, 15, False)
@@ -248,3 +287,17 @@ def test_schedule_list_shows_every_job_and_its_next_run(project: Any) -> None:
     table = project.run("schedule", "list")
     assert "control:OWN-1" in table.output and "(not started)" in table.output
     assert "no daemon has run on this database yet" in table.output
+
+
+def test_schedule_list_shows_the_digest_and_alerts_as_off_without_a_channel(project: Any) -> None:
+    import json
+
+    project.write_config("schedule:\n  default: null\n  alert_interval: 1m\n")
+    result = project.run("schedule", "list", "--format", "json")
+    assert result.exit_code == 0, result.output
+    jobs = {j["id"]: j for j in json.loads(result.stdout)["jobs"]}
+    assert {i: (j["enabled"], j["reason"], j["schedule"], j["next_run"]) for i, j in jobs.items()} == {
+        "digest": (False, NO_DIGEST, "0 8 * * mon", None), "notifications": (False, NO_ALERTS, "every 60s", None)}
+    table = project.run("schedule", "list").stdout
+    assert "off: no channel is configured for the digest" in " ".join(table.split())
+    assert "off: no channel is configured for breach deadline alerts" in " ".join(table.split())

@@ -58,8 +58,28 @@ def test_migrations_match_the_models(db_url: str) -> None:
 def test_a_database_without_schema_is_refused_with_the_fix(tmp_path: Path) -> None:
     from compliance.db import DatabaseError
 
+    (tmp_path / "empty.db").touch()
     with pytest.raises(DatabaseError, match=r"has no tables yet.*run `compliance db upgrade`"):
         Database(f"sqlite:///{tmp_path / 'empty.db'}")
+
+
+def test_a_missing_sqlite_file_is_refused_not_created(tmp_path: Path) -> None:
+    from compliance.db import DatabaseError
+
+    with pytest.raises(DatabaseError, match=r"^the database does not exist at .*/missing.db; create it with "
+                                            r"`compliance db upgrade` \(or set up a new monitor with "
+                                            r"`compliance init`\)$"):
+        Database(f"sqlite:///{tmp_path / 'missing.db'}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_upgrade_creates_an_sqlite_file_readable_by_its_owner_only(tmp_path: Path) -> None:
+    from compliance import db
+
+    assert db.current_revision(f"sqlite:///{tmp_path / 'new.db'}") is None
+    assert list(tmp_path.iterdir()) == []  # asking for the revision created nothing
+    assert db.upgrade(f"sqlite:///{tmp_path / 'new.db'}") == SCHEMA_HEAD
+    assert oct((tmp_path / "new.db").stat().st_mode & 0o777) == "0o600"
 
 
 def test_findings_open_resolve_and_reopen(store: Any, database: Database, probe_plugin: type) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from importlib.abc import MetaPathFinder
+from importlib.metadata import metadata, requires
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -46,12 +50,40 @@ def test_the_default_is_html_in_dutch_for_today(project: Project) -> None:
     assert result.stdout.startswith("<!DOCTYPE html>") and '<html lang="nl">' in result.stdout
 
 
-def test_pdf_without_weasyprint_names_the_extra(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if the extra were not installed
+def test_the_plain_install_brings_weasyprint_for_pdf() -> None:
+    from packaging.requirements import Requirement
+
+    requirements = [Requirement(line) for line in requires("compliance-monitor") or []]
+    assert "weasyprint" in {r.name for r in requirements if r.marker is None}  # not behind an extra
+    assert metadata("compliance-monitor").get_all("Provides-Extra") == ["test"]
+
+
+def test_pdf_without_weasyprint_says_how_to_install_it(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if installed without its dependencies
     result = project.run("report", "--format", "pdf", "--output", "report.pdf")
     assert result.exit_code == 2
-    assert result.stderr == ("error: PDF output needs WeasyPrint, which is not installed: "
-                             "pip install 'compliance-monitor[pdf]'\n")
+    assert result.stderr == ("error: PDF output needs WeasyPrint, which is missing from this Python environment; "
+                             "install it: pip install weasyprint\n")
+    assert not (project.root / "report.pdf").exists()
+
+
+class PangoMissing(MetaPathFinder):
+    """Importing WeasyPrint fails as it does on a system without Pango: with an OSError from dlopen."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> None:
+        if fullname == "weasyprint":
+            raise OSError("cannot load library 'libpango-1.0-0': libpango-1.0-0: cannot open shared object file")
+
+
+def test_pdf_without_pango_names_the_debian_packages(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "weasyprint", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [PangoMissing(), *sys.meta_path])
+    result = project.run("report", "--format", "pdf", "--output", "report.pdf")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: PDF output needs the system libraries Pango and HarfBuzz, which WeasyPrint could not load "
+        "(cannot load library 'libpango-1.0-0': libpango-1.0-0: cannot open shared object file); on Debian or "
+        "Ubuntu install them: apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0\n")
     assert not (project.root / "report.pdf").exists()
 
 
