@@ -978,7 +978,7 @@ def incident() -> None:
 
 
 def _register(app: App) -> Any:
-    from incidents import Register
+    from compliance.incidents import Register
 
     return Register(app.database(), zone=app.settings.zone, id_prefix=app.settings.incidents.id_prefix)
 
@@ -1002,13 +1002,13 @@ def _forced(force: bool, force_reason: str | None) -> str | None:
 
 
 def _time(app: App, value: str | None, option: str) -> Any:
-    from incidents.model import parse_time
+    from compliance.incidents.model import parse_time
 
     return None if value is None else parse_time(value, app.settings.zone, option)
 
 
 def _incident_out(app: App, fmt: str, found: Any, message: str) -> None:
-    from incidents.export import as_json
+    from compliance.incidents.export import as_json
 
     if fmt == "json":
         emit_json(as_json(found, app.settings.zone))
@@ -1089,7 +1089,7 @@ _PROMPTS = {
 
 def _ask_missing(app: App, given: dict[str, Any]) -> None:
     """Fill in the required facts that are missing: by asking on a terminal, else exit 2 with the list."""
-    from incidents.register import REQUIRED
+    from compliance.incidents.register import REQUIRED
 
     keys = [{"nature": "natures"}.get(name, name) for name in REQUIRED]
     missing = [k for k in keys if given.get(k) in (None, ())]
@@ -1142,7 +1142,7 @@ def incident_new(app: App, by: str | None, force: bool, force_reason: str | None
       --data-category social-welfare --data-category contact --subjects 1 --people residents \\
       --description "A letter with a benefit decision was sent to the wrong address."
     """
-    from incidents import Draft
+    from compliance.incidents import Draft
 
     _ask_missing(app, given)
     facts = _facts(app, given)
@@ -1213,7 +1213,7 @@ def incident_assess(app: App, incident_id: str, dpc: int | None, dpc_reason: str
     exception of art. 34(3) is given. Unintelligible data without lasting loss of availability: notify
     neither. The recommendation is advice; record your decision with `compliance incident decide`.
     """
-    from incidents.export import assessment_json, local_iso
+    from compliance.incidents.export import assessment_json, local_iso
 
     found = _register(app).assess(
         incident_id, dpc=dpc, dpc_reason=dpc_reason, ei=ei, confidentiality=confidentiality, integrity=integrity,
@@ -1350,7 +1350,7 @@ def incident_link(app: App, incident_id: str, control_id: str | None, finding_id
 @pass_app
 def incident_list(app: App, status: str, year: int | None, fmt: str) -> None:
     """List incidents: those not closed first (overdue, then the nearest deadline), with the time left."""
-    from incidents.export import CSV_COLUMNS, LIST_COLUMNS, as_json, csv_row, list_row
+    from compliance.incidents.export import CSV_COLUMNS, LIST_COLUMNS, as_json, csv_row, list_row
 
     found = _register(app).incidents(status=None if status == "all" else status, year=year)
     zone = app.settings.zone
@@ -1372,7 +1372,7 @@ def incident_list(app: App, status: str, year: int | None, fmt: str) -> None:
 @pass_app
 def incident_show(app: App, incident_id: str, history: bool, fmt: str) -> None:
     """Show one incident: facts, clock, assessment, decision, notifications and its audit trail."""
-    from incidents.export import as_json, local_iso, show_text
+    from compliance.incidents.export import as_json, local_iso, show_text
 
     register = _register(app)
     found = register.get(incident_id)
@@ -1402,7 +1402,7 @@ def incident_export(app: App, incident_id: str | None, export_all: bool, year: i
     `--format ap` prints the answers to the Autoriteit Persoonsgegevens' notification form
     (Meldformulier datalekken) in Dutch, in the form's order, ready to copy into the portal.
     """
-    from incidents.export import CSV_COLUMNS, ap_form, as_json, csv_row
+    from compliance.incidents.export import CSV_COLUMNS, ap_form, as_json, csv_row
 
     if export_all == (incident_id is not None):
         error("give an incident ID or --all")
@@ -1434,7 +1434,7 @@ def incident_verify(app: App, fmt: str) -> None:
     (the first broken event is named). Keep the event count and head hash of each run: deleting the
     newest events is only visible against an earlier count.
     """
-    from incidents.register import verify
+    from compliance.incidents.register import verify
 
     result = verify(app.database())
     if fmt == "json":

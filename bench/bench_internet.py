@@ -153,8 +153,8 @@ def scan(ctrls: list[Any], servers: dict[str, Any], concurrency: int) -> tuple[f
 # --- our mail_auth versus checkdmarc ------------------------------------------------------------
 
 def ours(domains: list[str], nameserver: str, concurrency: int) -> tuple[float, dict[str, dict[str, bool]]]:
-    from checks.mail_auth import MailAuth
     from compliance.api import Context, Status
+    from compliance.checks.mail_auth import MailAuth
 
     def one(name: str) -> dict[str, bool]:
         params = MailAuth.Params(domain=name, dkim_selectors=["sel"], nameserver=nameserver, timeout=30)

@@ -172,7 +172,7 @@ def seed(url: str, days: int) -> int:
 
 def seed_incidents(database: Any, first: datetime, days: int, rng: random.Random) -> None:
     """500 breaches over the history through the register's own operations (and its audit chain)."""
-    from incidents import Draft, Register
+    from compliance.incidents import Draft, Register
 
     register = Register(database, zone=ZONE)
     for n in range(INCIDENTS):

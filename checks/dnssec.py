@@ -47,9 +47,9 @@ import dns.resolver
 import dns.rrset
 from pydantic import field_validator
 
-from checks._net import budget, nameserver_of, resolver
-from checks.mail_auth import MailAuthParams
 from compliance.api import Check, Context, Params, Result, Seconds
+from compliance.checks._net import budget, nameserver_of, resolver
+from compliance.checks.mail_auth import MailAuthParams
 
 
 class DnssecParams(Params):
@@ -165,7 +165,7 @@ class Dnssec(Check):
                              "checked).", **evidence, signed=True, validated=True)
 
 
-def _resolve(res: dns.resolver.Resolver, name: str | dns.name.Name, rdtype: str | int,
+def _resolve(res: dns.resolver.Resolver, name: str | dns.name.Name, rdtype: dns.rdatatype.RdataType | str,
              flags: int | None = None) -> dns.resolver.Answer:
     """One query; SERVFAIL raises Bogus (a validating resolver's answer to bad signatures)."""
     if flags is not None:
@@ -207,7 +207,7 @@ def _validate(rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None, zone: dns.na
         raise Bogus(f"{what} of {zone} has no signature (RRSIG)")
     try:
         dns.dnssec.validate(rrset, sigs, {zone: keys}, now=now)
-    except dns.dnssec.ValidationFailure as exc:
+    except dns.exception.ValidationFailure as exc:
         expired = [s for s in sigs if s.expiration < now]
         reason = "its signature has expired" if expired and len(expired) == len(sigs) else str(exc)
         raise Bogus(f"{what} of {zone} does not validate ({reason})") from None
@@ -216,11 +216,11 @@ def _validate(rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None, zone: dns.na
 def _matching_ds(zone: dns.name.Name, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset) -> int | None:
     for ds in ds_set:
         for key in keys:
-            if dns.dnssec.key_id(key) != ds.key_tag:
+            if dns.dnssec.key_id(key) != int(ds.key_tag):
                 continue
             try:
                 if dns.dnssec.make_ds(zone, key, ds.digest_type) == ds:
-                    return ds.key_tag
-            except (dns.dnssec.UnsupportedAlgorithm, ValueError):
+                    return int(ds.key_tag)
+            except (dns.exception.UnsupportedAlgorithm, ValueError):
                 continue
     return None

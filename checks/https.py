@@ -40,8 +40,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
-from checks._net import FetchError, Response, budget, ca_file_of, fetch, host_for_url, verifying_context
 from compliance.api import Check, Context, Params, Result, Seconds
+from compliance.checks._net import FetchError, Response, budget, ca_file_of, fetch, host_for_url, verifying_context
 
 #: internet.nl: HSTS max-age of at least one year.
 ONE_YEAR = 31536000

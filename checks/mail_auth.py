@@ -51,8 +51,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, field_validator
 
-from checks._net import budget, nameserver_of, resolver
 from compliance.api import Check, Context, Params, Result, Seconds
+from compliance.checks._net import budget, nameserver_of, resolver
 
 #: RFC 7208 4.6.4: at most 10 terms that cause DNS look-ups.
 MAX_SPF_LOOKUPS = 10

@@ -32,9 +32,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from checks._net import FetchError, budget, ca_file_of, fetch, host_for_url, verifying_context
-from checks.https import WebsiteUrl
 from compliance.api import Check, Context, Params, Result, Seconds
+from compliance.checks._net import FetchError, budget, ca_file_of, fetch, host_for_url, verifying_context
+from compliance.checks.https import WebsiteUrl
 
 WELL_KNOWN = "/.well-known/security.txt"
 _SIGNED_START = "-----BEGIN PGP SIGNED MESSAGE-----"

@@ -52,8 +52,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from pydantic import Field, field_validator, model_validator
 
-from checks._net import budget, ca_file_of, host_and_port, host_for_url, is_address
 from compliance.api import Check, Context, Params, Result, Seconds
+from compliance.checks._net import budget, ca_file_of, host_and_port, host_for_url, is_address
 
 #: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain without looking at the dates, which this
 #: check reports on its own (so that an expired certificate is still told apart from an untrusted one).
@@ -75,7 +75,7 @@ _context_lock = threading.Lock()
 @functools.lru_cache(maxsize=1)
 def profiles() -> dict[str, Any]:
     """The guideline profiles from ncsc_tls.yaml (package data)."""
-    data = yaml.safe_load((files("checks") / "ncsc_tls.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((files("compliance.checks") / "ncsc_tls.yaml").read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
 

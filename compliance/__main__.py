@@ -1,6 +1,6 @@
-"""`python -m compliance`: the same as the `compliance` command (the entry point `cli:main`)."""
+"""`python -m compliance`: the same as the `compliance` command (the entry point `compliance.cli:main`)."""
 
-from cli import main
+from compliance.cli import main
 
 if __name__ == "__main__":
     main()

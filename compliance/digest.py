@@ -133,10 +133,10 @@ class Digest:
 def build_digest(database: Database, settings: Settings, *, week: Period | None = None, now: datetime | None = None,
                  lang: str | None = None) -> Digest:
     """The digest for week (default: the last complete week before now), from the risk overview."""
+    from compliance.incidents import figures
     from compliance.notify.deliveries import Deliveries
     from compliance.report import build_overview
     from compliance.report.periods import end_of_day, start_of_day
-    from incidents import figures
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
     zone = settings.zone

@@ -41,7 +41,7 @@ class FactGatherer:
     def _breach_facts(self) -> dict[str, Any]:
         from datetime import UTC, datetime, timedelta
 
-        from incidents.register import load_incidents
+        from compliance.incidents.register import load_incidents
 
         if self._breaches is None:
             now = datetime.now(UTC)

@@ -10,9 +10,17 @@ For other parts of the monitor (the weekly digest, reports) the surface is:
   72 hours, overdue.
 """
 
-from incidents.errors import IncidentError, IncidentNotFound, InvalidInput, PersonalDataFound, StepSkipped
-from incidents.model import NOTIFICATION_WINDOW, Assessment, Clock, Decision, Incident, Notification, deadline_for
-from incidents.register import Draft, Figures, Register, Verification, figures, open_incidents
+from compliance.incidents.errors import IncidentError, IncidentNotFound, InvalidInput, PersonalDataFound, StepSkipped
+from compliance.incidents.model import (
+    NOTIFICATION_WINDOW,
+    Assessment,
+    Clock,
+    Decision,
+    Incident,
+    Notification,
+    deadline_for,
+)
+from compliance.incidents.register import Draft, Figures, Register, Verification, figures, open_incidents
 
 __all__ = [
     "NOTIFICATION_WINDOW",

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from compliance.errors import did_you_mean
-from incidents.errors import InvalidInput
+from compliance.incidents.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)

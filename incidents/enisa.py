@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from incidents.errors import InvalidInput
+from compliance.incidents.errors import InvalidInput
 
 Q = Decimal("0.25")
 HALF = Decimal("0.5")

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from incidents.categories import DATA_CATEGORIES
-from incidents.model import Assessment, Incident, Notification, utc_now
+from compliance.incidents.categories import DATA_CATEGORIES
+from compliance.incidents.model import Assessment, Incident, Notification, utc_now
 
 # -- JSON -----------------------------------------------------------------------------------------------
 

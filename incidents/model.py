@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from incidents.chain import iso
-from incidents.errors import InvalidInput
+from compliance.incidents.chain import iso
+from compliance.incidents.errors import InvalidInput
 
 #: Art. 33(1): notify the authority "not later than 72 hours after having become aware".
 NOTIFICATION_WINDOW = timedelta(hours=72)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from incidents.enisa import Severity
+from compliance.incidents.enisa import Severity
 
 #: Availability levels that are no lasting loss: not affected, or recovered without difficulty.
 NO_LASTING_AVAILABILITY_LOSS = ("none", "recoverable")

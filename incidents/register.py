@@ -17,10 +17,10 @@ from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from compliance.errors import did_you_mean
-from incidents import chain, enisa, pii
-from incidents.categories import DATA_CATEGORIES, NATURES, PEOPLE, basic_dpc, checked_names
-from incidents.errors import IncidentNotFound, InvalidInput, PersonalDataFound, StepSkipped
-from incidents.model import (
+from compliance.incidents import chain, enisa, pii
+from compliance.incidents.categories import DATA_CATEGORIES, NATURES, PEOPLE, basic_dpc, checked_names
+from compliance.incidents.errors import IncidentNotFound, InvalidInput, PersonalDataFound, StepSkipped
+from compliance.incidents.model import (
     CHANNELS,
     LINK_KINDS,
     NOTIFICATION_KINDS,
@@ -34,7 +34,7 @@ from incidents.model import (
     deadline_for,
     utc_now,
 )
-from incidents.recommendation import EXCEPTIONS, recommend
+from compliance.incidents.recommendation import EXCEPTIONS, recommend
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

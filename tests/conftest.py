@@ -127,7 +127,7 @@ class Project:
         return path
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
-        from cli import cli
+        from compliance.cli import cli
 
         runner = CliRunner()
         return runner.invoke(cli, ["--config", str(self.config), *args], env=env, catch_exceptions=False)
@@ -154,7 +154,7 @@ def run_cli(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.delenv("COMPLIANCE_CONFIG", raising=False)
 
     def run(*args: str, env: dict[str, str] | None = None) -> Result:
-        from cli import cli
+        from compliance.cli import cli
 
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 

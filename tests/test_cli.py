@@ -360,7 +360,7 @@ def test_third_party_plugin_is_found_through_entry_points(tmp_path: Path) -> Non
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop("COMPLIANCE_DATABASE_URL", None)
     env.pop("COMPLIANCE_CONFIG", None)
-    exe = [sys.executable, "-m", "cli"]
+    exe = [sys.executable, "-m", "compliance"]
 
     listed = subprocess.run([*exe, "checks", "list", "--format", "json"], env=env, cwd=project,
                             capture_output=True, text=True, check=True)
@@ -443,7 +443,7 @@ def test_a_scan_killed_half_way_is_closed_by_the_next_scan(project: Project) -> 
         """))
     env = {**os.environ, "COMPLIANCE_CONFIG": str(project.config)}
     env.pop("COMPLIANCE_DATABASE_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "cli", "scan"], env=env, cwd=project.root,
+    process = subprocess.Popen([sys.executable, "-m", "compliance", "scan"], env=env, cwd=project.root,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = Database(project.db_url)
     try:
@@ -570,7 +570,7 @@ def test_a_command_in_a_subfolder_uses_the_monitors_config(project: Project, pro
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from cli import cli
+    from compliance.cli import cli
 
     project.control("c.yaml", CONTROLS)
     assert project.run("scan", "--tag", "web").exit_code == 1
@@ -699,7 +699,7 @@ def test_the_demos_last_hint_works_as_printed(tmp_path: Path, venv_on_path: bool
 @pytest.mark.parametrize("columns", ["40", "80", "200"])
 def test_help_lists_every_command_with_a_complete_summary(run_cli: Any, columns: str) -> None:
     """Click shortens a summary to fit the line: each command carries a short help that needs no cutting."""
-    from cli import cli
+    from compliance.cli import cli
 
     text = run_cli("--help", env={"COLUMNS": columns}).stdout
     listing = text.split("\nCommands:\n", 1)[1].split("\n\n", 1)[0]

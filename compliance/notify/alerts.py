@@ -82,7 +82,7 @@ def raise_alerts(database: Database, now: datetime | None = None) -> list[Raised
     from sqlalchemy import select
 
     from compliance.db.models import Alert
-    from incidents import open_incidents
+    from compliance.incidents import open_incidents
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
     raised = []
@@ -112,8 +112,8 @@ def send_alerts(database: Database, settings: Settings, now: datetime | None = N
     from sqlalchemy import select
 
     from compliance.db.models import Alert
+    from compliance.incidents import open_incidents
     from compliance.notify.deliveries import Deliveries
-    from incidents import open_incidents
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
     channels = alert_channels(settings)

@@ -23,7 +23,7 @@ def incident_figures(database: Database, start: datetime, moment: datetime) -> I
     register knew at moment. Status and notifications are read as they are now, so for a report about a
     past day they may include what was recorded after it.
     """
-    from incidents import figures
+    from compliance.incidents import figures
 
     period = figures(database, since=start, until=moment, now=moment)
     known = figures(database, until=moment, now=moment)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from checks.command import Command
 from compliance.api import Context, Result, Status
+from compliance.checks.command import Command
 
 
 def run(timeout: float = 5, **params: object) -> Result:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from checks.dnssec import Dnssec
 from compliance.api import Context, Result, Status
+from compliance.checks.dnssec import Dnssec
 from tests.servers import DnsServer, signed_zone
 
 OWN = "method: own DNSKEY/RRSIG/DS check"

@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from checks.file_age import FileAge
 from compliance.api import Context, Result, Status
+from compliance.checks.file_age import FileAge
 
 
 def run(path: str, max_age: str, base: Path) -> Result:

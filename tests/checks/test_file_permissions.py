@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from checks.file_permissions import FilePermissions, dir_mode_for
 from compliance.api import Context, Result, Status
+from compliance.checks.file_permissions import FilePermissions, dir_mode_for
 
 
 def run(path: Path, **params: object) -> Result:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import trustme
 
-from checks.https import Https
 from compliance.api import Context, Result, Status
+from compliance.checks.https import Https
 from tests.servers import HttpServer, Reply, server_context
 
 GOOD_HEADERS = {

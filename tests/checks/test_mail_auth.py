@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from checks.mail_auth import MailAuth
 from compliance.api import Context, Result, Status
+from compliance.checks.mail_auth import MailAuth
 from tests.servers import DnsServer, txt_record
 
 

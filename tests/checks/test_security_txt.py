@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import trustme
 
-from checks.security_txt import SecurityTxt
 from compliance.api import Context, Result, Status
+from compliance.checks.security_txt import SecurityTxt
 from tests.servers import HttpServer, Reply, server_context
 
 PATH = "/.well-known/security.txt"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from checks.tcp_port import TcpPort
 from compliance.api import Context, Result, Status
+from compliance.checks.tcp_port import TcpPort
 from compliance.project import BannerServer, free_port
 
 

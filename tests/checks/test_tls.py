@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import trustme
 
-from checks.tls import Tls, iana_cipher_name, profile, profiles, rate_cipher
 from compliance.api import Context, Result, Status
+from compliance.checks.tls import Tls, iana_cipher_name, profile, profiles, rate_cipher
 from tests.servers import TlsServer, server_context
 
 V = ssl.TLSVersion

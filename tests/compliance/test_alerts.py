@@ -36,7 +36,7 @@ def settings_for(tmp_path: Path, db_url: str, mail: MailServer, slack: SlackServ
 
 
 def register_breach(database: Any, aware: datetime = AWARE) -> str:
-    from incidents import Draft, Register
+    from compliance.incidents import Draft, Register
 
     draft = Draft(title="Laptop of J. Jansen stolen", description="Lost on the train with client files.",
                   occurred_at=aware - timedelta(hours=2), aware_at=aware, nature=["confidentiality"],
@@ -109,7 +109,7 @@ def test_a_daemon_back_after_two_stages_sends_only_the_current_one(tmp_path: Pat
 
 
 def test_no_alert_once_the_decision_not_to_notify_is_recorded(tmp_path: Path, database: Any, servers: Any) -> None:
-    from incidents import Register
+    from compliance.incidents import Register
 
     mail, slack = servers
     settings = settings_for(tmp_path, database.url, mail, slack)

@@ -36,7 +36,7 @@ class Daemon:
         base = {k: v for k, v in os.environ.items() if not k.startswith("COMPLIANCE_")}
         with self.log_path.open("w") as log:  # the process has its own copy of the file
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cli", "--config", str(project.config), *options, "schedule", "run"],
+                [sys.executable, "-m", "compliance", "--config", str(project.config), *options, "schedule", "run"],
                 cwd=project.root, env={**base, **(env or {})}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=log)
 
@@ -164,7 +164,7 @@ def test_two_daemons_run_each_job_once_and_the_standby_takes_over(project: Any, 
 
 def test_the_daemon_sends_digest_and_alerts_once_and_shows_no_secret(project: Any, daemons: Any,
                                                                      tmp_path: Path) -> None:
-    from incidents import Draft, Register
+    from compliance.incidents import Draft, Register
 
     with MailServer(tmp_path) as mail, SlackServer() as slack:
         # Slack fails once with an answer that repeats the token: the error must not keep it

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from incidents import chain
+from compliance.incidents import chain
 from tests.conftest import Project
 from tests.incidents.conftest import new_letter, ok
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from incidents import enisa
-from incidents.categories import DATA_CATEGORIES, basic_dpc
+from compliance.incidents import enisa
+from compliance.incidents.categories import DATA_CATEGORIES, basic_dpc
 
 D = Decimal
 
@@ -127,7 +127,7 @@ def test_levels_map_in_order_to_enisas_values(table: dict[str, Decimal], expecte
 
 
 def test_the_command_line_offers_exactly_the_levels_of_the_method() -> None:
-    import cli
+    import compliance.cli as cli
 
     assert tuple(enisa.EASE_OF_IDENTIFICATION) == cli._EI_LEVELS
     assert tuple(enisa.CONFIDENTIALITY) == cli._CONFIDENTIALITY

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from incidents import pii
+from compliance.incidents import pii
 from tests.conftest import Project
 from tests.incidents.conftest import LETTER, ok, stored
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from incidents import enisa
-from incidents.recommendation import recommend
+from compliance.incidents import enisa
+from compliance.incidents.recommendation import recommend
 
 
 def severity(dpc: int, ei: str = "maximum", confidentiality: str = "known-recipients", availability: str = "none",

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from incidents import Draft, Register, deadline_for, figures, open_incidents
-from incidents.model import parse_time
+from compliance.incidents import Draft, Register, deadline_for, figures, open_incidents
+from compliance.incidents.model import parse_time
 from tests.conftest import Project
 from tests.incidents.conftest import new_letter, ok
 
@@ -176,7 +176,7 @@ def test_new_asks_for_what_is_missing_on_a_terminal(project: Project) -> None:
     """Run the real command in a pseudo-terminal and answer its questions."""
     main, child = pty.openpty()
     env = {**os.environ, "COMPLIANCE_CONFIG": str(project.config), "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "incident", "new", "--title",
+    proc = subprocess.Popen([sys.executable, "-c", "from compliance.cli import main; main()", "incident", "new", "--title",
                              "Lost folder", "--format", "json"], stdin=child, stdout=child, stderr=child,
                             cwd=project.root, env=env, close_fds=True)
     os.close(child)

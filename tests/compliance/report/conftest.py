@@ -80,7 +80,7 @@ def seed(database: Any, store: Any) -> Seeded:
 
 
 def seed_breaches(database: Any) -> None:
-    from incidents import Draft, Register
+    from compliance.incidents import Draft, Register
 
     register = Register(database, zone=AMSTERDAM)
 

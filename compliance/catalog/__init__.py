@@ -187,7 +187,7 @@ def bundled_folder() -> Path:
     """The folder of the control catalog shipped with the product."""
     from importlib.resources import files
 
-    return Path(str(files("controls")))
+    return Path(str(files("compliance.controls")))
 
 
 def load_catalog(

@@ -55,7 +55,7 @@ def init_project(folder: Path, *, force: bool = False, database_url: str | None 
     result = InitResult(folder)
     config = folder / CONFIG_FILENAME
     example = folder / "controls" / "example.yaml"
-    config_text = (files("config") / "compliance.example.yaml").read_text(encoding="utf-8")
+    config_text = (files("compliance.config") / "compliance.example.yaml").read_text(encoding="utf-8")
     if not catalog:
         config_text = config_text.replace(BUNDLED_LINE, "  bundled: []   # e.g. [bio2, avg, forum-standaardisatie]\n")
     for path, text in ((config, config_text), (example, EXAMPLE_CONTROL)):
