@@ -102,7 +102,7 @@ def test_wrong_options_exit_2_with_the_reason(project: Project, args: tuple[str,
 def test_the_command_imports_nothing_heavy_at_start_up() -> None:
     import subprocess
 
-    code = "import cli, sys; print(sorted(m for m in ('sqlalchemy', 'jinja2', 'babel', 'matplotlib', " \
+    code = "import compliance.cli, sys; print(sorted(m for m in ('sqlalchemy', 'jinja2', 'babel', 'matplotlib', " \
            "'weasyprint', 'compliance.report') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
