@@ -197,7 +197,7 @@ class View:
 
 def view(digest: Digest) -> View:
     """Every text of the digest, translated and formatted for its language."""
-    from compliance.report.rendering import Formatter, label
+    from compliance.report.language import Formatter, label
 
     lang, o = digest.lang, digest.overview
     _, n_ = gettext(lang), ngettext(lang)

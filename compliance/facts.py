@@ -6,12 +6,15 @@ the task can run on a worker in another network zone).
 
 - `attestation`: the control's newest attestation (`None` when there is none), and `today`, the date
   in the configured time zone.
-- `breaches`: the breaches of the register that the municipality became aware of in the last 400
-  days, as counts, ids, times and clock states only: no personal data and no free text.
+
+Other kinds come from higher layers as fact sources, passed in by whoever starts the scan (the scan
+command, the scheduler): `breaches` from the breach register (`compliance.incidents.facts`). A kind
+that no source gathers is left out, and the plugin reports that it could not read it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -19,40 +22,30 @@ if TYPE_CHECKING:
     from compliance.db import Database
     from compliance.evidence import AttestationView
 
+#: Gathers one kind of fact for a whole scan from the database; called at most once per scan.
+FactSource = Callable[["Database"], Any]
+
 
 class FactGatherer:
     """Gathers facts for one scan, reading each kind from the database once."""
 
-    def __init__(self, db: Database, zone: tzinfo) -> None:
+    def __init__(self, db: Database, zone: tzinfo, sources: Mapping[str, FactSource] | None = None) -> None:
         self.db = db
         self.zone = zone
+        self.sources = dict(sources or {})
         self._attestations: dict[str, AttestationView] | None = None
-        self._breaches: dict[str, Any] | None = None
+        self._gathered: dict[str, Any] = {}
 
     def __call__(self, kinds: tuple[str, ...], control_id: str) -> dict[str, Any]:
         facts: dict[str, Any] = {}
         for kind in kinds:
             if kind == "attestation":
                 facts[kind] = self._attestation(control_id)
-            elif kind == "breaches":
-                facts[kind] = self._breach_facts()
+            elif kind in self.sources:
+                if kind not in self._gathered:
+                    self._gathered[kind] = self.sources[kind](self.db)
+                facts[kind] = self._gathered[kind]
         return facts
-
-    def _breach_facts(self) -> dict[str, Any]:
-        from datetime import UTC, datetime, timedelta
-
-        from compliance.incidents.register import load_incidents
-
-        if self._breaches is None:
-            now = datetime.now(UTC)
-            incidents = load_incidents(self.db, aware_from=now - timedelta(days=400), now=now)
-            self._breaches = {"now": now.isoformat(), "breaches": [{
-                "id": i.id, "status": i.status, "aware_at": i.aware_at.isoformat(),
-                "deadline": i.deadline.isoformat(),
-                "assessed_at": i.assessment.assessed_at.isoformat() if i.assessment else None,
-                "clock": i.clock(now).state, "withdrawn": i.withdrawn,
-            } for i in incidents]}
-        return self._breaches
 
     def _attestation(self, control_id: str) -> dict[str, Any]:
         from compliance import evidence

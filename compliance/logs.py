@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-__all__ = ["FORMATS", "LEVELS", "configure_logging", "hide_secrets", "reset_logging"]
+__all__ = ["FORMATS", "LEVELS", "REDACTED", "configure_logging", "hide_secrets", "reset_logging", "scrub"]
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("auto", "text", "json")
@@ -31,6 +31,15 @@ HANDLER_NAME = "compliance"
 _TEXT = "%(levelname)s %(name)s: %(message)s"
 #: What every LogRecord has; anything else on a record came in through `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+REDACTED = "***"
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """The text with every secret replaced by ***."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 class _Scrubbing(logging.Formatter):
@@ -42,11 +51,7 @@ class _Scrubbing(logging.Formatter):
         return self.scrub(self.render(record))
 
     def scrub(self, text: str) -> str:
-        if not self.secrets:
-            return text
-        from compliance.notify import scrub  # only once there are secrets: start-up stays fast
-
-        return scrub(text, self.secrets)
+        return scrub(text, self.secrets) if self.secrets else text
 
     def render(self, record: logging.LogRecord) -> str:
         return super().format(record)

@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from compliance.api import Duration, Seconds
+from compliance.cron import is_cron, schedule_error
 from compliance.errors import ComplianceError, Problem, ValidationFailed, display_path
 
 CONFIG_FILENAME = "compliance.yaml"
@@ -101,8 +102,6 @@ class IncidentsSettings(Section):
 def _schedule_spec(value: Any) -> Any:
     if not isinstance(value, str):
         return value
-    from compliance.scheduler import schedule_error
-
     problem = schedule_error(value)
     if problem:
         raise ValueError(problem)
@@ -149,8 +148,6 @@ class ScheduleSettings(Section):
     def default_cron(self) -> str | None:
         """The default as a cron expression, or None (an `every <duration>` interval, or off): reports
         and the digest use it to tell when a control without a schedule of its own was due."""
-        from compliance.scheduler import is_cron
-
         return self.default if self.default and is_cron(self.default) else None
 
 

@@ -699,6 +699,8 @@ def test_the_demos_last_hint_works_as_printed(tmp_path: Path, venv_on_path: bool
 @pytest.mark.parametrize("columns", ["40", "80", "200"])
 def test_help_lists_every_command_with_a_complete_summary(run_cli: Any, columns: str) -> None:
     """Click shortens a summary to fit the line: each command carries a short help that needs no cutting."""
+    import click
+
     from compliance.cli import cli
 
     text = run_cli("--help", env={"COLUMNS": columns}).stdout
@@ -711,7 +713,50 @@ def test_help_lists_every_command_with_a_complete_summary(run_cli: Any, columns:
             name, _, summary = line.strip().partition(" ")
             entries.append([name, summary.strip()])
     summaries = dict(entries)
-    assert sorted(summaries) == sorted(cli.commands)
+    assert sorted(summaries) == cli.list_commands(click.Context(cli))
     for name, summary in summaries.items():
         assert summary.endswith(".") and not summary.endswith("..."), (name, summary)
         assert summary.count("(") == summary.count(")"), (name, summary)
+
+
+# -- the root mounts each domain's commands -----------------------------------------------------------
+
+
+def test_help_imports_neither_sqlalchemy_nor_a_command_module() -> None:
+    code = textwrap.dedent("""\
+        import sys
+        from compliance.cli import main
+        sys.argv = ["compliance", "--help"]
+        try:
+            main()
+        except SystemExit:
+            pass
+        print(sorted(m for m in sys.modules if m.startswith("sqlalchemy") or m.endswith(".commands")),
+              file=sys.stderr)
+        """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=environment_without_settings())
+    assert "Commands:" in result.stdout
+    assert result.stderr == "[]\n"
+
+
+def test_the_roots_summaries_are_the_commands_own() -> None:
+    """`--help` lists the summaries of COMMANDS without importing the commands: they must not drift apart."""
+    import click
+
+    from compliance.cli import COMMANDS, cli, mounted
+
+    ctx = click.Context(cli, info_name="compliance")
+    assert {name: mounted(name).get_short_help_str(limit=300) for name in cli.list_commands(ctx)} == {
+        name: mount.short_help for name, mount in COMMANDS.items()}
+
+
+def test_each_command_lives_in_the_commands_module_of_its_domain() -> None:
+    from compliance.cli import COMMANDS, mounted
+
+    for name, mount in COMMANDS.items():
+        module = mount.where.partition(":")[0]
+        command = mounted(name)
+        assert module.startswith("compliance.") and module.endswith(".commands") and module.count(".") == 2, name
+        assert command.name == name
+        assert command.callback is not None and command.callback.__module__ == module

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from compliance.api import Check, Seconds
+from compliance.cron import cron_error
 from compliance.errors import Problem, ValidationFailed, did_you_mean, display_path
 
 #: The four themes of ISO/IEC 27002:2022, which BIO2 follows: clauses 5, 6, 7 and 8.
@@ -597,16 +598,3 @@ def plan(control: Control, groups: Mapping[str, list[Any]], default_timeout: flo
             assert isinstance(params, dict)
             planned.append(PlannedCheck(control.id, ci, spec.plugin, params, timeout))
     return planned
-
-
-def cron_error(expression: str) -> str:
-    """Why a five-field cron expression is invalid, or '' when it is valid."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    if len(expression.split()) != 5:
-        return f"it has {len(expression.split())} fields, a cron expression has 5"
-    try:
-        CronTrigger.from_crontab(expression, timezone="UTC")
-    except ValueError as exc:
-        return str(exc)
-    return ""

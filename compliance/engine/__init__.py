@@ -13,7 +13,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +22,7 @@ from compliance.api import EVIDENCE_LIMIT, Context, Result, Status
 
 if TYPE_CHECKING:
     from compliance.catalog import Control
+    from compliance.facts import FactSource
     from compliance.settings import Settings
     from compliance.store import ControlOutcome, Store
 
@@ -233,16 +234,19 @@ def run_scan(
     executor: Executor | None = None,
     trigger: str = "manual",
     progress: ProgressCallback | None = None,
+    fact_sources: Mapping[str, FactSource] | None = None,
 ) -> ScanReport:
     """Run every check of the enabled controls and store each control's results and findings.
 
+    `fact_sources` gathers the facts of kinds this layer does not know, such as the breach register's
+    `breaches` (`compliance.incidents.facts.FACT_SOURCES`): the caller passes them in.
     A KeyboardInterrupt or crash marks the scan interrupted or failed; controls stored before stay.
     """
     from compliance.facts import FactGatherer
 
     executor = executor or ThreadExecutor(settings.scan.concurrency)
     enabled = [c for c in controls if c.enabled]
-    tasks = make_tasks(enabled, settings, FactGatherer(store.db, store.zone))
+    tasks = make_tasks(enabled, settings, FactGatherer(store.db, store.zone, fact_sources))
     expected: dict[str, int] = {c.id: 0 for c in enabled}
     for task in tasks:
         expected[task.control_id] += 1

@@ -8,17 +8,18 @@
 - `compliance.notify.alerts`: the breach register's 72-hour deadline alerts.
 
 Secrets (the SMTP password, the Slack token and webhook URL) come from the environment only and are
-scrubbed from every error text before it is logged, printed or stored (`scrub`).
+scrubbed from every error text before it is logged, printed or stored (`scrub`, from `compliance.logs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
 from compliance.errors import ComplianceError
+from compliance.logs import REDACTED, scrub
 
 if TYPE_CHECKING:
     from babel.support import NullTranslations
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 CHANNELS = ("email", "slack")
 LANGUAGES = ("nl", "en")
-REDACTED = "***"
 #: The gettext domain of the digest's and the alerts' texts (locale/nl/LC_MESSAGES/notify.po).
 DOMAIN = "notify"
 
@@ -73,14 +73,6 @@ def secrets_of(settings: Settings) -> list[str]:
         if len(path.strip("/")) >= 4:
             found.append(path)
     return sorted(set(found), key=len, reverse=True)
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """The text with every secret replaced by ***."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def email_configured(settings: Settings) -> str | None:

@@ -171,7 +171,7 @@ class AlertMessage:
 
     def texts(self) -> tuple[str, str]:
         """The subject (or first line) and the body, in the alert's language."""
-        from compliance.report.rendering import Formatter
+        from compliance.report.language import Formatter
 
         _ = gettext(self.lang)
         f = Formatter(self.lang, self.timezone)

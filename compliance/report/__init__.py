@@ -15,7 +15,9 @@ The public surface, also for the weekly digest:
 Importing this package is cheap: Jinja2, Babel, matplotlib and WeasyPrint are imported when used.
 """
 
+from compliance.report.breaches import IncidentFigures
 from compliance.report.charts import trend_png, trend_svg
+from compliance.report.language import LANGUAGES
 from compliance.report.overview import (
     Changes,
     ControlChange,
@@ -23,7 +25,6 @@ from compliance.report.overview import (
     ExceptionRef,
     ExpiringException,
     FailingTarget,
-    IncidentFigures,
     NotEvaluated,
     Overview,
     Risk,
@@ -35,7 +36,6 @@ from compliance.report.overview import (
 from compliance.report.periods import PERIOD_KINDS, Period
 from compliance.report.rendering import (
     FORMATS,
-    LANGUAGES,
     PdfUnavailable,
     render,
     render_html,

@@ -5,13 +5,27 @@ Only counts leave this module: no ids, titles, descriptions or anything else typ
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from compliance.report.overview import IncidentFigures
-
 if TYPE_CHECKING:
     from compliance.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFigures:
+    """Breach-register figures for the period; counts only, no personal data and no free text."""
+
+    new: int
+    open: int
+    overdue: int
+    notified_authority: int
+    notified_within_72h: int
+    notified_share_within_72h: float | None
+    by_nature: Mapping[str, int]
+    by_band: Mapping[str, int]
 
 
 def incident_figures(database: Database, start: datetime, moment: datetime) -> IncidentFigures:

@@ -29,7 +29,7 @@ def _figure(overview: Overview, lang: str) -> Any:
     from matplotlib.transforms import blended_transform_factory
 
     from compliance.report import overview as figures
-    from compliance.report.rendering import Formatter, gettext
+    from compliance.report.language import Formatter, gettext
 
     _ = gettext(lang)
     fmt = Formatter(lang, overview.timezone)
@@ -111,6 +111,6 @@ def trend_svg(overview: Overview, lang: str = "nl") -> str:
 def _title(overview: Overview, lang: str) -> str:
     from markupsafe import escape
 
-    from compliance.report.rendering import gettext
+    from compliance.report.language import gettext
 
     return str(escape(gettext(lang)("Compliance over the last %(n)d periods") % {"n": len(overview.trend)}))

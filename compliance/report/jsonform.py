@@ -12,10 +12,10 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from compliance.report.breaches import IncidentFigures
     from compliance.report.overview import (
         ControlChange,
         ExceptionRef,
-        IncidentFigures,
         Overview,
         Risk,
         Score,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from compliance.catalog import THEMES
 from compliance.errors import ComplianceError
+from compliance.report.breaches import IncidentFigures, incident_figures
 from compliance.report.periods import Period, end_of_day, periods_back, report_period, start_of_day
 from compliance.report.queries import (
     ControlFacts,
@@ -209,20 +210,6 @@ class NotEvaluated:
     schedule: str | None
     last_evaluated: datetime | None
     due: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentFigures:
-    """Breach-register figures for the period; counts only, no personal data and no free text."""
-
-    new: int
-    open: int
-    overdue: int
-    notified_authority: int
-    notified_within_72h: int
-    notified_share_within_72h: float | None
-    by_nature: Mapping[str, int]
-    by_band: Mapping[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,8 +499,6 @@ def build_overview(
         risks = _risks(session, states, here, zone, weights)
         changes = _changes(session, states, previous_states, start_of_day(current.start, zone), here.at)
         errors = errors_at(session, [cid for cid, s in states.items() if s.evaluation is not None], here.at)
-    from compliance.report.breaches import incident_figures
-
     incidents = incident_figures(database, start_of_day(current.start, zone), here.at)
     return Overview(
         generated_at=now,

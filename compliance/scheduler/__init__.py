@@ -37,7 +37,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import re
 import signal
 import socket
 import threading
@@ -48,7 +47,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from compliance.api import parse_duration
+from compliance.cron import make_trigger
 from compliance.store import Store
 
 if TYPE_CHECKING:
@@ -73,43 +72,8 @@ NOTIFICATIONS_JOB = "notifications"
 #: Jobs running at the same time at most (each scan runs its checks concurrently itself).
 WORKERS = 4
 
-_EVERY = re.compile(r"^\s*every\s+(\S.*?)\s*$", re.IGNORECASE)
-
 
 # -- schedules ----------------------------------------------------------------------------------------
-
-
-def schedule_error(spec: str) -> str:
-    """Why spec is not a schedule (a five-field cron expression or `every <duration>`), or ''."""
-    every = _EVERY.match(spec)
-    if every:
-        try:
-            seconds = parse_duration(every.group(1)).total_seconds()
-        except ValueError as exc:
-            return str(exc)
-        return "" if seconds >= 1 else "an interval must be at least 1 second"
-    from compliance.catalog import cron_error
-
-    problem = cron_error(spec)
-    return f"'{spec}' is not a cron expression ({problem}) nor 'every <duration>' such as 'every 30s'" \
-        if problem else ""
-
-
-def is_cron(spec: str) -> bool:
-    """Whether a (valid) schedule is a cron expression rather than `every <duration>`."""
-    return _EVERY.match(spec) is None
-
-
-def make_trigger(spec: str, zone: tzinfo) -> Any:
-    """The APScheduler trigger of a schedule, in zone."""
-    every = _EVERY.match(spec)
-    if every:
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        return IntervalTrigger(seconds=parse_duration(every.group(1)).total_seconds(), timezone=zone)
-    from apscheduler.triggers.cron import CronTrigger
-
-    return CronTrigger.from_crontab(spec, timezone=zone)
 
 
 def _trigger_key(trigger: Any) -> tuple[Any, ...]:
@@ -501,6 +465,7 @@ def _finish_run(rt: _Runtime, run_id: int, status: str, error: str | None = None
 def run_scan_job(job_id: str, *, scheduled_at: datetime | None = None) -> None:
     """Scan the controls of a scan job, once for its scheduled time (the job function of scans)."""
     from compliance.engine import ThreadExecutor, run_scan
+    from compliance.incidents.facts import FACT_SOURCES
 
     rt = _current()
     scheduled_at = (scheduled_at or _utcnow()).astimezone(UTC)
@@ -519,7 +484,8 @@ def run_scan_job(job_id: str, *, scheduled_at: datetime | None = None) -> None:
     executor = _Stoppable(ThreadExecutor(rt.settings.scan.concurrency), rt.stopping,
                           rt.settings.schedule.stop_grace.total_seconds())
     try:
-        report = run_scan(controls, rt.settings, store, executor=executor, trigger="schedule")
+        report = run_scan(controls, rt.settings, store, executor=executor, trigger="schedule",
+                          fact_sources=FACT_SOURCES)
     except Stopping:
         _finish_run(rt, run_id, "interrupted", "abandoned when the daemon stopped")
         log.warning("%s: scan %s abandoned because the daemon stops; it runs again at the next start", job_id,

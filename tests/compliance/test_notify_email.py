@@ -16,7 +16,7 @@ import pytest
 
 from compliance.digest import build_digest, send_digest
 from compliance.notify.deliveries import Deliveries
-from compliance.report.rendering import Formatter
+from compliance.report.language import Formatter
 from tests.compliance.notify_servers import PASSWORD, USER, MailServer, parts, settings_for
 from tests.compliance.report.conftest import NOW
 

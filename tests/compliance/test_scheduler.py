@@ -37,25 +37,6 @@ def count(database: Any, model: Any, *where: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-@pytest.mark.parametrize(("spec", "problem"), [
-    ("0 8 * * mon", ""), ("every 2s", ""), ("every 1h30m", ""), ("EVERY 5m", ""),
-    ("every 0.5s", "an interval must be at least 1 second"),
-    ("every", "'every' is not a cron expression (it has 1 fields, a cron expression has 5) nor 'every <duration>' "
-              "such as 'every 30s'"),
-    ("61 * * * *", "'61 * * * *' is not a cron expression"),
-])
-def test_a_schedule_is_cron_or_an_interval(spec: str, problem: str) -> None:
-    assert sched.schedule_error(spec).startswith(problem) and bool(problem) == bool(sched.schedule_error(spec))
-
-
-def test_triggers_run_in_the_configured_time_zone() -> None:
-    cron = sched.make_trigger("0 8 * * mon", AMSTERDAM)
-    after = datetime(2026, 3, 28, 12, 0, tzinfo=AMSTERDAM)  # summer time starts on Sunday 29 March
-    assert cron.get_next_fire_time(None, after) == datetime(2026, 3, 30, 8, 0, tzinfo=AMSTERDAM)
-    every = sched.make_trigger("every 90s", AMSTERDAM)
-    assert every.interval == timedelta(seconds=90)
-
-
 def test_the_jobs_follow_the_catalog_and_the_channels(tmp_path: Any) -> None:
     catalog = Catalog((control("A", "0 3 * * *"), control("B"), control("C"),
                        control("D").model_copy(update={"enabled": False})))

@@ -127,12 +127,12 @@ def test_levels_map_in_order_to_enisas_values(table: dict[str, Decimal], expecte
 
 
 def test_the_command_line_offers_exactly_the_levels_of_the_method() -> None:
-    import compliance.cli as cli
+    from compliance.incidents import commands
 
-    assert tuple(enisa.EASE_OF_IDENTIFICATION) == cli._EI_LEVELS
-    assert tuple(enisa.CONFIDENTIALITY) == cli._CONFIDENTIALITY
-    assert tuple(enisa.INTEGRITY) == cli._INTEGRITY
-    assert tuple(enisa.AVAILABILITY) == cli._AVAILABILITY
+    assert tuple(enisa.EASE_OF_IDENTIFICATION) == commands._EI_LEVELS
+    assert tuple(enisa.CONFIDENTIALITY) == commands._CONFIDENTIALITY
+    assert tuple(enisa.INTEGRITY) == commands._INTEGRITY
+    assert tuple(enisa.AVAILABILITY) == commands._AVAILABILITY
 
 
 @pytest.mark.parametrize(("categories", "dpc"), [

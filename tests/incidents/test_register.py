@@ -176,8 +176,8 @@ def test_new_asks_for_what_is_missing_on_a_terminal(project: Project) -> None:
     """Run the real command in a pseudo-terminal and answer its questions."""
     main, child = pty.openpty()
     env = {**os.environ, "COMPLIANCE_CONFIG": str(project.config), "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-c", "from compliance.cli import main; main()", "incident", "new", "--title",
-                             "Lost folder", "--format", "json"], stdin=child, stdout=child, stderr=child,
+    proc = subprocess.Popen([sys.executable, "-c", "from compliance.cli import main; main()", "incident", "new",
+                             "--title", "Lost folder", "--format", "json"], stdin=child, stdout=child, stderr=child,
                             cwd=project.root, env=env, close_fds=True)
     os.close(child)
     answers = [("Became aware at", "friday 16:40"), ("is not a date and time", "2025-03-07 16:40"),
@@ -215,7 +215,10 @@ def _read_until(fd: int, wanted: str, before: str, timeout: float = 20) -> str:
 
 
 def test_the_register_imports_nothing_from_the_cli() -> None:
+    """Only the package's command module, the CLI layer, uses the root of the command line."""
     root = Path(__file__).resolve().parents[2] / "incidents"
     for path in root.glob("*.py"):
+        if path.name == "commands.py":
+            continue
         text = path.read_text(encoding="utf-8")
-        assert "from cli" not in text and "import cli" not in text, path
+        assert "compliance.cli" not in text and "from cli" not in text and "import cli" not in text, path

@@ -1,0 +1,266 @@
+"""`compliance controls` and `compliance checks`: the control definitions and the check plugins."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from compliance.cli import (
+    EXIT_USAGE,
+    App,
+    controls_option,
+    emit_json,
+    emit_table,
+    error,
+    format_option,
+    json_default,
+    local_time,
+    pass_app,
+    who,
+)
+
+
+@click.group(short_help="List and validate control definitions (YAML).")
+def controls() -> None:
+    """List and validate control definitions (YAML)."""
+
+
+@controls.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path())
+@controls_option()
+@format_option("text", "json", default="text")
+@pass_app
+def controls_validate(app: App, paths: tuple[str, ...], control_paths: tuple[str, ...], fmt: str) -> None:
+    """Check control files and report every mistake at once.
+
+    PATHS are files or folders (default: the config's controls.paths). Each problem is printed as
+    `path:line:col: what is wrong (how to fix)`; with --format json as one object with `valid`,
+    `controls` and `problems` (path, line, col, message, hint), e.g. for a CI job or an editor.
+    Exits 0 when all is valid, 2 otherwise.
+    """
+    from compliance.catalog import discover
+    from compliance.errors import ValidationFailed, display_path
+
+    chosen = paths + control_paths
+    try:
+        catalog = app.catalog(chosen)
+    except ValidationFailed as exc:
+        if fmt == "json":
+            emit_json({"valid": False, "controls": None, "problems": [
+                {"path": display_path(p.path), "line": p.line, "col": p.col, "message": p.message, "hint": p.hint}
+                for p in exc.problems]})
+            sys.exit(EXIT_USAGE)
+        raise  # printed by the root group: one line per problem and a count
+    if fmt == "json":
+        emit_json({"valid": True, "controls": len(catalog), "problems": []})
+        return
+    files, _ = discover([Path(p) for p in chosen] if chosen else app.settings.control_paths)
+    shipped = sum(c.bundled for c in catalog)
+    own = len(catalog) - shipped
+    where = f"{own} control{'s' if own != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}"
+    click.echo((f"{where} and {shipped} from the shipped catalog" if shipped else where) + ": valid")
+
+
+FRAMEWORK_CHOICE = click.Choice(["bio2", "avg", "forum-standaardisatie"])
+
+
+@controls.command("list")
+@controls_option()
+@click.option("--tag", "tags", multiple=True, help="Only controls with this tag (repeatable: any of them).")
+@click.option("--framework", type=FRAMEWORK_CHOICE, help="Only controls that refer to this framework.")
+@format_option("table", "json")
+@pass_app
+def controls_list(app: App, control_paths: tuple[str, ...], tags: tuple[str, ...], framework: str | None,
+                  fmt: str) -> None:
+    """List the controls with their theme, severity, checks and schedule.
+
+    Bundled controls (from the catalog shipped with the product, see controls.bundled in
+    compliance.yaml) are listed with your own; `--framework` keeps those of one framework.
+    """
+    from compliance.errors import display_path
+    from compliance.soa import control_kind
+
+    selected = [c for c in app.catalog(control_paths) if (not tags or set(tags) & set(c.tags))
+                and (framework is None or framework in c.frameworks)]
+    if fmt == "json":
+        emit_json([{**c.model_dump(mode="json"), "source": "bundled" if c.bundled else display_path(c.source),
+                    "line": c.line, "frameworks": c.frameworks, "kind": control_kind(c),
+                    "overridden_in": display_path(c.override_source) if c.override_source else None}
+                   for c in selected])
+        return
+    emit_table(["Id", "Title", "Theme", "Severity", "Kind", "Checks", "Source"], [
+        (c.id, c.title + ("" if c.enabled else " (disabled)"), c.theme, c.severity.value, control_kind(c),
+         ", ".join(s.plugin for s in c.checks),
+         ("bundled" if c.bundled else display_path(c.source)) + (" + override" if c.override_source else ""))
+        for c in selected
+    ])
+
+
+@controls.command("coverage")
+@click.option("--framework", type=FRAMEWORK_CHOICE, default="bio2", show_default=True)
+@controls_option()
+@format_option("table", "json")
+@pass_app
+def controls_coverage(app: App, framework: str, control_paths: tuple[str, ...], fmt: str) -> None:
+    """How much of a framework the controls cover: automated, by evidence, or not at all.
+
+    Per theme (BIO2: the ISO/IEC 27002:2022 controls of clauses 5-8; AVG: the articles followed up;
+    Forum Standaardisatie: the internet standards), counted over the enabled controls.
+    """
+    from compliance import soa
+
+    catalog = app.catalog(control_paths)
+    found = soa.decisions(app.database())
+    groups = soa.coverage(catalog, framework, found)
+    totals = {k: sum(g.as_dict()[k] for g in groups)
+              for k in ("requirements", "automated", "evidence", "missing", "not_applicable")}
+    if fmt == "json":
+        emit_json({"framework": framework, "groups": [g.as_dict() for g in groups], "totals": totals})
+        return
+    rows: list[Sequence[Any]] = [(g.group, g.requirements, len(g.automated), len(g.evidence), len(g.missing),
+                                  len(g.not_applicable)) for g in groups]
+    rows.append(("total", *totals.values()))
+    emit_table(["Theme", "Requirements", "Automated", "Evidence", "Missing", "Not applicable"], rows,
+               title=f"Coverage of {framework}")
+
+
+@controls.command("applicability")
+@click.argument("subject", required=False)
+@click.option("--not-applicable", "not_applicable", is_flag=True, help="Record that SUBJECT does not apply.")
+@click.option("--applicable", is_flag=True, help="Record that SUBJECT applies (again).")
+@click.option("--reason", default="", help="Why; required with --not-applicable.")
+@click.option("--by", "by", help="Who decides [default: the operating-system user].")
+@controls_option()
+@format_option("table", "json")
+@pass_app
+def controls_applicability(app: App, subject: str | None, not_applicable: bool, applicable: bool, reason: str,
+                           by: str | None, control_paths: tuple[str, ...], fmt: str) -> None:
+    """Record or show which controls apply, for the statement of applicability (VvT).
+
+    SUBJECT is an ISO/IEC 27002:2022 control (7.4), a BIO2 measure (7.04.01) or a control id. Controls
+    that do not apply drop out of the compliance score. Without SUBJECT, list the decisions.
+
+    \b
+    compliance controls applicability 7.4 --not-applicable --reason "no own data centre; hosted at the SSC"
+    """
+    from compliance import soa
+
+    if subject is None:
+        if not_applicable or applicable:
+            error("name the SUBJECT to decide on, e.g. `compliance controls applicability 7.4 --not-applicable`")
+        found = soa.decisions(app.database())
+        data: list[dict[str, Any]] = [
+            {"subject": d.subject, "applicable": d.applies, "reason": d.reason, "decided_by": d.decided_by,
+             "decided_at": d.decided_at} for d in found.values()]
+        if fmt == "json":
+            emit_json(data)
+        else:
+            emit_table(["Subject", "Applicable", "Reason", "Decided by", "At"], [
+                (d["subject"], "yes" if d["applicable"] else "no", d["reason"], d["decided_by"],
+                 local_time(app, d["decided_at"])) for d in data])
+        return
+    if not_applicable == applicable:
+        error("say --not-applicable (with --reason) or --applicable")
+    canonical = soa.normalize_subject(subject, app.catalog(control_paths).ids())
+    decision = soa.decide(app.database(), canonical, applies=applicable, reason=reason, by=who(by))
+    if fmt == "json":
+        emit_json({"subject": decision.subject, "applicable": decision.applies, "reason": decision.reason,
+                   "decided_by": decision.decided_by, "decided_at": decision.decided_at})
+    else:
+        click.echo(f"{decision.subject}: {'applies' if decision.applies else 'does not apply'}"
+                   + (f" ({decision.reason})" if decision.reason else ""))
+
+
+@controls.command("soa")
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "csv", "json"]), default="md",
+              show_default=True)
+@click.option("--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file.")
+@controls_option()
+@pass_app
+def controls_soa(app: App, fmt: str, lang: str, output: str | None, control_paths: tuple[str, ...]) -> None:
+    """The statement of applicability (Verklaring van Toepasselijkheid, VvT).
+
+    Every ISO/IEC 27002:2022 control with its BIO2 measures: applicable or not and why, how it is
+    covered (automated check, evidence, none), the controls that cover it and their current status.
+    """
+    from compliance import soa
+    from compliance.report.soa import render_soa
+
+    rows = soa.statement(app.catalog(control_paths), app.database(), lang)
+    text = render_soa(rows, fmt, lang, zone=app.settings.zone)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.group(short_help="List and show the installed check plugins.")
+def checks() -> None:
+    """Check plugins: the built-in ones and those installed from other packages."""
+
+
+@checks.command("list")
+@format_option("table", "json")
+def checks_list(fmt: str) -> None:
+    """List the installed check plugins, where they come from and their parameters."""
+    from compliance import plugins
+
+    rows: list[dict[str, Any]] = []
+    for name in plugins.names():
+        try:
+            cls = plugins.load(name)
+        except plugins.PluginError as exc:
+            rows.append({"name": name, "origin": plugins.origin(name), "summary": f"BROKEN: {exc}",
+                         "parameters": [], "target_param": None})
+            continue
+        doc = (cls.__doc__ or "").strip().splitlines()
+        rows.append({"name": name, "origin": plugins.origin(name), "summary": doc[0] if doc else "",
+                     "parameters": list(cls.Params.model_fields), "target_param": cls.target_param})
+    if fmt == "json":
+        emit_json(rows)
+        return
+    emit_table(["Plugin", "Parameters", "Origin", "What it checks"],
+               [(r["name"], ", ".join(r["parameters"]), r["origin"], r["summary"]) for r in rows])
+
+
+@checks.command("show")
+@click.argument("name")
+@format_option("text", "json", default="text")
+def checks_show(name: str, fmt: str) -> None:
+    """Show one plugin's documentation: the secure state, the guideline each verdict follows, its
+    parameters with their defaults, and an example control."""
+    import inspect
+    from datetime import timedelta
+
+    from compliance import plugins
+    from compliance.api import format_duration
+
+    cls = plugins.load(name)
+    module = inspect.getmodule(cls)
+    doc = inspect.cleandoc((module.__doc__ if module is not None else None) or cls.__doc__ or "")
+    parameters = []
+    for field, info in cls.Params.model_fields.items():
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        if isinstance(default, timedelta):
+            default = format_duration(default).replace(" ", "")  # as written in YAML: 3d, 1h30m
+        elif not isinstance(default, str | int | float | bool | list | None):
+            default = json_default(default)
+        parameters.append({"name": field, "required": info.is_required(), "default": default,
+                           "description": " ".join((info.description or "").split())})
+    if fmt == "json":
+        emit_json({"name": name, "origin": plugins.origin(name), "target_param": cls.target_param,
+                   "facts": list(cls.facts), "parameters": parameters, "doc": doc})
+        return
+    click.echo(f"{name} ({plugins.origin(name)})\n")
+    click.echo(doc + "\n")
+    click.echo("Parameters" + (f" (a plain string in `targets:` fills `{cls.target_param}`)" if cls.target_param
+                               else "") + ":")
+    for p in parameters:
+        click.echo(f"  {p['name']}: " + ("required" if p["required"] else f"default {p['default']!r}")
+                   + (f" — {p['description']}" if p["description"] else ""))

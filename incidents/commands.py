@@ -1,0 +1,531 @@
+"""`compliance incident`: the register of personal-data breaches on the command line.
+
+Parsing and printing only; the rules live in this package. The level names are the command-line
+contract of issue 3; tests/incidents check they match the package's tables.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from compliance.cli import (
+    EXIT_FAILING,
+    App,
+    emit_csv,
+    emit_json,
+    emit_table,
+    error,
+    format_option,
+    pass_app,
+    who,
+)
+
+_NATURES = ("confidentiality", "integrity", "availability")
+_EI_LEVELS = ("negligible", "limited", "significant", "maximum")
+_CONFIDENTIALITY = ("none", "exposed", "known-recipients", "unknown-recipients")
+_INTEGRITY = ("none", "altered", "recoverable", "unrecoverable")
+_AVAILABILITY = ("none", "recoverable", "temporary", "full")
+_EXCEPTIONS = ("unintelligible", "risk-removed", "disproportionate-effort")
+_INCIDENT_STATUSES = ("open", "assessed", "notified", "closed")
+_YES_NO = click.Choice(["yes", "no"])
+
+
+@click.group(short_help="The personal-data breach register (GDPR articles 33, 34).")
+def incident() -> None:
+    """The register of personal-data breaches (GDPR art. 33/34): 72-hour clock, ENISA severity, audit trail.
+
+    \b
+    compliance incident new            register a breach (asks for what is missing on a terminal)
+    compliance incident assess ID      ENISA severity and a recommendation on notifying
+    compliance incident decide ID      record the decision on notifying, with its reason
+    compliance incident notify ID      record a notification to the AP or the people concerned
+    compliance incident close ID       close it once everything decided is done
+    compliance incident list           open incidents first, with the time left
+    compliance incident export ID      the answers for the AP notification form (--format ap)
+    compliance incident verify         check that nobody altered the register outside the tool
+
+    The register holds no personal data of the people concerned: counts and categories only.
+    Times without an offset are local time (the config's timezone, Europe/Amsterdam by default).
+    """
+
+
+def _register(app: App) -> Any:
+    from compliance.incidents import Register
+
+    return Register(app.database(), zone=app.settings.zone, id_prefix=app.settings.incidents.id_prefix)
+
+
+def _by_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--by", "by", help="Who does this [default: the operating-system user].")(f)
+
+
+def _force_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--force-reason", metavar="TEXT",
+                     help="Why text that looks like personal data may stay; recorded in the audit trail.")(f)
+    return click.option("--force", is_flag=True,
+                        help="Store free text even though it looks like personal data (BSN, e-mail address, "
+                             "IBAN); needs --force-reason.")(f)
+
+
+def _forced(force: bool, force_reason: str | None) -> str | None:
+    if force_reason is not None and not force:
+        error("--force-reason goes with --force")
+    return (force_reason or "") if force else None
+
+
+def _time(app: App, value: str | None, option: str) -> Any:
+    from compliance.incidents.model import parse_time
+
+    return None if value is None else parse_time(value, app.settings.zone, option)
+
+
+def _incident_out(app: App, fmt: str, found: Any, message: str) -> None:
+    from compliance.incidents.export import as_json
+
+    if fmt == "json":
+        emit_json(as_json(found, app.settings.zone))
+    else:
+        click.echo(message)
+
+
+def _when(app: App, moment: Any) -> str:
+    return f"{moment.astimezone(app.settings.zone).strftime('%a %Y-%m-%d %H:%M')} ({app.settings.timezone})"
+
+
+def _fact_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of the facts of a breach, shared by `new` and `update`."""
+    options = [
+        click.option("--title", help="What happened, in a line (no personal data)."),
+        click.option("--aware-at", metavar="ISO8601",
+                     help="When the municipality became aware: the 72-hour clock starts here."),
+        click.option("--occurred-at", metavar="ISO8601", help="When the breach started."),
+        click.option("--discovered-at", metavar="ISO8601", help="When it was discovered [default: --aware-at]."),
+        click.option("--ended-at", metavar="ISO8601", help="When it ended, if it has."),
+        click.option("--nature", "natures", multiple=True, metavar="NATURE",
+                     help=f"{', '.join(_NATURES)} (repeatable)."),
+        click.option("--data-category", "data_categories", multiple=True, metavar="CATEGORY",
+                     help="contact, identity, bsn, id-document, credentials, behavioural, financial, social-welfare, "
+                          "health, special, criminal, other (repeatable)."),
+        click.option("--subjects", type=int, help="Approximate number of people concerned."),
+        click.option("--subjects-max", type=int, help="Upper bound of the number of people, if it is a range."),
+        click.option("--records", type=int, help="Approximate number of personal-data records."),
+        click.option("--people", "people", multiple=True, metavar="GROUP",
+                     help="residents, employees, children, vulnerable, business-contacts, other (repeatable)."),
+        click.option("--description", help="The facts: what happened and how (no personal data)."),
+        click.option("--how-discovered", help="How and by whom (a role, not a name) it was discovered."),
+        click.option("--cause", help="The cause, e.g. a wrong address in the mailing, a phishing e-mail."),
+        click.option("--processor", help="The processor (verwerker) involved, if any: an organisation."),
+        click.option("--consequences", help="Likely consequences for the people concerned."),
+        click.option("--measures-taken", help="Measures taken to address the breach and limit its effects."),
+        click.option("--measures-planned", help="Measures planned."),
+        click.option("--protection", help="How the data were protected before the breach (e.g. encryption)."),
+        click.option("--cross-border/--no-cross-border", "cross_border", default=None,
+                     help="Whether the processing is cross-border (other EU countries)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _facts(app: App, given: dict[str, Any]) -> dict[str, Any]:
+    """The facts given on the command line, times parsed, lists only when given."""
+    facts: dict[str, Any] = {}
+    for name in ("aware_at", "occurred_at", "discovered_at", "ended_at"):
+        if given.get(name) is not None:
+            facts[name] = _time(app, given[name], "--" + name.replace("_", "-"))
+    for name, key in (("natures", "nature"), ("data_categories", "data_categories"), ("people", "people")):
+        if given.get(name):
+            facts[key] = _split(given[name])
+    for name in ("title", "description", "how_discovered", "cause", "processor", "consequences", "measures_taken",
+                 "measures_planned", "protection", "subjects", "subjects_max", "records", "cross_border"):
+        if given.get(name) is not None:
+            facts[name] = given[name]
+    return facts
+
+
+def _split(values: Sequence[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+_PROMPTS = {
+    "title": "Title (what happened, no personal data)",
+    "aware_at": "Became aware at (YYYY-MM-DD HH:MM local time, or 'now'); the 72-hour clock starts here",
+    "occurred_at": "Breach started at (YYYY-MM-DD HH:MM)",
+    "natures": f"Nature ({', '.join(_NATURES)}; several separated by commas)",
+    "data_categories": "Data categories (contact, identity, bsn, id-document, credentials, behavioural, financial, "
+                       "social-welfare, health, special, criminal, other; separated by commas)",
+    "subjects": "Approximate number of people concerned",
+    "description": "Description: the facts, what happened and how (no personal data)",
+}
+
+
+def _ask_missing(app: App, given: dict[str, Any]) -> None:
+    """Fill in the required facts that are missing: by asking on a terminal, else exit 2 with the list."""
+    from compliance.incidents.register import REQUIRED
+
+    keys = [{"nature": "natures"}.get(name, name) for name in REQUIRED]
+    missing = [k for k in keys if given.get(k) in (None, ())]
+    if not missing:
+        return
+    if not sys.stdin.isatty():
+        names = ", ".join("--" + {"natures": "nature", "data_categories": "data-category"}.get(k, k.replace("_", "-"))
+                          for k in missing)
+        error(f"missing required fields: {names} (give them as options; on a terminal "
+              "`compliance incident new` asks for them)")
+
+    def checked(key: str) -> Callable[[str], Any]:
+        def convert(text: str) -> Any:
+            from compliance.errors import ComplianceError
+
+            try:
+                if key in ("aware_at", "occurred_at"):
+                    _time(app, text, "--" + key.replace("_", "-"))
+                return text
+            except ComplianceError as exc:
+                raise click.UsageError(str(exc)) from None
+        return convert
+
+    for key in missing:
+        if key == "subjects":
+            given[key] = click.prompt(_PROMPTS[key], type=int)
+        elif key in ("natures", "data_categories"):
+            given[key] = (click.prompt(_PROMPTS[key]),)
+        else:
+            given[key] = click.prompt(_PROMPTS[key], default="now" if key == "aware_at" else None,
+                                      value_proc=checked(key))
+
+
+@incident.command("new")
+@_fact_options
+@_by_option
+@_force_options
+@format_option("text", "json", default="text")
+@pass_app
+def incident_new(app: App, /, by: str | None, force: bool, force_reason: str | None, fmt: str, **given: Any) -> None:
+    """Register a personal-data breach; print its id and the 72-hour deadline.
+
+    Required: --title, --aware-at, --occurred-at, --nature, --data-category, --subjects, --description.
+    On a terminal you are asked for what is missing; in a script a missing field is an error (exit 2).
+    Times are ISO 8601 (2026-11-27T16:40, local time unless an offset such as +01:00 or Z is given).
+
+    \b
+    compliance incident new --title "Benefit decision sent to a wrong address" \\
+      --aware-at "2026-11-27 16:40" --occurred-at "2026-11-26 09:00" --nature confidentiality \\
+      --data-category social-welfare --data-category contact --subjects 1 --people residents \\
+      --description "A letter with a benefit decision was sent to the wrong address."
+    """
+    from compliance.incidents import Draft
+
+    _ask_missing(app, given)
+    facts = _facts(app, given)
+    found = _register(app).register(Draft(**facts), by=who(by), force_reason=_forced(force, force_reason))
+    clock = found.clock()
+    _incident_out(app, fmt, found, "\n".join([
+        f"registered {found.id}: {found.title}",
+        f"became aware  {_when(app, found.aware_at)}",
+        f"deadline      {_when(app, found.deadline)}, 72 hours after becoming aware: {clock.describe()}",
+        f"next: compliance incident assess {found.id} --ei ... --confidentiality ... --integrity ... "
+        "--availability ...",
+    ]))
+
+
+@incident.command("update")
+@click.argument("incident_id", metavar="ID")
+@_fact_options
+@_by_option
+@_force_options
+@format_option("text", "json", default="text")
+@pass_app
+def incident_update(app: App, /, incident_id: str, by: str | None, force: bool, force_reason: str | None,
+                    fmt: str, **given: Any) -> None:
+    """Change facts of an incident that is not closed; each change is recorded in the audit trail.
+
+    A repeatable option (--nature, --data-category, --people) replaces the whole list.
+    """
+    facts = _facts(app, given)
+    if not facts:
+        error("nothing to change: give at least one option, e.g. --measures-taken TEXT (see --help)")
+    found = _register(app).update(incident_id, facts, by=who(by), force_reason=_forced(force, force_reason))
+    _incident_out(app, fmt, found, f"{found.id}: changed {', '.join(sorted(facts))}")
+
+
+@incident.command("assess")
+@click.argument("incident_id", metavar="ID")
+@click.option("--dpc", type=click.IntRange(1, 4),
+              help="Data processing context 1-4 [default: the highest basic score of the data categories].")
+@click.option("--dpc-reason", default="", help="Why the DPC differs from the basic score (required then).")
+@click.option("--ei", required=True, type=click.Choice(_EI_LEVELS),
+              help="Ease of identification: 0.25, 0.5, 0.75, 1.")
+@click.option("--confidentiality", required=True, type=click.Choice(_CONFIDENTIALITY),
+              help="Loss of confidentiality: 0, 0, 0.25, 0.5.")
+@click.option("--integrity", required=True, type=click.Choice(_INTEGRITY), help="Loss of integrity: 0, 0, 0.25, 0.5.")
+@click.option("--availability", required=True, type=click.Choice(_AVAILABILITY),
+              help="Loss of availability: 0, 0, 0.25, 0.5.")
+@click.option("--malicious", is_flag=True, help="Intentional: theft, hacking, selling data (+0.5).")
+@click.option("--unintelligible", is_flag=True,
+              help="The data were unintelligible to others: state-of-the-art encryption or hashing, key safe "
+                   "(art. 34(3)(a)).")
+@click.option("--risk-removed", is_flag=True,
+              help="Measures taken since make the high risk no longer likely (art. 34(3)(b)).")
+@click.option("--disproportionate-effort", is_flag=True,
+              help="Informing each person would take disproportionate effort: public communication "
+                   "(art. 34(3)(c)).")
+@_by_option
+@_force_options
+@format_option("text", "json", default="text")
+@pass_app
+def incident_assess(app: App, incident_id: str, dpc: int | None, dpc_reason: str, ei: str, confidentiality: str,
+                    integrity: str, availability: str, malicious: bool, unintelligible: bool, risk_removed: bool,
+                    disproportionate_effort: bool, by: str | None, force: bool, force_reason: str | None,
+                    fmt: str) -> None:
+    """Score the breach with the ENISA method and recommend whether to notify.
+
+    Severity SE = DPC × EI + CB (ENISA 2013): low < 2 <= medium < 3 <= high < 4 <= very high. Low: register
+    only; medium: notify the authority; high and very high: also inform the people concerned, unless an
+    exception of art. 34(3) is given. Unintelligible data without lasting loss of availability: notify
+    neither. The recommendation is advice; record your decision with `compliance incident decide`.
+    """
+    from compliance.incidents.export import assessment_json, local_iso
+
+    found = _register(app).assess(
+        incident_id, dpc=dpc, dpc_reason=dpc_reason, ei=ei, confidentiality=confidentiality, integrity=integrity,
+        availability=availability, malicious=malicious, unintelligible=unintelligible, risk_removed=risk_removed,
+        disproportionate_effort=disproportionate_effort, by=who(by), force_reason=_forced(force, force_reason))
+    a = found.assessment
+    if fmt == "json":
+        emit_json({"id": found.id, "status": found.status, "deadline": local_iso(found.deadline, app.settings.zone),
+                   **assessment_json(a, app.settings.zone)})
+        return
+    yes = {True: "yes", False: "no"}
+    click.echo(f"{found.id}: severity {a.score:.2f} ({a.band}) = {a.formula}")
+    click.echo(f"recommendation: notify the authority: {yes[a.notify_authority]}; inform the people concerned: "
+               f"{yes[a.notify_subjects]}" + ("; public communication: yes" if a.public_communication else ""))
+    for reason in a.reasons:
+        click.echo(f"  - {reason}")
+    click.echo(f"next: compliance incident decide {found.id} --notify-authority {yes[a.notify_authority]} "
+               f"--notify-subjects {yes[a.notify_subjects]} --reason \"...\"")
+
+
+@incident.command("decide")
+@click.argument("incident_id", metavar="ID")
+@click.option("--notify-authority", required=True, type=_YES_NO, help="Notify the authority (AP), art. 33.")
+@click.option("--notify-subjects", required=True, type=_YES_NO, help="Inform the people concerned, art. 34.")
+@click.option("--reason", required=True, help="The justification, also when it follows the recommendation.")
+@click.option("--subjects-exception", type=click.Choice(_EXCEPTIONS),
+              help="Why the people are not informed despite a high risk (art. 34(3) a, b, c); "
+                   "disproportionate-effort means a public communication instead.")
+@_by_option
+@_force_options
+@format_option("text", "json", default="text")
+@pass_app
+def incident_decide(app: App, incident_id: str, notify_authority: str, notify_subjects: str, reason: str,
+                    subjects_exception: str | None, by: str | None, force: bool, force_reason: str | None,
+                    fmt: str) -> None:
+    """Record the decision on notifying the authority and informing the people concerned.
+
+    The decision may differ from the recommendation of `assess`; it needs a reason either way.
+    """
+    found = _register(app).decide(
+        incident_id, notify_authority=notify_authority == "yes", notify_subjects=notify_subjects == "yes",
+        reason=reason, subjects_exception=subjects_exception or "", by=who(by),
+        force_reason=_forced(force, force_reason))
+    d = found.decision
+    _incident_out(app, fmt, found,
+                  f"{found.id}: decided: notify the authority {notify_authority}, inform the people concerned "
+                  f"{notify_subjects}" + (" (public communication)" if d.public_communication else "")
+                  + ("; follows the recommendation" if d.follows_recommendation
+                     else "; differs from the recommendation, with the reason recorded"))
+
+
+@incident.command("notify")
+@click.argument("incident_id", metavar="ID")
+@click.option("--authority", "to_authority", is_flag=True, help="A notification to the authority (AP).")
+@click.option("--subjects", "to_subjects", is_flag=True, help="A communication to the people concerned.")
+@click.option("--reference", default="", help="The AP meldnummer (required for the first notification).")
+@click.option("--at", "at", metavar="ISO8601", help="When it was made [default: now].")
+@click.option("--follow-up", is_flag=True, help="A follow-up notification (vervolgmelding, art. 33(4)).")
+@click.option("--withdraw", is_flag=True, help="The notification to the authority is withdrawn (needs --note).")
+@click.option("--channel", type=click.Choice(["letter", "e-mail", "public"]),
+              help="How the people concerned were informed (with --subjects).")
+@click.option("--delay-reason", default="", help="Why the authority was notified after 72 hours (art. 33(1)).")
+@click.option("--note", default="", help="What was added, why it is withdrawn, or other remarks.")
+@_by_option
+@_force_options
+@format_option("text", "json", default="text")
+@pass_app
+def incident_notify(app: App, incident_id: str, to_authority: bool, to_subjects: bool, reference: str,
+                    at: str | None, follow_up: bool, withdraw: bool, channel: str | None, delay_reason: str,
+                    note: str, by: str | None, force: bool, force_reason: str | None, fmt: str) -> None:
+    """Record a notification to the authority or the communication to the people concerned.
+
+    \b
+    compliance incident notify DL-2026-0007 --authority --reference M2026-1234 --at "2026-11-30 20:10" \\
+      --delay-reason "..."
+    compliance incident notify DL-2026-0007 --authority --follow-up --note "number of letters confirmed"
+    compliance incident notify DL-2026-0007 --subjects --channel letter --at "2026-12-01 10:00"
+    """
+    if to_authority == to_subjects:
+        error("say who was notified: --authority or --subjects (one of them)")
+    if follow_up and withdraw:
+        error("--follow-up and --withdraw exclude each other")
+    kind = "follow-up" if follow_up else "withdrawal" if withdraw else "initial"
+    found = _register(app).notify(
+        incident_id, recipient="authority" if to_authority else "subjects", kind=kind,
+        at=_time(app, at, "--at"), reference=reference, channel=channel or "", delay_reason=delay_reason, note=note,
+        by=who(by), force_reason=_forced(force, force_reason))
+    n = found.notifications[-1]
+    whom = "the authority" if to_authority else f"the people concerned ({n.channel})"
+    late = ""
+    if to_authority and kind == "initial":
+        late = "; in time" if n.at <= found.deadline else (
+            f"; {(n.at - found.deadline).total_seconds() / 3600:.1f} h after the deadline, reason recorded")
+    _incident_out(app, fmt, found, f"{found.id}: {kind} notification to {whom} recorded, {_when(app, n.at)}"
+                  + (f", reference {n.reference}" if n.reference else "") + late + f"; status {found.status}")
+
+
+@incident.command("close")
+@click.argument("incident_id", metavar="ID")
+@click.option("--note", default="", help="A closing remark, e.g. what was learned.")
+@_by_option
+@_force_options
+@format_option("text", "json", default="text")
+@pass_app
+def incident_close(app: App, incident_id: str, note: str, by: str | None, force: bool, force_reason: str | None,
+                   fmt: str) -> None:
+    """Close an incident: needs the assessment, the decision and the notifications decided on."""
+    found = _register(app).close(incident_id, note=note, by=who(by), force_reason=_forced(force, force_reason))
+    _incident_out(app, fmt, found, f"{found.id}: closed")
+
+
+@incident.command("link")
+@click.argument("incident_id", metavar="ID")
+@click.option("--control", "control_id", help="A control id (as stored by `compliance scan`).")
+@click.option("--finding", "finding_id", type=int, help="A finding id (see `compliance findings --format json`).")
+@_by_option
+@format_option("text", "json", default="text")
+@pass_app
+def incident_link(app: App, incident_id: str, control_id: str | None, finding_id: int | None, by: str | None,
+                  fmt: str) -> None:
+    """Link an incident to a related control or finding of the monitor."""
+    if (control_id is None) == (finding_id is None):
+        error("give one of --control ID or --finding ID")
+    kind, ref = ("control", control_id) if control_id is not None else ("finding", str(finding_id))
+    found = _register(app).link(incident_id, kind=kind, ref=ref or "", by=who(by))
+    _incident_out(app, fmt, found, f"{found.id}: linked to {kind} {ref}")
+
+
+@incident.command("list")
+@click.option("--status", "status", type=click.Choice([*_INCIDENT_STATUSES, "all"]), default="all",
+              show_default=True)
+@click.option("--year", type=int, help="Only incidents registered in this year.")
+@format_option("table", "json", "csv")
+@pass_app
+def incident_list(app: App, status: str, year: int | None, fmt: str) -> None:
+    """List incidents: those not closed first (overdue, then the nearest deadline), with the time left."""
+    from compliance.incidents.export import CSV_COLUMNS, LIST_COLUMNS, as_json, csv_row, list_row
+
+    found = _register(app).incidents(status=None if status == "all" else status, year=year)
+    zone = app.settings.zone
+    if fmt == "json":
+        emit_json([as_json(i, zone) for i in found])
+    elif fmt == "csv":
+        emit_csv(CSV_COLUMNS, [csv_row(i, zone) for i in found])
+    else:
+        emit_table(LIST_COLUMNS, [list_row(i, zone) for i in found])
+        if not found:
+            click.echo("no incidents" + (f" with status {status}" if status != "all" else "")
+                       + (f" in {year}" if year else ""))
+
+
+@incident.command("show")
+@click.argument("incident_id", metavar="ID")
+@click.option("--history", is_flag=True, help="With --format json: add the audit trail as `events`.")
+@format_option("text", "json", default="text")
+@pass_app
+def incident_show(app: App, incident_id: str, history: bool, fmt: str) -> None:
+    """Show one incident: facts, clock, assessment, decision, notifications and its audit trail."""
+    from compliance.incidents.export import as_json, local_iso, show_text
+
+    register = _register(app)
+    found = register.get(incident_id)
+    events = register.events(found.id)
+    zone = app.settings.zone
+    if fmt == "json":
+        data = as_json(found, zone)
+        if history:
+            data["events"] = [{"seq": e.seq, "at": local_iso(e.at, zone), "by": e.by, "action": e.action,
+                               "field": e.field, "old": e.old, "new": e.new, "hash": e.hash} for e in events]
+        emit_json(data)
+    else:
+        click.echo(show_text(found, zone, events=events), nl=False)
+
+
+@incident.command("export")
+@click.argument("incident_id", metavar="[ID]", required=False)
+@click.option("--all", "export_all", is_flag=True, help="Every incident (for the annual audit).")
+@click.option("--year", type=int, help="With --all: only incidents registered in this year.")
+@click.option("--format", "fmt", type=click.Choice(["ap", "json", "csv"]),
+              help="ap: the answers for the AP notification form (one incident) [default for ID]; "
+                   "csv [default for --all]; json.")
+@pass_app
+def incident_export(app: App, incident_id: str | None, export_all: bool, year: int | None, fmt: str | None) -> None:
+    """Export one incident (ID) or the whole register (--all).
+
+    `--format ap` prints the answers to the Autoriteit Persoonsgegevens' notification form
+    (Meldformulier datalekken) in Dutch, in the form's order, ready to copy into the portal.
+    """
+    from compliance.incidents.export import CSV_COLUMNS, ap_form, as_json, csv_row
+
+    if export_all == (incident_id is not None):
+        error("give an incident ID or --all")
+    if year is not None and not export_all:
+        error("--year goes with --all")
+    register = _register(app)
+    zone = app.settings.zone
+    found = register.incidents(year=year) if export_all else [register.get(incident_id or "")]
+    fmt = fmt or ("csv" if export_all else "ap")
+    if fmt == "ap":
+        if export_all:
+            error("--format ap is for one incident: give its ID")
+        s = app.settings.incidents
+        click.echo(ap_form(found[0], zone=zone, organisation=s.organisation, reporter=s.reporter,
+                           contact=s.contact), nl=False)
+    elif fmt == "csv":
+        emit_csv(CSV_COLUMNS, [csv_row(i, zone) for i in found])
+    else:
+        emit_json([as_json(i, zone) for i in found] if export_all else as_json(found[0], zone))
+
+
+@incident.command("verify")
+@format_option("text", "json", default="text")
+@pass_app
+def incident_verify(app: App, fmt: str) -> None:
+    """Check the audit trail: recompute the hash chain and compare every incident with its events.
+
+    Exit 0 when intact; 1 when an event or an incident was altered, removed or added outside the tool
+    (the first broken event is named). Keep the event count and head hash of each run: deleting the
+    newest events is only visible against an earlier count.
+    """
+    from compliance.incidents.register import verify
+
+    result = verify(app.database())
+    if fmt == "json":
+        emit_json({"intact": result.intact, "events": result.events, "incidents": result.incidents,
+                   "head_hash": result.head_hash, "first_broken_event": result.first_broken_event,
+                   "problems": list(result.problems)})
+    elif result.intact:
+        click.echo(f"audit trail intact: {result.events} event{'s' if result.events != 1 else ''}, "
+                   f"{result.incidents} incident{'s' if result.incidents != 1 else ''}; head hash {result.head_hash}")
+    else:
+        if result.first_broken_event is not None:
+            click.echo(f"audit trail BROKEN at event {result.first_broken_event}")
+        else:
+            click.echo("register differs from its audit trail")
+        for problem in result.problems:
+            click.echo(f"  {problem}")
+    if not result.intact:
+        sys.exit(EXIT_FAILING)
