@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from compliance.api import Check, Context, Duration, Params, Result, format_duration
+from compliance.api import Check, Context, Duration, Message, Params, Result, format_duration
 
 
 class BreachRegisterParams(Params):
@@ -44,7 +44,7 @@ class BreachRegister(Check):
         target = "breach register"
         fact = ctx.facts.get("breaches")
         if fact is None:
-            yield Result.errored(target, "The breach register could not be read.")
+            yield Result.errored(target, Message("The breach register could not be read."))
             return
         now = datetime.fromisoformat(fact["now"])
         breaches = [b for b in fact["breaches"] if not b["withdrawn"]
@@ -61,14 +61,21 @@ class BreachRegister(Check):
                     "lookback_days": params.lookback.days}
         window = format_duration(params.assess_within)
         if overdue:
-            yield Result.failed(target, f"{len(overdue)} open breach(es) passed the 72-hour deadline without a "
-                                f"notification or a decision not to notify: {', '.join(overdue)}.", **evidence)
+            yield Result.failed(target,
+                            Message("%(count)d open breach(es) passed the 72-hour deadline without a notification or "
+                                        "a decision not to notify: %(breaches)s.", count=len(overdue),
+                                        breaches=", ".join(overdue)), **evidence)
         elif late:
-            yield Result.failed(target, f"{len(late)} of {len(breaches)} breach(es) were not assessed within "
-                                f"{window}: {', '.join(late)}.", **evidence)
+            yield Result.failed(target,
+                                Message("%(count)d of %(total)d breach(es) were not assessed within %(window)s: "
+                                        "%(breaches)s.", count=len(late), total=len(breaches), window=window,
+                                        breaches=", ".join(late)), **evidence)
         elif not breaches:
-            yield Result.passed(target, f"No breaches were registered in the last {params.lookback.days} days; "
-                                "none is overdue.", **evidence)
+            yield Result.passed(target,
+                                Message("No breaches were registered in the last %(days)d days; none is overdue.",
+                                        days=params.lookback.days), **evidence)
         else:
-            yield Result.passed(target, f"All {len(breaches)} breach(es) of the last {params.lookback.days} days "
-                                f"were assessed within {window}; none is overdue.", **evidence)
+            yield Result.passed(target,
+                                Message("All %(total)d breach(es) of the last %(days)d days were assessed within "
+                                        "%(window)s; none is overdue.", total=len(breaches), days=params.lookback.days,
+                                        window=window), **evidence)

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 from pydantic import Field
 
-from compliance.api import Check, Context, Params, Regex, Result
+from compliance.api import Check, Context, Message, Params, Regex, Result
 
 OUTPUT_KEPT = 2000
 
@@ -53,19 +53,25 @@ class Command(Check):
             done = subprocess.run(params.run, capture_output=True, text=True, errors="replace",
                                   timeout=max(ctx.remaining(), 0.1), cwd=cwd, stdin=subprocess.DEVNULL)
         except FileNotFoundError:
-            yield Result.errored(target, f"Program {params.run[0]} was not found.")
+            yield Result.errored(target, Message("Program %(program)s was not found.", program=params.run[0]))
             return
         except PermissionError:
-            yield Result.errored(target, f"Program {params.run[0]} may not be run (permission denied).")
+            yield Result.errored(target, Message("Program %(program)s may not be run (permission denied).",
+                                                 program=params.run[0]))
             return
         except subprocess.TimeoutExpired:
-            yield Result.errored(target, f"{target} did not finish within {ctx.timeout:g} s and was stopped.")
+            yield Result.errored(target, Message("%(target)s did not finish within %(seconds)s s and was stopped.",
+                                                 target=target, seconds=f"{ctx.timeout:g}"))
             return
         evidence = {"exit": done.returncode, "stdout": done.stdout[-OUTPUT_KEPT:], "stderr": done.stderr[-OUTPUT_KEPT:]}
         if done.returncode != params.expect_exit:
-            yield Result.failed(target, f"{target} exited with {done.returncode}, expected {params.expect_exit}.",
+            yield Result.failed(target,
+                                Message("%(target)s exited with %(exit)d, expected %(expected)d.", target=target,
+                                                exit=done.returncode, expected=params.expect_exit),
                                 **evidence)
         elif params.expect_output is not None and not re.search(params.expect_output, done.stdout, re.MULTILINE):
-            yield Result.failed(target, f"Output of {target} does not match {params.expect_output!r}.", **evidence)
+            yield Result.failed(target, Message("Output of %(target)s does not match %(pattern)s.", target=target,
+                                                pattern=repr(params.expect_output)), **evidence)
         else:
-            yield Result.passed(target, f"{target} exited with {done.returncode} as expected.", **evidence)
+            yield Result.passed(target, Message("%(target)s exited with %(exit)d as expected.", target=target,
+                                                exit=done.returncode), **evidence)

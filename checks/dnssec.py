@@ -47,7 +47,7 @@ import dns.resolver
 import dns.rrset
 from pydantic import field_validator
 
-from compliance.api import Check, Context, Params, Result, Seconds
+from compliance.api import Check, Context, Message, Params, Result, Seconds
 from compliance.checks._net import budget, nameserver_of, resolver
 from compliance.checks.mail_auth import MailAuthParams
 
@@ -93,13 +93,16 @@ class Dnssec(Check):
                 verdict = self._ask_resolver(domain, res, shown_ns)
                 if verdict is not None or params.method == "resolver":
                     yield verdict or Result.failed(
-                        domain, f"DNSSEC of {domain} is not validated by {shown_ns} (no AD flag): the zone is not "
-                        "signed, or the resolver does not validate.", method="resolver", nameserver=shown_ns,
+                        domain,
+                            Message("DNSSEC of %(domain)s is not validated by %(nameserver)s (no AD flag): the zone is "
+                                "not signed, or the resolver does not validate.", domain=domain,
+                                    nameserver=shown_ns), method="resolver", nameserver=shown_ns,
                         validated=False)
                     return
             yield self._own_check(domain, res, shown_ns, params.method == "auto")
         except DnsFailure as exc:
-            yield Result.errored(domain, f"Could not check DNSSEC of {domain}: {exc}.", nameserver=shown_ns)
+            yield Result.errored(domain, Message("Could not check DNSSEC of %(domain)s: %(reason)s.", domain=domain,
+                                                         reason=str(exc)), nameserver=shown_ns)
 
     @staticmethod
     def _ask_resolver(domain: str, res: dns.resolver.Resolver, shown_ns: str) -> Result | None:
@@ -112,18 +115,23 @@ class Dnssec(Check):
                 _resolve(res, domain, "SOA", dns.flags.RD | dns.flags.CD)
             except Bogus:
                 raise DnsFailure(f"{shown_ns} answers SERVFAIL, also with checking disabled") from None
-            return Result.failed(domain, f"DNSSEC of {domain} does not validate: {shown_ns} answers SERVFAIL, but "
-                                 "answers with checking disabled (bogus signatures; method: validating resolver).",
+            return Result.failed(domain,
+                                 Message("DNSSEC of %(domain)s does not validate: %(nameserver)s answers SERVFAIL, but "
+                                         "answers with checking disabled (bogus signatures; method: validating "
+                                         "resolver).", domain=domain, nameserver=shown_ns),
                                  **evidence, validated=False, bogus=True)
         if answer.response.flags & dns.flags.AD:
-            return Result.passed(domain, f"DNSSEC of {domain} validates: {shown_ns} sets the AD flag (method: "
-                                 "validating resolver).", **evidence, validated=True)
+            return Result.passed(domain,
+                                 Message("DNSSEC of %(domain)s validates: %(nameserver)s sets the AD flag (method: "
+                                         "validating resolver).", domain=domain, nameserver=shown_ns), **evidence,
+                                             validated=True)
         return None
 
     @staticmethod
     def _own_check(domain: str, res: dns.resolver.Resolver, shown_ns: str, after_resolver: bool) -> Result:
         res.flags = dns.flags.RD | dns.flags.CD  # the data even when a validating resolver finds it bogus
-        method = "own DNSKEY/RRSIG/DS check" + (f" ({shown_ns} did not validate)" if after_resolver else "")
+        method = (Message("own DNSKEY/RRSIG/DS check (%(nameserver)s did not validate)", nameserver=shown_ns)
+                  if after_resolver else Message("own DNSKEY/RRSIG/DS check"))
         evidence: dict[str, Any] = {"method": "own", "nameserver": shown_ns}
         try:
             zone = dns.resolver.zone_for_name(domain, resolver=res)
@@ -136,8 +144,10 @@ class Dnssec(Check):
         evidence["zone"] = zone.to_text()
         keys, key_sigs = _rrset_with_signatures(res, zone, dns.rdatatype.DNSKEY)
         if keys is None:
-            return Result.failed(domain, f"DNSSEC of {domain}: zone {zone} is not signed (no DNSKEY; method: "
-                                 f"{method}).", **evidence, signed=False)
+            return Result.failed(domain,
+                                 Message("DNSSEC of %(domain)s: zone %(zone)s is not signed (no DNSKEY; method: "
+                                         "%(method)s).", domain=domain, zone=str(zone), method=method),
+                                 **evidence, signed=False)
         evidence["keys"] = [{"tag": dns.dnssec.key_id(k), "flags": k.flags, "algorithm": dns.dnssec.algorithm_to_text(
             k.algorithm)} for k in keys][:10]
         now = time.time()
@@ -148,21 +158,29 @@ class Dnssec(Check):
                 raise DnsFailure(f"zone {zone} returns no SOA")
             _validate(soa, soa_sigs, zone, keys, now, "the SOA")
         except Bogus as exc:
-            return Result.failed(domain, f"DNSSEC of {domain} does not validate: {exc} (method: {method}).",
+            return Result.failed(domain,
+                                 Message("DNSSEC of %(domain)s does not validate: %(reason)s (method: %(method)s).",
+                                         domain=domain, reason=str(exc), method=method),
                                  **evidence, signed=True, validated=False)
         ds_set, _ = _rrset_with_signatures(res, zone, dns.rdatatype.DS)
         if ds_set is None:
-            return Result.failed(domain, f"DNSSEC of {domain}: zone {zone} is signed but its parent has no DS record, "
-                                 f"so no resolver can validate it (method: {method}).", **evidence, signed=True,
+            return Result.failed(domain,
+                            Message("DNSSEC of %(domain)s: zone %(zone)s is signed but its parent has no DS record, "
+                                         "so no resolver can validate it (method: %(method)s).", domain=domain,
+                                         zone=str(zone), method=method), **evidence, signed=True,
                                  validated=False, ds=[])
         matched = _matching_ds(zone, keys, ds_set)
         evidence["ds"] = [ds.to_text() for ds in ds_set][:10]
         if matched is None:
-            return Result.failed(domain, f"DNSSEC of {domain}: no DS record at the parent of {zone} matches a DNSKEY "
-                                 f"of the zone (method: {method}).", **evidence, signed=True, validated=False)
-        return Result.passed(domain, f"DNSSEC of {domain} validates: DNSKEY set and SOA of {zone} are signed and the "
-                             f"parent's DS matches key {matched} (method: {method}; the chain above the parent is not "
-                             "checked).", **evidence, signed=True, validated=True)
+            return Result.failed(domain,
+                                Message("DNSSEC of %(domain)s: no DS record at the parent of %(zone)s matches a DNSKEY "
+                                         "of the zone (method: %(method)s).", domain=domain, zone=str(zone),
+                                         method=method), **evidence, signed=True, validated=False)
+        return Result.passed(domain,
+                            Message("DNSSEC of %(domain)s validates: DNSKEY set and SOA of %(zone)s are signed and the "
+                                     "parent's DS matches key %(key)s (method: %(method)s; the chain above the parent "
+                                     "is not checked).", domain=domain, zone=str(zone), key=matched,
+                                     method=method), **evidence, signed=True, validated=True)
 
 
 def _resolve(res: dns.resolver.Resolver, name: str | dns.name.Name, rdtype: dns.rdatatype.RdataType | str,

@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from compliance.api import Check, Context, Duration, Params, Result, format_duration
+from compliance.api import Check, Context, Duration, Message, Params, Result, format_duration
 
 
 class FileAgeParams(Params):
@@ -53,16 +53,19 @@ class FileAge(Check):
             if newest is None or stat.st_mtime > newest[0]:
                 newest = (stat.st_mtime, match)
         if newest is None:
-            yield Result.failed(params.path, f"No file matches {params.path}; expected one younger than "
-                                f"{format_duration(params.max_age)}.", pattern=pattern)
+            yield Result.failed(params.path, Message("No file matches %(path)s; expected one younger than %(maximum)s.",
+                                        path=params.path, maximum=format_duration(params.max_age)), pattern=pattern)
             return
         modified = datetime.fromtimestamp(newest[0], UTC)
         age = ctx.now() - modified
         evidence = {"newest": newest[1], "modified": modified.isoformat(), "age_seconds": int(age.total_seconds()),
                     "max_age_seconds": int(params.max_age.total_seconds()), "matches": count}
         if age <= params.max_age:
-            yield Result.passed(params.path, f"Newest match {newest[1]} is {format_duration(age)} old "
-                                f"(maximum {format_duration(params.max_age)}).", **evidence)
+            yield Result.passed(params.path,
+                                Message("Newest match %(path)s is %(age)s old (maximum %(maximum)s).", path=newest[1],
+                                        age=format_duration(age), maximum=format_duration(params.max_age)), **evidence)
         else:
-            yield Result.failed(params.path, f"Newest match {newest[1]} is {format_duration(age)} old, older "
-                                f"than the maximum of {format_duration(params.max_age)}.", **evidence)
+            yield Result.failed(params.path,
+                                Message("Newest match %(path)s is %(age)s old, older than the maximum of %(maximum)s.",
+                                        path=newest[1], age=format_duration(age),
+                                        maximum=format_duration(params.max_age)), **evidence)

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from pydantic import field_validator
 
-from compliance.api import Check, Context, Params, Result
+from compliance.api import Check, Context, Message, Params, Result
 
 MAX_LISTED = 20
 
@@ -65,7 +65,8 @@ class FilePermissions(Check):
         max_file = int(params.max_mode, 8)
         max_dir = int(params.max_dir_mode, 8) if params.max_dir_mode else dir_mode_for(max_file)
         if not os.path.lexists(root):
-            yield Result.errored(params.path, f"{params.path} does not exist, so its permissions cannot be checked.")
+            yield Result.errored(params.path, Message("%(path)s does not exist, so its permissions cannot be checked.",
+                                                          path=params.path))
             return
         offenders: list[dict[str, str]] = []
         checked = 0
@@ -89,9 +90,12 @@ class FilePermissions(Check):
                                 f"{max_file:04o} (folders {max_dir:04o}).", **evidence)
         else:
             first = offenders[0]
-            yield Result.failed(params.path, f"{len(offenders)} of {checked} entries under {params.path} are "
-                                f"more open than allowed, e.g. {first['path']} has mode {first['mode']} "
-                                f"(maximum {first['allowed']}).", **evidence)
+            yield Result.failed(params.path,
+                                Message("%(offenders)d of %(checked)d entries under %(path)s are more open than "
+                                        "allowed, e.g. %(example)s has mode %(mode)s (maximum %(maximum)s).",
+                                        offenders=len(offenders), checked=checked, path=params.path,
+                                        example=first["path"], mode=first["mode"], maximum=first["allowed"]),
+                                            **evidence)
 
     @staticmethod
     def _walk(root: str, recursive: bool) -> Iterator[str]:

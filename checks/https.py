@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
-from compliance.api import Check, Context, Params, Result, Seconds
+from compliance.api import Check, Context, Message, Params, Result, Seconds
 from compliance.checks._net import FetchError, Response, budget, ca_file_of, fetch, host_for_url, verifying_context
 
 #: internet.nl: HSTS max-age of at least one year.
@@ -94,17 +94,22 @@ class Https(Check):
             first = fetch(params.url, timeout=timeout, context=context)
         except FetchError as exc:
             if exc.kind == "resolve":
-                yield Result.errored(target, f"Could not check {target}: {exc}.")
+                yield Result.errored(target,
+                                     Message("Could not check %(target)s: %(reason)s.", target=target, reason=str(exc)))
                 return
             if exc.kind == "tls":
-                yield Result.failed(target, f"HTTPS of {target} is refused by browsers: {exc}.", https=str(exc))
+                yield Result.failed(target,
+                                    Message("HTTPS of %(target)s is refused by browsers: %(reason)s.", target=target,
+                                                    reason=str(exc)), https=str(exc))
                 return
             plain = self._plain_http(http_url, host, budget(params.timeout, ctx))
             if plain.get("answered"):
-                yield Result.failed(target, f"{target} answers over HTTP but not over HTTPS ({exc}).",
+                yield Result.failed(target, Message("%(target)s answers over HTTP but not over HTTPS (%(reason)s).",
+                                            target=target, reason=str(exc)),
                                     https=str(exc), http=plain)
             else:
-                yield Result.errored(target, f"Could not reach {target} over HTTPS ({exc}) or HTTP.",
+                yield Result.errored(target, Message("Could not reach %(target)s over HTTPS (%(reason)s) or HTTP.",
+                                             target=target, reason=str(exc)),
                                      https=str(exc), http=plain)
             return
 
@@ -120,12 +125,17 @@ class Https(Check):
         evidence: dict[str, Any] = {"status": first.status, "http": redirect, "hsts": hsts,
                                     "headers": headers["seen"], "csp_notes": headers["csp_notes"]}
         if problems:
-            yield Result.failed(target, f"{target} falls short: {'; '.join(problems)}.", **evidence)
+            yield Result.failed(target, Message("%(target)s falls short: %(problems)s.", target=target,
+                                                problems=list(problems)), **evidence)
         else:
             days = hsts["max_age"] // 86400
-            forced = "redirects HTTP to HTTPS" if redirect["answered"] else "offers no plain HTTP"
-            yield Result.passed(target, f"{target} {forced}, sets HSTS for {days} days and sends the "
-                                "security headers.", **evidence)
+            if redirect["answered"]:
+                passed = Message("%(target)s redirects HTTP to HTTPS, sets HSTS for %(days)d days and sends the "
+                                 "security headers.", target=target, days=days)
+            else:
+                passed = Message("%(target)s offers no plain HTTP, sets HSTS for %(days)d days and sends the "
+                                 "security headers.", target=target, days=days)
+            yield Result.passed(target, passed, **evidence)
 
     @staticmethod
     def _plain_http(http_url: str, host: str, timeout: float) -> dict[str, Any]:

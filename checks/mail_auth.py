@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, field_validator
 
-from compliance.api import Check, Context, Params, Result, Seconds
+from compliance.api import Check, Context, Message, Params, Result, Seconds
 from compliance.checks._net import budget, nameserver_of, resolver
 
 #: RFC 7208 4.6.4: at most 10 terms that cause DNS look-ups.
@@ -124,11 +124,13 @@ class MailAuth(Check):
         try:
             txts = lookup.txt(domain)
         except DnsProblem as exc:
-            yield Result.errored(domain, f"Could not check mail authentication of {domain}: {exc}.")
+            yield Result.errored(domain, Message("Could not check mail authentication of %(domain)s: %(reason)s.",
+                                                 domain=domain, reason=str(exc)))
             return
         if txts is None:
-            yield Result.errored(domain, f"Could not check mail authentication of {domain}: the domain does not "
-                                 "exist in DNS (NXDOMAIN).")
+            yield Result.errored(domain,
+                                 Message("Could not check mail authentication of %(domain)s: the domain does not "
+                                         "exist in DNS (NXDOMAIN).", domain=domain))
             return
         spf = self._part("SPF", domain, lambda: check_spf(domain, txts, lookup))
         yield spf
@@ -142,7 +144,9 @@ class MailAuth(Check):
         try:
             return check()
         except DnsProblem as exc:
-            return Result.errored(domain, f"Could not check {what} of {domain}: {exc}.", standard=what.lower())
+            return Result.errored(domain, Message("Could not check %(standard)s of %(domain)s: %(reason)s.",
+                                                      standard=what, domain=domain, reason=str(exc)),
+                                                          standard=what.lower())
 
 
 # --- SPF ---------------------------------------------------------------------------------------
@@ -227,10 +231,12 @@ def _follow(target: str, lookup: Lookup, walk: SpfWalk, depth: int, how: str) ->
 def check_spf(domain: str, txts: list[str], lookup: Lookup) -> Result:
     records = spf_records(txts)
     if not records:
-        return Result.failed(domain, f"{domain} has no SPF record.", standard="spf", record=None)
+        return Result.failed(domain,
+                             Message("%(domain)s has no SPF record.", domain=domain), standard="spf", record=None)
     if len(records) > 1:
-        return Result.failed(domain, f"{domain} has {len(records)} SPF records (exactly one allowed, RFC 7208 "
-                             "3.2).", standard="spf", records=records[:5])
+        return Result.failed(domain,
+                             Message("%(domain)s has %(count)d SPF records (exactly one allowed, RFC 7208 3.2).",
+                                     domain=domain, count=len(records)), standard="spf", records=records[:5])
     record = records[0]
     walk = SpfWalk()
     policy = _walk(record, domain, lookup, walk, 0)
@@ -245,9 +251,11 @@ def check_spf(domain: str, txts: list[str], lookup: Lookup) -> Result:
     elif policy in ("+", "?"):
         problems.append(f"its policy is {policy}all; it must be -all or ~all")
     if problems:
-        return Result.failed(domain, f"SPF of {domain} is not valid and strict: {'; '.join(problems)}.", **evidence)
-    return Result.passed(domain, f"SPF of {domain} is strict ({policy}all) and needs {walk.lookups} of at most "
-                         f"{MAX_SPF_LOOKUPS} DNS look-ups.", **evidence)
+        return Result.failed(domain, Message("SPF of %(domain)s is not valid and strict: %(problems)s.",
+                                                 domain=domain, problems=list(problems)), **evidence)
+    return Result.passed(domain, Message("SPF of %(domain)s is strict (%(policy)sall) and needs %(lookups)d of at most "
+                                 "%(maximum)d DNS look-ups.", domain=domain, policy=policy, lookups=walk.lookups,
+                                 maximum=MAX_SPF_LOOKUPS), **evidence)
 
 
 # --- DMARC -------------------------------------------------------------------------------------
@@ -281,11 +289,15 @@ def check_dmarc(domain: str, lookup: Lookup, minimum: str, require_reports: bool
         records = dmarc_records(lookup.txt(location) or [])
         inherited = bool(records)
     if not records:
-        return Result.failed(domain, f"{domain} has no DMARC record (at _dmarc.{domain}).", standard="dmarc",
+        return Result.failed(domain,
+                             Message("%(domain)s has no DMARC record (at _dmarc.%(domain)s).", domain=domain),
+                                 standard="dmarc",
                              record=None)
     if len(records) > 1:
-        return Result.failed(domain, f"{domain} has {len(records)} DMARC records at {location} (exactly one "
-                             "allowed).", standard="dmarc", records=records[:5])
+        return Result.failed(domain,
+                             Message("%(domain)s has %(count)d DMARC records at %(location)s (exactly one allowed).",
+                                     domain=domain, count=len(records), location=location), standard="dmarc",
+                                         records=records[:5])
     record = records[0]
     tags = parse_tags(record)
     evidence: dict[str, Any] = {"standard": "dmarc", "record": record, "location": location, "tags": tags}
@@ -315,7 +327,8 @@ def check_dmarc(domain: str, lookup: Lookup, minimum: str, require_reports: bool
                 problems.append(f"{destination} has not authorised reports for {domain} "
                                 f"({domain}._report._dmarc.{destination})")
     if problems:
-        return Result.failed(domain, f"DMARC of {domain} is not strict: {'; '.join(problems)}.", **evidence)
+        return Result.failed(domain, Message("DMARC of %(domain)s is not strict: %(problems)s.", domain=domain,
+                                                 problems=list(problems)), **evidence)
     shown = f"{policy_tag}={policy}" + (f" (inherited from {org})" if inherited else "")
     to = f" with reports to {', '.join(reports)[:120]}" if reports else ""
     return Result.passed(domain, f"DMARC of {domain} is {shown}{to}.", **evidence)
@@ -346,7 +359,8 @@ def check_dkim(domain: str, selectors: list[str], lookup: Lookup, no_mail: bool)
     note = "DKIM selectors cannot be discovered"
     if not selectors:
         if no_mail:
-            return Result.passed(domain, f"{domain} sends no mail (v=spf1 -all), so it needs no DKIM key.",
+            return Result.passed(domain, Message("%(domain)s sends no mail (v=spf1 -all), so it needs no DKIM key.",
+                                                 domain=domain),
                                  standard="dkim", selectors=[], no_mail=True)
         exists = lookup.txt(f"_domainkey.{domain}") is not None
         evidence = {"standard": "dkim", "selectors": [], "domainkey_exists": exists}
@@ -369,6 +383,8 @@ def check_dkim(domain: str, selectors: list[str], lookup: Lookup, no_mail: bool)
             problems.append(f"selector {selector}: {problem}")
     evidence = {"standard": "dkim", "selectors": selectors, "keys": keys}
     if problems:
-        return Result.failed(domain, f"DKIM of {domain} is incomplete: {'; '.join(problems)}.", **evidence)
+        return Result.failed(domain, Message("DKIM of %(domain)s is incomplete: %(problems)s.", domain=domain,
+                                                 problems=list(problems)), **evidence)
     found = ", ".join(f"{s} ({k})" for s, k in keys.items())
-    return Result.passed(domain, f"DKIM keys of {domain} are published for {found}.", **evidence)
+    return Result.passed(domain, Message("DKIM keys of %(domain)s are published for %(selectors)s.", domain=domain,
+                                 selectors=found), **evidence)

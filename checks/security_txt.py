@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from compliance.api import Check, Context, Params, Result, Seconds
+from compliance.api import Check, Context, Message, Params, Result, Seconds
 from compliance.checks._net import FetchError, budget, ca_file_of, fetch, host_for_url, verifying_context
 from compliance.checks.https import WebsiteUrl
 
@@ -67,23 +67,28 @@ class SecurityTxt(Check):
             response = fetch(location, timeout=budget(params.timeout, ctx), context=context)
             while (next_url := response.location()) is not None and len(chain) <= 5:
                 if urlsplit(next_url).scheme != "https":
-                    yield Result.failed(target, f"security.txt of {target} redirects to {next_url[:100]}, which "
-                                        "is not HTTPS.", redirects=[*chain, next_url])
+                    yield Result.failed(target,
+                                        Message("security.txt of %(target)s redirects to %(url)s, which is not HTTPS.",
+                                                target=target, url=next_url[:100]), redirects=[*chain, next_url])
                     return
                 chain.append(next_url)
                 response = fetch(next_url, timeout=budget(params.timeout, ctx), context=context)
         except FetchError as exc:
             if exc.kind == "tls":
-                yield Result.failed(target, f"security.txt of {target} cannot be fetched securely: {exc}.",
+                yield Result.failed(target,
+                                    Message("security.txt of %(target)s cannot be fetched securely: %(reason)s.",
+                                            target=target, reason=str(exc)),
                                     url=chain[-1])
             else:
-                yield Result.errored(target, f"Could not fetch security.txt of {target}: {exc}.", url=chain[-1])
+                yield Result.errored(target, Message("Could not fetch security.txt of %(target)s: %(reason)s.",
+                                                     target=target, reason=str(exc)), url=chain[-1])
             return
         evidence: dict[str, Any] = {"url": location, "status": response.status}
         if len(chain) > 1:
             evidence["redirects"] = chain
         if response.status != 200:
-            yield Result.failed(target, f"{target} has no security.txt (HTTP {response.status} for {WELL_KNOWN}).",
+            yield Result.failed(target, Message("%(target)s has no security.txt (HTTP %(status)s for %(path)s).",
+                                        target=target, status=response.status, path=WELL_KNOWN),
                                 **evidence)
             return
         content_type = response.header("Content-Type") or ""
@@ -92,15 +97,21 @@ class SecurityTxt(Check):
         report = check_security_txt(text, content_type, location, ctx.now())
         evidence.update(report["evidence"])
         if report["problems"]:
-            yield Result.failed(target, f"security.txt of {target} is not valid: {'; '.join(report['problems'])}.",
+            yield Result.failed(target, Message("security.txt of %(target)s is not valid: %(problems)s.", target=target,
+                                        problems=list(report["problems"])),
                                 **evidence)
             return
         expires: datetime = report["expires"]
         days = (expires - ctx.now()).days
         contact = report["evidence"]["contact"][0]
-        signed = ", signed" if report["evidence"]["signed"] else ""
-        yield Result.passed(target, f"security.txt of {target} is valid{signed}: contact {contact[:80]}, expires "
-                            f"{expires.date().isoformat()} (in {days} days).", **evidence)
+        filled = {"target": target, "contact": contact[:80], "day": expires.date().isoformat(), "days": days}
+        if report["evidence"]["signed"]:
+            passed = Message("security.txt of %(target)s is valid, signed: contact %(contact)s, expires %(day)s (in "
+                             "%(days)d days).", **filled)
+        else:
+            passed = Message("security.txt of %(target)s is valid: contact %(contact)s, expires %(day)s (in %(days)d "
+                             "days).", **filled)
+        yield Result.passed(target, passed, **evidence)
 
 
 def unsign(text: str) -> tuple[str, bool, str | None]:

@@ -30,7 +30,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from compliance.api import Check, Context, Params, Regex, Result
+from compliance.api import Check, Context, Message, Params, Regex, Result
 
 
 class TcpPortParams(Params):
@@ -52,31 +52,39 @@ class TcpPort(Check):
         try:
             sock = socket.create_connection((params.host, params.port), timeout=timeout)
         except socket.gaierror as exc:
-            yield Result.errored(target, f"Cannot resolve {params.host}: {exc.strerror or exc}.")
+            yield Result.errored(target, Message("Cannot resolve %(host)s: %(reason)s.", host=params.host,
+                                                 reason=str(exc.strerror or exc)))
             return
         except (ConnectionRefusedError, TimeoutError, OSError) as exc:
-            reason = "refused" if isinstance(exc, ConnectionRefusedError) else "no answer"
-            evidence = {"open": False, "reason": reason}
+            reason = Message("refused") if isinstance(exc, ConnectionRefusedError) else Message("no answer")
+            evidence = {"open": False, "reason": str(reason)}
             if params.expect == "closed":
-                yield Result.passed(target, f"Port {target} is closed ({reason}), as required.", **evidence)
+                yield Result.passed(target, Message("Port %(target)s is closed (%(reason)s), as required.",
+                                                    target=target, reason=reason), **evidence)
             else:
-                yield Result.failed(target, f"Port {target} is closed ({reason}); it must be open.", **evidence)
+                yield Result.failed(target, Message("Port %(target)s is closed (%(reason)s); it must be open.",
+                                                    target=target, reason=reason), **evidence)
             return
         with sock:
             if params.expect == "closed":
-                yield Result.failed(target, f"Port {target} is open; it must be closed.", open=True)
+                yield Result.failed(target,
+                                    Message("Port %(target)s is open; it must be closed.", target=target), open=True)
                 return
             if params.banner is None:
-                yield Result.passed(target, f"Port {target} is open, as required.", open=True)
+                yield Result.passed(target, Message("Port %(target)s is open, as required.", target=target), open=True)
                 return
             banner = self._read_banner(sock, re.compile(params.banner), timeout)
             evidence = {"open": True, "banner": banner[:200]}
             if re.search(params.banner, banner):
-                yield Result.passed(target, f"Port {target} is open and its banner matches.", **evidence)
+                yield Result.passed(target,
+                                    Message("Port %(target)s is open and its banner matches.", target=target),
+                                        **evidence)
             else:
                 shown = banner.splitlines()[0][:80] if banner else "nothing"
-                yield Result.failed(target, f"Port {target} is open but sent {shown!r}, which does not match "
-                                    f"{params.banner!r}.", **evidence)
+                yield Result.failed(target,
+                            Message("Port %(target)s is open but sent %(banner)s, which does not match %(expected)s.",
+                                            target=target, banner=repr(shown), expected=repr(params.banner)),
+                                                **evidence)
 
     @staticmethod
     def _read_banner(sock: socket.socket, pattern: re.Pattern[str], timeout: float) -> str:

@@ -52,7 +52,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from pydantic import Field, field_validator, model_validator
 
-from compliance.api import Check, Context, Params, Result, Seconds
+from compliance.api import Check, Context, Message, Params, Result, Seconds
 from compliance.checks._net import budget, ca_file_of, host_and_port, host_for_url, is_address
 
 #: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain without looking at the dates, which this
@@ -187,11 +187,14 @@ class Tls(Check):
                 except (ValueError, Warning) as exc:  # this Python/OpenSSL cannot speak the version
                     versions[label] = f"not tested ({exc})"
         except _NoStartTls as exc:
-            yield Result.failed(target, f"Mail server {target} does not offer STARTTLS ({exc}); mail to it "
-                                "travels unencrypted.", starttls=False)
+            yield Result.failed(target,
+                            Message("Mail server %(target)s does not offer STARTTLS (%(reason)s); mail to it travels "
+                                        "unencrypted.", target=target, reason=str(exc)), starttls=False)
             return
         except _Unreachable as exc:
-            yield Result.errored(target, f"Could not check TLS of {target}: {exc}.", reachable=False)
+            yield Result.errored(target,
+                                 Message("Could not check TLS of %(target)s: %(reason)s.", target=target,
+                                     reason=str(exc)), reachable=False)
             return
         versions["SSL 3.0"] = "not tested (this OpenSSL cannot speak SSL 3.0)"
         offered = [label for label, state in versions.items() if state == "offered"]
@@ -201,8 +204,8 @@ class Tls(Check):
                                                   for label, state in versions.items()},
                                     "ciphers": ciphers}
         if leaf is None or best is None:
-            yield Result.failed(target, f"{target} accepts connections but completes no TLS handshake "
-                                "(TLS 1.0 to 1.3 tried).", **evidence)
+            yield Result.failed(target, Message("%(target)s accepts connections but completes no TLS handshake "
+                                        "(TLS 1.0 to 1.3 tried).", target=target), **evidence)
             return
 
         problems: list[tuple[str, str]] = []  # (rating, text)
@@ -226,39 +229,52 @@ class Tls(Check):
             problems.append((hash_rating, f"certificate signed with {cert_info['signature_hash']} "
                                           f"({_SHOWN[hash_rating]})"))
 
-        certificate_problems: list[str] = []
+        certificate_problems: list[Message | str] = []
         trust = _verify_chain(handshake, best, ca_file_of(params.ca_file, ctx))
         cert_info["trusted"] = trust is None
         if trust is not None:
             cert_info["trust_problem"] = trust
-            certificate_problems.append(f"certificate not trusted ({trust})")
+            certificate_problems.append(Message("certificate not trusted (%(reason)s)", reason=trust))
         names_match = matches_hostname(cert, sni)
         cert_info["hostname_match"] = names_match
         if not names_match:
             shown = ", ".join(cert_info["names"][:3]) or "no names"
-            certificate_problems.append(f"certificate is for {shown}, not {sni}")
+            certificate_problems.append(Message("certificate is for %(names)s, not %(host)s", names=shown, host=sni))
         days = cert_info["days_left"]
         if cert_info["not_yet_valid"]:
-            certificate_problems.append(f"certificate not valid before {cert_info['not_before'][:10]}")
+            certificate_problems.append(
+                                        Message("certificate not valid before %(day)s",
+                                            day=cert_info["not_before"][:10]))
         elif days < 0:
             ago = cert_info["days_expired"]
-            certificate_problems.append(f"certificate expired {ago} day{'s' if ago != 1 else ''} ago")
+            certificate_problems.append(Message("certificate expired %(days)d day ago", days=ago) if ago == 1 else
+                                        Message("certificate expired %(days)d days ago", days=ago))
         elif days < params.min_days:
-            certificate_problems.append(f"certificate expires in {days} day{'s' if days != 1 else ''} "
-                                        f"(minimum {params.min_days})")
+            certificate_problems.append(
+                Message("certificate expires in %(days)d day (minimum %(minimum)d)", days=days,
+                        minimum=params.min_days) if days == 1 else
+                Message("certificate expires in %(days)d days (minimum %(minimum)d)", days=days,
+                        minimum=params.min_days))
         evidence["min_days"] = params.min_days
 
-        failing = certificate_problems + [text for rating, text in problems
+        failing: list[Message | str] = certificate_problems + [text for rating, text in problems
                                           if rating == "insufficient" or params.phase_out_fails]
         notes = [text for rating, text in problems if rating == "phase_out" and not params.phase_out_fails
                  and not text.startswith("offers ")]  # offered versions are named with their rating already
         protocols = ", ".join(f"{label} ({_SHOWN[rules['protocols'][label]]})" for label in offered)
         if failing:
-            yield Result.failed(target, f"TLS of {target} falls short of {title}: {'; '.join(failing)}.", **evidence)
+            yield Result.failed(target,
+                                Message("TLS of %(target)s falls short of %(guideline)s: %(problems)s.", target=target,
+                                        guideline=title, problems=failing), **evidence)
             return
-        note = f"; to phase out: {'; '.join(notes)}" if notes else ""
-        yield Result.passed(target, f"TLS of {target} meets {title}: {protocols}; certificate valid for "
-                            f"{days} more days{note}.", **evidence)
+        if notes:
+            passed = Message("TLS of %(target)s meets %(guideline)s: %(protocols)s; certificate valid for %(days)d "
+                             "more days; to phase out: %(notes)s.", target=target, guideline=title, protocols=protocols,
+                             days=days, notes="; ".join(notes))
+        else:
+            passed = Message("TLS of %(target)s meets %(guideline)s: %(protocols)s; certificate valid for %(days)d "
+                             "more days.", target=target, guideline=title, protocols=protocols, days=days)
+        yield Result.passed(target, passed, **evidence)
 
 
 def _handshake(host: str, port: int, starttls: str | None, sni: str, context: ssl.SSLContext,

@@ -18,18 +18,20 @@ import os
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeAlias
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "EVIDENCE_LIMIT",
+    "MESSAGE_KEY",
     "Check",
     "Context",
     "Duration",
+    "Message",
     "Params",
     "Regex",
     "Result",
@@ -38,6 +40,7 @@ __all__ = [
     "file_sha256",
     "format_duration",
     "parse_duration",
+    "render_message",
 ]
 
 #: The largest evidence a result may carry, in bytes of JSON. Larger evidence is cut by the engine.
@@ -53,9 +56,78 @@ class Status(enum.StrEnum):
     SKIPPED = "skipped"  # the check does not apply here (e.g. nothing matched a glob that may be empty)
 
 
+#: The evidence key under which a result keeps its message template (see `Message`).
+MESSAGE_KEY = "message_template"
+
+#: What a message parameter may be: plain JSON values, or a message (or list of messages) of its own.
+Param: TypeAlias = "str | int | float | Message | list[Message | str] | None"
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Message:
+    """A message as a template and its parameters, so that outputs can show it in another language.
+
+    The template is English with `%(name)s` placeholders, and it is the msgid in the gettext domain
+    `checks` (compliance/report/locale/<lang>/LC_MESSAGES/checks.po): a Dutch report shows the Dutch
+    template filled in with the same parameters. A parameter may itself be a `Message`, or a list of
+    messages and texts (shown joined by "; "), for sentences built from parts::
+
+        Result.failed(target, Message("Certificate of %(target)s expires in %(days)d days (minimum %(minimum)d).",
+                                      target=target, days=9, minimum=21))
+
+    A plugin that gives a plain string keeps working; its message is then shown as written in every
+    language.
+    """
+
+    template: str
+    params: Mapping[str, Param]
+
+    def __init__(self, template: str, /, **params: Param) -> None:
+        object.__setattr__(self, "template", template)
+        object.__setattr__(self, "params", params)
+        str(self)  # a template that does not fit its parameters fails here, in the plugin, not in a report
+
+    def __str__(self) -> str:
+        return render_message(self.as_json(), lambda template: template)
+
+    def as_json(self) -> dict[str, Any]:
+        """The template and its parameters as JSON (nested messages as nested objects)."""
+
+        def encode(value: Param) -> Any:
+            if isinstance(value, Message):
+                return value.as_json()
+            if isinstance(value, list):
+                return [encode(v) for v in value]
+            return value
+
+        return {"template": self.template, "params": {k: encode(v) for k, v in self.params.items()}}
+
+
+def render_message(stored: Mapping[str, Any], translate: Callable[[str], str]) -> str:
+    """A stored message (`Message.as_json()`) filled in, each template translated by `translate`."""
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, Mapping) and "template" in value:
+            return render_message(value, translate)
+        if isinstance(value, list):
+            return "; ".join(str(fill(v)) for v in value)
+        return value
+
+    template = str(stored["template"])
+    params = {k: fill(v) for k, v in (stored.get("params") or {}).items()}
+    try:
+        return translate(template) % params
+    except (KeyError, TypeError, ValueError):  # a translation that does not fit its parameters
+        return template % params
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
-    """One verdict: the status, a one-sentence message that names the target, and JSON evidence."""
+    """One verdict: the status, a one-sentence message that names the target, and JSON evidence.
+
+    Build one with `passed`, `failed`, `errored` or `skipped`; the message may be a `Message`, whose
+    template the result keeps in its evidence under `MESSAGE_KEY` (see `template`).
+    """
 
     status: Status
     message: str
@@ -63,20 +135,32 @@ class Result:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def passed(cls, target: str, message: str, **evidence: Any) -> Result:
-        return cls(Status.PASS, message, target, evidence)
+    def _made(cls, status: Status, target: str, message: str | Message, evidence: dict[str, Any]) -> Result:
+        if isinstance(message, Message):
+            return cls(status, str(message), target, {**evidence, MESSAGE_KEY: message.as_json()})
+        return cls(status, message, target, evidence)
 
     @classmethod
-    def failed(cls, target: str, message: str, **evidence: Any) -> Result:
-        return cls(Status.FAIL, message, target, evidence)
+    def passed(cls, target: str, message: str | Message, **evidence: Any) -> Result:
+        return cls._made(Status.PASS, target, message, evidence)
 
     @classmethod
-    def errored(cls, target: str, message: str, **evidence: Any) -> Result:
-        return cls(Status.ERROR, message, target, evidence)
+    def failed(cls, target: str, message: str | Message, **evidence: Any) -> Result:
+        return cls._made(Status.FAIL, target, message, evidence)
 
     @classmethod
-    def skipped(cls, target: str, message: str, **evidence: Any) -> Result:
-        return cls(Status.SKIPPED, message, target, evidence)
+    def errored(cls, target: str, message: str | Message, **evidence: Any) -> Result:
+        return cls._made(Status.ERROR, target, message, evidence)
+
+    @classmethod
+    def skipped(cls, target: str, message: str | Message, **evidence: Any) -> Result:
+        return cls._made(Status.SKIPPED, target, message, evidence)
+
+    @property
+    def template(self) -> dict[str, Any] | None:
+        """The message's template and parameters (`Message.as_json()`), or None for a plain message."""
+        stored = self.evidence.get(MESSAGE_KEY)
+        return stored if isinstance(stored, dict) and isinstance(stored.get("template"), str) else None
 
 
 class Params(BaseModel):

@@ -196,8 +196,8 @@ class View:
 
 
 def view(digest: Digest) -> View:
-    """Every text of the digest, translated and formatted for its language."""
-    from compliance.report.language import Formatter, label
+    """Every text of the digest, translated and formatted for its language (control titles too)."""
+    from compliance.report.language import Formatter, label, localized
 
     lang, o = digest.lang, digest.overview
     _, n_ = gettext(lang), ngettext(lang)
@@ -220,7 +220,7 @@ def view(digest: Digest) -> View:
         detail = f"{label('severity', risk.severity, lang)}, {days}"
         if risk.accepted and risk.exception is not None:
             detail += ", " + _("risk accepted until %(until)s") % {"until": f.day(risk.exception.until)}
-        risks.append(Line(risk.control, risk.title, detail))
+        risks.append(Line(risk.control, localized(risk.title, lang), detail))
 
     breaches = o.incidents
     ids = ", ".join
@@ -234,7 +234,7 @@ def view(digest: Digest) -> View:
     failing_checks = []
     for item in o.could_not_run[:LISTED]:
         targets = n_("%(num)d target", "%(num)d targets", len(item.targets)) % {"num": len(item.targets)}
-        failing_checks.append(Line(item.control, item.title,
+        failing_checks.append(Line(item.control, localized(item.title, lang),
                                    _("%(targets)s, last on %(day)s") % {"targets": targets, "day": f.day(item.at)}))
     more = len(o.could_not_run) - LISTED
     could_not_run_note = (_("and %(num)d more") % {"num": more}) if more > 0 else \

@@ -91,6 +91,8 @@ class IncidentsSettings(Section):
     """The breach register: the id prefix and what the AP notification form asks about the organisation."""
 
     id_prefix: str = Field("DL", pattern=r"^[A-Z][A-Z0-9]{0,7}$")
+    #: Above this many people an assessment's band rises one step (ENISA's number of people; issue 14).
+    large_scale: int = Field(10_000, ge=1)
     organisation: str = ""
     reporter: ContactSettings = ContactSettings()
     contact: ContactSettings = ContactSettings()

@@ -5,8 +5,15 @@ ISO/IEC 27002:2022 control and BIO2 measure, whether it applies and why not, how
 it stands. Decisions are kept in the database (who, when, why; the newest per subject counts).
 
 A subject is an ISO/IEC 27002:2022 control number ("7.4"), a BIO2 measure number ("7.04.01") or the id
-of a control in the catalog. A catalog control drops out of the compliance score when it is marked not
-applicable itself, or when every ISO control it refers to is.
+of a control in the catalog. A BIO2 measure does not apply when it is marked so itself, or when its ISO
+control is and the measure has no decision of its own (`measure_decision`). A catalog control drops out
+of the compliance score when it is marked not applicable itself, or when every BIO2 subject it refers to
+(an ISO control, or a measure by the rule before) does not apply.
+
+Coverage is counted per BIO2 measure (`measure_coverage`): a measure is covered by the enabled controls
+whose references name it (an ISO control number names none of its measures), `automated` when one of
+them has a check other than `evidence`, `evidence` when they only have evidence checks, `none` without
+a control. A control marked not applicable by its id covers nothing.
 """
 
 from __future__ import annotations
@@ -93,15 +100,29 @@ def history(db: Database) -> list[Decision]:
 
 def not_applicable_reason(control_id: str, references: Mapping[str, Any], found: Mapping[str, Decision]) -> str:
     """Why a catalog control does not apply ('' when it applies)."""
-    from compliance.frameworks import requirements_of
+    from compliance.frameworks import measures_of, requirements_of
 
     own = found.get(control_id)
     if own is not None:
         return "" if own.applies else own.reason
-    numbers = requirements_of(dict(references), "bio2")
-    if numbers and all(n in found and not found[n].applies for n in numbers):
-        return "; ".join(f"{n}: {found[n].reason}" for n in sorted(numbers))
+    refs = dict(references)
+    measures = measures_of(refs)
+    # an ISO control stands for itself only where the control names none of its measures
+    numbers = requirements_of(refs, "bio2") - {_iso_of(m) for m in measures}
+    ruling = {n: found.get(n) for n in numbers} | {m: measure_decision(m, found) for m in measures}
+    if ruling and all(d is not None and not d.applies for d in ruling.values()):
+        return "; ".join(f"{n}: {d.reason}" for n, d in sorted(ruling.items()) if d is not None)
     return ""
+
+
+def _iso_of(measure: str) -> str:
+    theme, control, _ = measure.split(".")
+    return f"{int(theme)}.{int(control)}"
+
+
+def measure_decision(number: str, found: Mapping[str, Decision]) -> Decision | None:
+    """The decision that rules a BIO2 measure: its own, else its ISO control's (None: it applies)."""
+    return found.get(number) or found.get(_iso_of(number))
 
 
 def not_applicable_control_ids(db: Database) -> set[str]:
@@ -178,11 +199,129 @@ def coverage(catalog: Catalog, framework: str, found: Mapping[str, Decision] | N
     return list(groups.values())
 
 
+# -- coverage per BIO2 measure -------------------------------------------------------------------------
+
+#: Worst first: the status of a measure (or an ISO control) is the first of these among its controls'.
+_STATUS_ORDER = ("fail", "error", "accepted", "not evaluated", "none", "skipped", "pass")
+_KIND_ORDER = ("none", "evidence", "automated")
+
+
+def worst_status(statuses: Iterable[str]) -> str:
+    """The worst of some statuses by `_STATUS_ORDER`; `none` when there are none."""
+    seen = set(statuses)
+    return next((s for s in _STATUS_ORDER if s in seen), "none")
+
+
+def coverage_kind(controls: Iterable[Control]) -> str:
+    """`automated` when one of the controls has a check other than evidence, `evidence` when they all
+    only have evidence checks, `none` without controls."""
+    kinds = {control_kind(c) for c in controls}
+    return "automated" if "automated" in kinds else "evidence" if kinds else "none"
+
+
+def _counting(catalog: Catalog, found: Mapping[str, Decision]) -> list[Control]:
+    """The enabled controls, less those marked not applicable by their own id."""
+    return [c for c in catalog if c.enabled and not (c.id in found and not found[c.id].applies)]
+
+
+def covering_measures(catalog: Catalog, found: Mapping[str, Decision]) -> dict[str, list[Control]]:
+    """Per BIO2 measure number, the counting controls whose references name it."""
+    from compliance.frameworks import measures_of
+
+    by_measure: dict[str, list[Control]] = {}
+    for control in _counting(catalog, found):
+        for number in measures_of(control.references):
+            by_measure.setdefault(number, []).append(control)
+    return by_measure
+
+
+def covering_iso(catalog: Catalog, found: Mapping[str, Decision]) -> dict[str, list[Control]]:
+    """Per ISO control number, the counting controls that refer to it as a whole: not only through the
+    ISO number beside one of its measures."""
+    from compliance.frameworks import measures_of, requirements_of
+
+    by_number: dict[str, list[Control]] = {}
+    for control in _counting(catalog, found):
+        through_measure = {_iso_of(m) for m in measures_of(control.references)}
+        for number in requirements_of(control.references, "bio2") - through_measure:
+            by_number.setdefault(number, []).append(control)
+    return by_number
+
+
+@dataclass
+class MeasureCoverage:
+    """One BIO2 government measure: how it is covered, whether it applies, how it stands."""
+
+    number: str
+    control: str  # the ISO/IEC 27002:2022 control it belongs to
+    title: str
+    theme: str
+    hygiene: tuple[str, ...]
+    cbw: bool | None
+    coverage: str  # automated | evidence | none
+    controls: list[str]
+    applies: bool
+    reason: str
+    decided_by: str | None
+    decided_at: datetime | None
+    status: str  # the worst of its controls' (see `_STATUS_ORDER`); none without controls
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "control": self.control, "title": self.title, "theme": self.theme,
+                "hygiene": list(self.hygiene), "cbw": self.cbw, "coverage": self.coverage,
+                "controls": self.controls, "applicable": self.applies, "reason": self.reason,
+                "decided_by": self.decided_by, "decided_at": self.decided_at, "status": self.status}
+
+
+def measure_coverage(catalog: Catalog, found: Mapping[str, Decision], states: Mapping[str, str],
+                     lang: str = "en") -> list[MeasureCoverage]:
+    """Every live BIO2 measure, in the framework's order, with its coverage, applicability and status.
+
+    `found` are the decisions (`decisions`), `states` the current state per control id
+    (`control_states`); a control without a state is `not evaluated`.
+    """
+    from compliance.frameworks import load
+
+    spec = load("bio2")
+    themes = {r.number: r.group for r in spec.requirements}
+    by_measure = covering_measures(catalog, found)
+    rows = []
+    for measure in spec.measures:
+        controls = by_measure.get(measure.number, [])
+        decision = measure_decision(measure.number, found)
+        applies = decision is None or decision.applies
+        rows.append(MeasureCoverage(
+            measure.number, measure.control, measure.label(lang), themes.get(measure.control, ""), measure.hygiene,
+            measure.cbw, coverage_kind(controls), [c.id for c in controls], applies,
+            "" if applies or decision is None else decision.reason,
+            decision.decided_by if decision else None, decision.decided_at if decision else None,
+            worst_status(states.get(c.id, "not evaluated") for c in controls),
+        ))
+    return rows
+
+
+def measure_summary(rows: Iterable[MeasureCoverage]) -> dict[str, int]:
+    """How many measures there are, how many of each coverage kind (applicable ones) and not applicable."""
+    items = list(rows)
+    applicable = [r for r in items if r.applies]
+    return {"measures": len(items), "automated": sum(r.coverage == "automated" for r in applicable),
+            "evidence": sum(r.coverage == "evidence" for r in applicable),
+            "none": sum(r.coverage == "none" for r in applicable),
+            "not_applicable": len(items) - len(applicable)}
+
+
 # -- statement of applicability ------------------------------------------------------------------------
 
 
 @dataclass
 class SoaRow:
+    """One row of the VvT: an ISO/IEC 27002:2022 control, with its BIO2 measures as rows of their own.
+
+    A control with measures takes the weakest coverage and the worst status of its applicable measures
+    (and of the controls that cover the ISO control as a whole), so it is never `automated` because one
+    of its measures is.
+    """
+
     number: str
     title: str
     theme: str
@@ -194,7 +333,8 @@ class SoaRow:
     measures_not_applicable: dict[str, str]
     coverage: str  # automated | evidence | none
     controls: list[str]
-    status: str  # the worst of its controls: fail, error, accepted, not evaluated, skipped, pass; none
+    status: str  # the worst of its controls: fail, error, accepted, not evaluated, none, skipped, pass
+    measure_rows: list[MeasureCoverage] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"number": self.number, "title": self.title, "theme": self.theme, "measures": self.measures,
@@ -203,30 +343,31 @@ class SoaRow:
                 "coverage": self.coverage, "controls": self.controls, "status": self.status}
 
 
-_STATUS_ORDER = ("fail", "error", "accepted", "not evaluated", "skipped", "pass")
-
-
 def statement(catalog: Catalog, db: Database, lang: str = "en") -> list[SoaRow]:
     """The VvT: every ISO/IEC 27002:2022 control with its BIO2 measures, applicability, coverage, status."""
     from compliance.frameworks import load
 
     found = decisions(db)
     states = control_states(db)
-    by_number = covering(catalog, "bio2")
+    whole = covering_iso(catalog, found)
+    per_control: dict[str, list[MeasureCoverage]] = {}
+    for measure in measure_coverage(catalog, found, states, lang):
+        per_control.setdefault(measure.control, []).append(measure)
     rows = []
     for requirement in load("bio2").requirements:
         decision = found.get(requirement.number)
-        controls = by_number.get(requirement.number, [])
-        kinds = {control_kind(c) for c in controls}
-        statuses = [states.get(c.id, "not evaluated") for c in controls]
-        status = next((s for s in _STATUS_ORDER if s in statuses), "none")
+        own = whole.get(requirement.number, [])
+        measures = per_control.get(requirement.number, [])
+        applicable = [m for m in measures if m.applies]
+        kinds = [m.coverage for m in applicable] + ([coverage_kind(own)] if own or not applicable else [])
+        controls = list(dict.fromkeys([c.id for c in own] + [cid for m in measures for cid in m.controls]))
+        statuses = [states.get(c.id, "not evaluated") for c in own] + [m.status for m in applicable]
         rows.append(SoaRow(
-            requirement.number, requirement.label(lang), requirement.group, list(requirement.measures),
+            requirement.number, requirement.label(lang), requirement.group, [m.number for m in measures],
             decision.applies if decision else True, decision.reason if decision else "",
             decision.decided_by if decision else None, decision.decided_at if decision else None,
-            {m: found[m].reason for m in requirement.measures if m in found and not found[m].applies},
-            "automated" if "automated" in kinds else "evidence" if kinds else "none",
-            [c.id for c in controls], status,
+            {m.number: m.reason for m in measures if not m.applies and found.get(m.number) is not None},
+            min(kinds, key=_KIND_ORDER.index), controls, worst_status(statuses), measures,
         ))
     return rows
 

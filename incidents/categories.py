@@ -2,7 +2,8 @@
 
 The data-category names and their basic Data Processing Context (DPC) scores follow ENISA's
 Annex 1 (simple 1, behavioural 2, financial 3, sensitive 4) with the product defaults for the Dutch
-citizen service number (2), identity documents (3) and credentials (2); see docs/breach-register.md.
+citizen service number (3), identity documents (3) and credentials (2); see docs/breach-register.md.
+A product default comes with its reason (`why`, `why_nl`), shown in the assessment's reasons.
 """
 
 from __future__ import annotations
@@ -20,13 +21,28 @@ class DataCategory:
     what: str
     enisa_type: str
     basic_dpc: int
+    why: str = ""  # why a product default departs from ENISA's basic score, in English
+    why_nl: str = ""  # the same in Dutch
+
+
+_BSN_WHY = ("the citizen service number (BSN) enables identity fraud, and Dutch practice (UAVG art. 46, the AP's "
+            "guidance) treats its leak as aggravating: product default DPC 3 (ENISA simple data 1, raised by 2)")
+_BSN_WHY_NL = ("met het burgerservicenummer (BSN) is identiteitsfraude mogelijk, en de Nederlandse praktijk (art. 46 "
+               "UAVG, de handreikingen van de AP) ziet een lek ervan als verzwarend: standaard van het product DPC 3 "
+               "(ENISA eenvoudige gegevens 1, verhoogd met 2)")
+_ID_WHY = ("a copy of an identity document enables identity fraud: product default DPC 3 (ENISA simple data 1, "
+           "raised by 2)")
+_ID_WHY_NL = ("met een kopie van een identiteitsbewijs is identiteitsfraude mogelijk: standaard van het product DPC 3 "
+              "(ENISA eenvoudige gegevens 1, verhoogd met 2)")
 
 
 DATA_CATEGORIES: Mapping[str, DataCategory] = {c.name: c for c in (
     DataCategory("contact", "name, address, phone, e-mail (NAW)", "simple", 1),
     DataCategory("identity", "date of birth, gender, nationality, photos", "simple", 1),
-    DataCategory("bsn", "citizen service number (burgerservicenummer)", "simple, identity-fraud risk", 2),
-    DataCategory("id-document", "copy of passport, ID card, driving licence", "simple, identity-fraud risk", 3),
+    DataCategory("bsn", "citizen service number (burgerservicenummer)", "simple, identity-fraud risk", 3,
+                 _BSN_WHY, _BSN_WHY_NL),
+    DataCategory("id-document", "copy of passport, ID card, driving licence", "simple, identity-fraud risk", 3,
+                 _ID_WHY, _ID_WHY_NL),
     DataCategory("credentials", "user names with passwords, tokens", "inherits what they open", 2),
     DataCategory("behavioural", "location, traffic data, habits, preferences", "behavioural", 2),
     DataCategory("financial", "income, bank accounts, transactions, debts, invoices", "financial", 3),

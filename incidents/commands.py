@@ -56,7 +56,8 @@ def incident() -> None:
 def _register(app: App) -> Any:
     from compliance.incidents import Register
 
-    return Register(app.database(), zone=app.settings.zone, id_prefix=app.settings.incidents.id_prefix)
+    return Register(app.database(), zone=app.settings.zone, id_prefix=app.settings.incidents.id_prefix,
+                    large_scale=app.settings.incidents.large_scale)
 
 
 def _by_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -265,48 +266,69 @@ def incident_update(app: App, /, incident_id: str, by: str | None, force: bool, 
 @click.option("--integrity", required=True, type=click.Choice(_INTEGRITY), help="Loss of integrity: 0, 0, 0.25, 0.5.")
 @click.option("--availability", required=True, type=click.Choice(_AVAILABILITY),
               help="Loss of availability: 0, 0, 0.25, 0.5.")
-@click.option("--malicious", is_flag=True, help="Intentional: theft, hacking, selling data (+0.5).")
+@click.option("--malicious", is_flag=True,
+              help="Intentional: theft, hacking, selling data (+0.5); the data are in the hands of someone who means "
+                   "harm, so at least notify the authority, whatever the band.")
 @click.option("--unintelligible", is_flag=True,
               help="The data were unintelligible to others: state-of-the-art encryption or hashing, key safe "
-                   "(art. 34(3)(a)).")
+                   "(protects confidentiality only; art. 34(3)(a)).")
+@click.option("--contained", is_flag=True,
+              help="Retrieved, returned or destroyed by a trusted recipient, or recovered, before any misuse: register "
+                   "only, unless integrity or availability were harmed or the intent was malicious.")
 @click.option("--risk-removed", is_flag=True,
               help="Measures taken since make the high risk no longer likely (art. 34(3)(b)).")
 @click.option("--disproportionate-effort", is_flag=True,
               help="Informing each person would take disproportionate effort: public communication "
                    "(art. 34(3)(c)).")
+@click.option("--lang", type=click.Choice(["en", "nl"]), default="en", show_default=True,
+              help="The language of the advice and its reasons (both are recorded).")
 @_by_option
 @_force_options
 @format_option("text", "json", default="text")
 @pass_app
 def incident_assess(app: App, incident_id: str, dpc: int | None, dpc_reason: str, ei: str, confidentiality: str,
-                    integrity: str, availability: str, malicious: bool, unintelligible: bool, risk_removed: bool,
-                    disproportionate_effort: bool, by: str | None, force: bool, force_reason: str | None,
-                    fmt: str) -> None:
-    """Score the breach with the ENISA method and recommend whether to notify.
+                    integrity: str, availability: str, malicious: bool, unintelligible: bool, contained: bool,
+                    risk_removed: bool, disproportionate_effort: bool, lang: str, by: str | None, force: bool,
+                    force_reason: str | None, fmt: str) -> None:
+    """Score the breach with the ENISA method, weigh likelihood and scale, and recommend whether to notify.
 
-    Severity SE = DPC × EI + CB (ENISA 2013): low < 2 <= medium < 3 <= high < 4 <= very high. Low: register
-    only; medium: notify the authority; high and very high: also inform the people concerned, unless an
-    exception of art. 34(3) is given. Unintelligible data without lasting loss of availability: notify
-    neither. The recommendation is advice; record your decision with `compliance incident decide`.
+    Severity SE = DPC × EI + CB (ENISA 2013): low < 2 <= medium < 3 <= high < 4 <= very high; above
+    incidents.large_scale people the band rises one step. Low: register only; medium: notify the
+    authority; high and very high: also inform the people concerned, unless art. 34(3)(b) or (c) is
+    given. Unintelligible data, or data contained before any misuse, without harm to integrity or
+    availability: register only; malicious intent: at least notify the authority. The recommendation is
+    advice; record your decision with `compliance incident decide`.
     """
     from compliance.incidents.export import assessment_json, local_iso
+    from compliance.incidents.recommendation import BAND_NL, nl_number
 
     found = _register(app).assess(
         incident_id, dpc=dpc, dpc_reason=dpc_reason, ei=ei, confidentiality=confidentiality, integrity=integrity,
-        availability=availability, malicious=malicious, unintelligible=unintelligible, risk_removed=risk_removed,
-        disproportionate_effort=disproportionate_effort, by=who(by), force_reason=_forced(force, force_reason))
+        availability=availability, malicious=malicious, unintelligible=unintelligible, contained=contained,
+        risk_removed=risk_removed, disproportionate_effort=disproportionate_effort, by=who(by),
+        force_reason=_forced(force, force_reason))
     a = found.assessment
     if fmt == "json":
         emit_json({"id": found.id, "status": found.status, "deadline": local_iso(found.deadline, app.settings.zone),
-                   **assessment_json(a, app.settings.zone)})
+                   **assessment_json(a, app.settings.zone, lang)})
         return
     yes = {True: "yes", False: "no"}
-    click.echo(f"{found.id}: severity {a.score:.2f} ({a.band}) = {a.formula}")
-    click.echo(f"recommendation: notify the authority: {yes[a.notify_authority]}; inform the people concerned: "
-               f"{yes[a.notify_subjects]}" + ("; public communication: yes" if a.public_communication else ""))
-    for reason in a.reasons:
+    if lang == "nl":
+        ja = {True: "ja", False: "nee"}
+        scaled = f"; door de omvang {BAND_NL[a.advice_band]}" if a.advice_band != a.band else ""
+        click.echo(f"{found.id}: ernst {nl_number(f'{a.score:.2f}')} ({BAND_NL[a.band]}) = {nl_number(a.formula)}"
+                   + scaled)
+        click.echo(f"advies: melden aan de autoriteit: {ja[a.notify_authority]}; betrokkenen informeren: "
+                   f"{ja[a.notify_subjects]}" + ("; openbare mededeling: ja" if a.public_communication else ""))
+    else:
+        scaled = f"; {a.advice_band} for its scale" if a.advice_band != a.band else ""
+        click.echo(f"{found.id}: severity {a.score:.2f} ({a.band}) = {a.formula}{scaled}")
+        click.echo(f"recommendation: notify the authority: {yes[a.notify_authority]}; inform the people concerned: "
+                   f"{yes[a.notify_subjects]}" + ("; public communication: yes" if a.public_communication else ""))
+    for reason in a.reasons_in(lang):
         click.echo(f"  - {reason}")
-    click.echo(f"next: compliance incident decide {found.id} --notify-authority {yes[a.notify_authority]} "
+    click.echo(("volgende stap" if lang == "nl" else "next")
+               + f": compliance incident decide {found.id} --notify-authority {yes[a.notify_authority]} "
                f"--notify-subjects {yes[a.notify_subjects]} --reason \"...\"")
 
 

@@ -79,18 +79,22 @@ def as_json(incident: Incident, zone: tzinfo = UTC, now: datetime | None = None)
     }
 
 
-def assessment_json(a: Assessment, zone: tzinfo = UTC) -> dict[str, Any]:
-    """The assessment: score (a number), band, the recommendation (`notify_authority`, `notify_subjects`,
-    `public_communication`), `summary`, `reasons`, and the inputs."""
+def assessment_json(a: Assessment, zone: tzinfo = UTC, lang: str = "en") -> dict[str, Any]:
+    """The assessment: score (a number), ENISA's `band`, `risk_band` (the band the advice followed, one
+    step higher above `large_scale` people), the recommendation (`notify_authority`, `notify_subjects`,
+    `public_communication`), `summary` and `reasons` in `lang` (`summary_nl`, `reasons_nl` always), and
+    the inputs."""
     return {
-        "score": float(a.score), "band": a.band, "formula": a.formula,
+        "score": float(a.score), "band": a.band, "risk_band": a.advice_band, "formula": a.formula,
         "notify_authority": a.notify_authority, "notify_subjects": a.notify_subjects,
-        "public_communication": a.public_communication, "rule": a.rule, "summary": a.summary,
-        "reasons": list(a.reasons),
+        "public_communication": a.public_communication, "rule": a.rule, "lang": lang,
+        "summary": a.summary_in(lang), "reasons": list(a.reasons_in(lang)),
+        "summary_nl": a.summary_nl, "reasons_nl": list(a.reasons_nl),
         "dpc": a.dpc, "dpc_basic": a.dpc_basic, "dpc_reason": a.dpc_reason, "ei": a.ei,
         "confidentiality": a.confidentiality, "integrity": a.integrity, "availability": a.availability,
-        "malicious": a.malicious, "unintelligible": a.unintelligible, "risk_removed": a.risk_removed,
-        "disproportionate_effort": a.disproportionate_effort,
+        "malicious": a.malicious, "unintelligible": a.unintelligible, "contained": a.contained,
+        "risk_removed": a.risk_removed, "disproportionate_effort": a.disproportionate_effort,
+        "people": a.people, "large_scale": a.large_scale,
         "assessed_at": local_iso(a.assessed_at, zone), "assessed_by": a.assessed_by,
     }
 
@@ -114,7 +118,8 @@ CSV_COLUMNS = (
     "nature", "data_categories", "subjects", "subjects_max", "records", "people", "processor", "cross_border",
     "description", "how_discovered", "cause", "consequences", "measures_taken", "measures_planned", "protection",
     "score", "band", "dpc", "dpc_basic", "dpc_reason", "ei", "confidentiality", "integrity", "availability",
-    "malicious", "unintelligible", "risk_removed", "disproportionate_effort", "recommended_notify_authority",
+    "malicious", "unintelligible", "contained", "risk_band", "risk_removed", "disproportionate_effort",
+    "recommended_notify_authority",
     "recommended_notify_subjects", "recommended_public_communication", "assessed_at", "assessed_by",
     "notify_authority", "notify_subjects", "subjects_exception", "decision_reason", "follows_recommendation",
     "decided_at", "decided_by", "authority_notified_at", "authority_reference", "notified_within_72h",
@@ -151,8 +156,9 @@ def csv_row(incident: Incident, zone: tzinfo = UTC, now: datetime | None = None)
         values.update(
             score=f"{a.score:.2f}", band=a.band, dpc=a.dpc, dpc_basic=a.dpc_basic, dpc_reason=a.dpc_reason, ei=a.ei,
             confidentiality=a.confidentiality, integrity=a.integrity, availability=a.availability,
-            malicious=a.malicious, unintelligible=a.unintelligible, risk_removed=a.risk_removed,
-            disproportionate_effort=a.disproportionate_effort, recommended_notify_authority=a.notify_authority,
+            malicious=a.malicious, unintelligible=a.unintelligible, contained=a.contained, risk_band=a.advice_band,
+            risk_removed=a.risk_removed, disproportionate_effort=a.disproportionate_effort,
+            recommended_notify_authority=a.notify_authority,
             recommended_notify_subjects=a.notify_subjects, recommended_public_communication=a.public_communication,
             assessed_at=t(a.assessed_at), assessed_by=a.assessed_by)
     if d is not None:
@@ -383,6 +389,9 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
                     f"{a.formula.replace('.', ',')}.")
         if a.dpc_reason:
             severity += f" DPC aangepast van {a.dpc_basic} naar {a.dpc}: {a.dpc_reason}"
+        if a.advice_band != a.band:
+            severity += (f" Door de omvang ({a.people} betrokkenen, meer dan {a.large_scale}) één stap hoger: "
+                         f"{AP_BAND[a.advice_band].lower()}.")
     q("7.3", "Geef een inschatting van de ernst van de mogelijke gevolgen voor de betrokkenen.", severity)
 
     out += ["", "8. Vervolgacties naar aanleiding van het datalek"]
@@ -400,9 +409,9 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
     if decision is not None and not decision.notify_subjects:
         if decision.subjects_exception:
             why = AP_EXCEPTION[decision.subjects_exception]
-        elif a is not None and a.band in ("low", "medium"):
+        elif a is not None and a.advice_band in ("low", "medium"):
             why = ("Het datalek leidt naar verwachting niet tot een hoog risico voor de betrokkenen (ernst "
-                   f"{AP_BAND[a.band].lower()}; art. 34 lid 1 AVG).")
+                   f"{AP_BAND[a.advice_band].lower()}; art. 34 lid 1 AVG).")
         else:
             why = "Zie de toelichting."
         q("8.2", "Waarom ziet u af van het melden van het datalek aan de betrokkenen?", why)
@@ -422,8 +431,12 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
 
     out += ["", "9. Overig"]
     other = [f"Nummer in het register datalekken van de organisatie: {incident.id}."]
-    if a is not None:
-        other.append("Beoordeling: " + " ".join(a.reasons))
+    if a is not None and a.reasons_nl:
+        other.append("Beoordeling: " + " ".join(a.reasons_nl))
+    elif a is not None:
+        other.append(f"Beoordeling: ernst {_nl_number(a.score)} ({AP_BAND[a.band].lower()}). De toelichting van deze "
+                     "beoordeling is alleen in het Engels vastgelegd (beoordeeld vóór de Nederlandse redenen): "
+                     f"{TODO} beoordeel opnieuw met `compliance incident assess {incident.id}` of vat haar samen.")
     q("9.1", "Overige informatie", *other)
     return "\n".join(out) + "\n"
 
@@ -521,7 +534,8 @@ def show_text(incident: Incident, zone: tzinfo, now: datetime | None = None,
     if a is None:
         lines.append(f"Assessment:       none yet (`compliance incident assess {incident.id} ...`)")
     else:
-        lines.append(f"Assessment:       {a.score:.2f} {a.band} ({a.formula}) by {a.assessed_by}, "
+        scaled = f", {a.advice_band} for its scale" if a.advice_band != a.band else ""
+        lines.append(f"Assessment:       {a.score:.2f} {a.band} ({a.formula}){scaled} by {a.assessed_by}, "
                      f"{_local(a.assessed_at, zone)}")
         lines.append(f"Recommendation:   authority {'yes' if a.notify_authority else 'no'}, people concerned "
                      f"{'yes' if a.notify_subjects else 'no'}" + (", public communication" if a.public_communication

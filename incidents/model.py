@@ -84,18 +84,43 @@ class Assessment:
     reasons: tuple[str, ...]
     assessed_at: datetime
     assessed_by: str
+    # the EDPB risk step (issue 14); an assessment recorded before it reads with these defaults
+    contained: bool = False
+    people: int = 0  # the number of people the scale step counted (the upper bound of a range)
+    large_scale: int = 0  # incidents.large_scale when assessed
+    risk_band: str = ""  # the band after the scale step ("" before: the ENISA band)
+    summary_nl: str = ""
+    reasons_nl: tuple[str, ...] = ()
+
+    @property
+    def advice_band(self) -> str:
+        """The band the advice followed: ENISA's, one step higher above the large-scale threshold."""
+        return self.risk_band or self.band
+
+    @property
+    def harms_integrity_or_availability(self) -> bool:
+        return self.integrity in ("recoverable", "unrecoverable") or self.availability in ("temporary", "full")
+
+    def reasons_in(self, lang: str) -> tuple[str, ...]:
+        """The reasons in `lang` (en or nl); an assessment recorded before the Dutch reasons has none in nl."""
+        return self.reasons_nl if lang == "nl" else self.reasons
+
+    def summary_in(self, lang: str) -> str:
+        return self.summary_nl if lang == "nl" else self.summary
 
     def record(self) -> dict[str, Any]:
         """The JSON stored in the incident row and in the audit trail (score as exact text)."""
         data = _plain(self)
         data["score"] = f"{self.score:.2f}"
         data["reasons"] = list(self.reasons)
+        data["reasons_nl"] = list(self.reasons_nl)
         data["assessed_at"] = iso(self.assessed_at)
         return data
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Assessment:
         return cls(**{**data, "score": Decimal(data["score"]), "reasons": tuple(data["reasons"]),
+                      "reasons_nl": tuple(data.get("reasons_nl", ())),
                       "assessed_at": _from_iso(data["assessed_at"])})
 
 

@@ -34,7 +34,7 @@ from compliance.incidents.model import (
     deadline_for,
     utc_now,
 )
-from compliance.incidents.recommendation import EXCEPTIONS, recommend
+from compliance.incidents.recommendation import EXCEPTIONS, LARGE_SCALE, exception_contradiction, recommend
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -138,12 +138,17 @@ class Figures:
 
 
 class Register:
-    """The breach register in a database; ids are `<id_prefix>-<year>-<number>`, year in `zone`."""
+    """The breach register in a database; ids are `<id_prefix>-<year>-<number>`, year in `zone`.
 
-    def __init__(self, database: Database, *, zone: tzinfo = UTC, id_prefix: str = "DL") -> None:
+    Above `large_scale` people an assessment's band rises one step (`incidents.large_scale`).
+    """
+
+    def __init__(self, database: Database, *, zone: tzinfo = UTC, id_prefix: str = "DL",
+                 large_scale: int = LARGE_SCALE) -> None:
         self.db = database
         self.zone = zone
         self.id_prefix = id_prefix
+        self.large_scale = large_scale
 
     # writing ------------------------------------------------------------------------------------------
 
@@ -214,13 +219,16 @@ class Register:
             return self._view_of(session, row)
 
     def assess(self, incident_id: str, *, ei: str, confidentiality: str, integrity: str, availability: str,
-               malicious: bool = False, unintelligible: bool = False, risk_removed: bool = False,
-               disproportionate_effort: bool = False, dpc: int | None = None, dpc_reason: str = "", by: str,
-               force_reason: str | None = None, now: datetime | None = None) -> Incident:
-        """Score the breach with ENISA and record the recommendation; `open` becomes `assessed`.
+               malicious: bool = False, unintelligible: bool = False, contained: bool = False,
+               risk_removed: bool = False, disproportionate_effort: bool = False, dpc: int | None = None,
+               dpc_reason: str = "", by: str, force_reason: str | None = None,
+               now: datetime | None = None) -> Incident:
+        """Score the breach with ENISA, weigh likelihood, containment and scale, and record the
+        recommendation; `open` becomes `assessed`.
 
         The DPC defaults to the highest basic score of the incident's data categories; another DPC
-        needs a reason (ENISA's contextual adjustment, never silent).
+        needs a reason (ENISA's contextual adjustment, never silent). A product default that departs
+        from ENISA's basic score (the BSN) is named in the reasons.
         """
         now = now or utc_now()
         dpc_reason = dpc_reason.strip()
@@ -239,12 +247,23 @@ class Register:
                                       availability=availability, malicious=malicious, unintelligible=unintelligible)
             _check_circumstances(row, {"confidentiality": confidentiality, "integrity": integrity,
                                        "availability": availability})
-            advice = recommend(severity, availability=availability, unintelligible=unintelligible,
-                               risk_removed=risk_removed, disproportionate_effort=disproportionate_effort)
-            reasons = advice.reasons
+            people = max(row.subjects, row.subjects_max or 0)
+            advice = recommend(severity, integrity=integrity, availability=availability,
+                               unintelligible=unintelligible, contained=contained, risk_removed=risk_removed,
+                               disproportionate_effort=disproportionate_effort, people=people,
+                               large_scale=self.large_scale)
+            reasons, reasons_nl = advice.reasons, advice.reasons_nl
             if dpc != basic:
                 reasons += (f"DPC {dpc} instead of {basic}, the basic score of the data categories ({categories}): "
                             f"{dpc_reason}",)
+                reasons_nl += (f"DPC {dpc} in plaats van {basic}, de basisscore van de gegevenscategorieën "
+                               f"({categories}): {dpc_reason}",)
+            else:
+                for name in row.data_categories:
+                    category = DATA_CATEGORIES[name]
+                    if category.why and category.basic_dpc == basic:
+                        reasons += (f"DPC {basic} from {name}: {category.why}.",)
+                        reasons_nl += (f"DPC {basic} door {name}: {category.why_nl}.",)
             overrides = _guard({"dpc_reason": dpc_reason}, force_reason, f"{row.id} was not assessed")
             assessment = Assessment(
                 dpc=dpc, dpc_basic=basic, dpc_reason=dpc_reason, ei=ei, confidentiality=confidentiality,
@@ -253,6 +272,8 @@ class Register:
                 band=severity.band, formula=severity.formula(), notify_authority=advice.notify_authority,
                 notify_subjects=advice.notify_subjects, public_communication=advice.public_communication,
                 rule=advice.rule, summary=advice.summary, reasons=reasons, assessed_at=now, assessed_by=by,
+                contained=contained, people=people, large_scale=self.large_scale, risk_band=advice.risk_band,
+                summary_nl=advice.summary_nl, reasons_nl=reasons_nl,
             )
             trail = _Trail(session, by, now)
             record = assessment.record()
@@ -299,6 +320,11 @@ class Register:
                                   "a decision not to inform them cannot follow")
             advice = incident.assessment
             assert advice is not None
+            contradiction = exception_contradiction(subjects_exception, unintelligible=advice.unintelligible,
+                                                    integrity=advice.integrity, availability=advice.availability)
+            if contradiction:
+                raise InvalidInput(f"--subjects-exception {subjects_exception} contradicts the assessment of {row.id}: "
+                                   f"{contradiction}")
             decision = Decision(
                 notify_authority=notify_authority, notify_subjects=notify_subjects,
                 subjects_exception=subjects_exception, reason=reason,

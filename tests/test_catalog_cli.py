@@ -9,6 +9,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,15 +160,19 @@ def test_applicability_coverage_and_soa(catalog_project: Project) -> None:
     assert coverage["totals"]["requirements"] == 93
     assert sum(coverage["totals"][k] for k in ("automated", "evidence", "missing")) == 93
 
-    soa = json.loads(p.run("controls", "soa", "--format", "json").stdout)["controls"]
+    statement = json.loads(p.run("controls", "soa", "--format", "json").stdout)
+    soa = statement["controls"]
     assert len(soa) == 93
     row = {r["number"]: r for r in soa}
     assert row["7.4"]["applicable"] is False and row["7.4"]["reason"] == "No own data centre; hosted at the SSC"
     assert row["8.13"]["measures_not_applicable"] == {"8.13.04": "no tapes"}
-    assert row["8.13"]["coverage"] == "automated" and "BIO-BACKUP" in row["8.13"]["controls"]
+    assert "BIO-BACKUP" in row["8.13"]["controls"]
+    kinds = {m["coverage"] for m in statement["measures"] if m["control"] == "8.13" and m["applicable"]}
+    assert row["8.13"]["coverage"] == next(k for k in ("none", "evidence", "automated") if k in kinds)
     assert row["5.1"]["coverage"] == "evidence" and row["5.1"]["status"] == "not evaluated"
     rows = list(csv.DictReader(io.StringIO(p.run("controls", "soa", "--format", "csv", "--lang", "en").stdout)))
-    assert len(rows) == 93 and rows[0]["number"] == "5.1"
+    assert sum(r["row"] == "control" for r in rows) == 93 and rows[0]["number"] == "5.1"
+    assert [r["number"] for r in rows if r["row"] == "measure"] == [m["number"] for m in statement["measures"]]
 
     nl = p.run("controls", "soa", "--format", "md", "--lang", "nl").stdout
     assert nl.startswith("# Verklaring van Toepasselijkheid")
@@ -191,3 +196,125 @@ def test_not_applicable_controls_drop_out(catalog_project: Project) -> None:
         assert soa.not_applicable_control_ids(db) == {"BIO-UTILITIES"}
     finally:
         db.close()
+
+
+def _three_measures() -> tuple[str, list[str]]:
+    """An ISO control with at least three BIO2 measures, and its first three (from the framework data)."""
+    from compliance.frameworks import load
+
+    requirement = next(r for r in load("bio2").requirements if len(r.measures) >= 3)
+    return requirement.number, list(requirement.measures[:3])
+
+
+def _own_catalog(project: Project) -> tuple[str, list[str]]:
+    """AUTO (probe) names the first measure, PAPER (evidence) the second, WHOLE only the ISO control."""
+    iso, (m1, m2, m3) = _three_measures()
+    project.control("own.yaml", f"""
+- id: AUTO
+  title: Automated
+  theme: technological
+  severity: high
+  references: {{bio2: "{m1}", iso27002: "{iso}"}}
+  checks:
+    - plugin: probe
+      params: {{name: a, outcome: fail}}
+- id: PAPER
+  title: On paper
+  theme: organizational
+  severity: medium
+  references: {{bio2: ["{m1}", "{m2}"]}}
+  checks:
+    - plugin: evidence
+      params: {{requirement: Signed policy, max_age: 1y}}
+- id: WHOLE
+  title: The ISO control as a whole
+  theme: organizational
+  severity: low
+  references: {{bio2: "{iso}"}}
+  checks:
+    - plugin: probe
+      params: {{name: w, outcome: pass}}
+""")
+    return iso, [m1, m2, m3]
+
+
+def measures_json(project: Project, *args: str) -> dict[str, Any]:
+    result = project.run("controls", "coverage", "--by", "measure", "--format", "json", *args)
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_coverage_per_measure_automated_evidence_none_and_applicability(project: Project, probe_plugin: type) -> None:
+    from compliance.frameworks import load
+
+    iso, (m1, m2, m3) = _own_catalog(project)
+    data = measures_json(project)
+    spec = load("bio2")
+    assert [m["number"] for m in data["measures"]] == [m.number for m in spec.measures]
+    row = {m["number"]: m for m in data["measures"]}
+    measure = spec.measure(m1)
+    assert measure is not None
+    assert row[m1] == {"number": m1, "control": iso, "title": measure.title["en"], "hygiene": list(measure.hygiene),
+                       "cbw": measure.cbw, "coverage": "automated", "controls": ["AUTO", "PAPER"],
+                       "applicable": True, "reason": "", "status": "not evaluated"}
+    # evidence only; WHOLE names the ISO control only, so it covers none of its measures
+    assert (row[m2]["coverage"], row[m2]["controls"]) == ("evidence", ["PAPER"])
+    assert (row[m3]["coverage"], row[m3]["controls"]) == ("none", [])
+    others = len(spec.measures) - 2
+    assert data["summary"] == {"measures": len(spec.measures), "automated": 1, "evidence": 1, "none": others,
+                               "not_applicable": 0}
+
+    project.run("scan", "--fail-on", "none")
+    assert measures_json(project)["measures"][[m.number for m in spec.measures].index(m1)]["status"] == "fail"
+    # an ISO control's decision holds for its measures; a measure's own decision comes first
+    assert project.run("controls", "applicability", iso, "--not-applicable", "--reason", "outsourced").exit_code == 0
+    assert project.run("controls", "applicability", m2, "--applicable").exit_code == 0
+    # a control marked not applicable by its id covers nothing
+    assert project.run("controls", "applicability", "AUTO", "--not-applicable", "--reason", "replaced").exit_code == 0
+    row = {m["number"]: m for m in measures_json(project, "--lang", "nl")["measures"]}
+    assert (row[m1]["applicable"], row[m1]["reason"]) == (False, "outsourced")
+    # PAPER has no attestation yet: it fails, and so does the measure it alone covers now
+    assert (row[m1]["coverage"], row[m1]["controls"], row[m1]["status"]) == ("evidence", ["PAPER"], "fail")
+    assert row[m2]["applicable"] is True and row[m3]["applicable"] is False
+    assert row[m1]["title"] == measure.title["nl"]
+    summary = measures_json(project)["summary"]
+    iso_measures = len(spec.get(iso).measures)  # type: ignore[union-attr]
+    assert summary["not_applicable"] == iso_measures - 1
+    assert summary["automated"] == 0 and summary["evidence"] == 1
+
+
+def test_coverage_by_measure_table_and_framework_guard(project: Project, probe_plugin: type) -> None:
+    _, (m1, _, _) = _own_catalog(project)
+    table = project.run("controls", "coverage", "--by", "measure")
+    assert table.exit_code == 0 and m1 in table.stdout and "automated" in table.stdout
+    wrong = project.run("controls", "coverage", "--by", "measure", "--framework", "avg")
+    assert wrong.exit_code == 2 and "--by measure lists BIO2 controls and measures" in wrong.stderr
+    by_theme = json.loads(project.run("controls", "coverage", "--format", "json").stdout)
+    assert set(by_theme) == {"framework", "groups", "totals"}  # the default view is unchanged
+
+
+def test_soa_lists_each_measure_with_its_own_coverage(project: Project, probe_plugin: type) -> None:
+    iso, (m1, m2, m3) = _own_catalog(project)
+    data = json.loads(project.run("controls", "soa", "--format", "json", "--lang", "en").stdout)
+    control = next(r for r in data["controls"] if r["number"] == iso)
+    measures = {m["number"]: m for m in data["measures"] if m["control"] == iso}
+    assert (measures[m1]["coverage"], measures[m2]["coverage"], measures[m3]["coverage"]) == \
+        ("automated", "evidence", "none")
+    # the ISO control takes the weakest of its measures, never `automated` because one of them is
+    assert control["coverage"] == "none" and control["controls"] == ["WHOLE", "AUTO", "PAPER"]
+    assert data["summary"]["measures_automated"] == 1 and data["summary"]["measures_evidence"] == 1
+
+    for number in control["measures"][2:]:
+        project.run("controls", "applicability", number, "--not-applicable", "--reason", "not here")
+    data = json.loads(project.run("controls", "soa", "--format", "json").stdout)
+    assert next(r for r in data["controls"] if r["number"] == iso)["coverage"] == "evidence"
+
+    rows = list(csv.DictReader(io.StringIO(project.run("controls", "soa", "--format", "csv").stdout)))
+    at = [r["number"] for r in rows].index(iso)
+    assert [(r["row"], r["number"], r["coverage"]) for r in rows[at:at + 3]] == [
+        ("control", iso, "evidence"), ("measure", m1, "automated"), ("measure", m2, "evidence")]
+    md = project.run("controls", "soa", "--format", "md", "--lang", "nl").stdout
+    assert f"| ↳ {m1} |" in md and "| geautomatiseerd | AUTO, PAPER |" in md
+    html = project.run("controls", "soa", "--format", "html", "--lang", "en").stdout
+    assert f'<td class="num">↳ {m2}</td>' in html

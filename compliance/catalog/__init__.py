@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from compliance.api import Check, Seconds
 from compliance.cron import cron_error
@@ -51,6 +51,24 @@ class Severity(enum.StrEnum):
 ControlId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")]
 Theme = Literal["organizational", "people", "physical", "technological"]
 Reference = str | list[str]
+
+#: The languages a control's texts can be written in; English is the one every text has.
+LANGUAGES = ("en", "nl")
+#: The control keys that take a text per language: `title: {en: ..., nl: ...}` or a plain string.
+TRANSLATABLE = ("title", "description", "owner")
+
+
+def _text_error(value: Any) -> str | None:
+    """Why a per-language text mapping is not valid (None when it is)."""
+    unknown = [str(k) for k in value if k not in LANGUAGES]
+    if unknown:
+        return (f"unknown language {', '.join(repr(k) for k in unknown)}; "
+                f"write the texts under {' and '.join(LANGUAGES)}")
+    if "en" not in value:
+        return "a text per language needs at least the English one, under `en:`"
+    if not all(isinstance(v, str) and v.strip() for v in value.values()):
+        return "each language's text must be a non-empty string"
+    return None
 
 
 class _Strict(BaseModel):
@@ -82,11 +100,70 @@ class Control(_Strict):
     combine: Literal["all", "any"] = "all"
     timeout: Seconds | None = None
     enabled: bool = True
+    #: The texts per language beside the plain value, e.g. {"nl": {"title": ..., "description": ...}};
+    #: filled from `title: {en: ..., nl: ...}` (and description, owner). An evidence check's
+    #: `requirement` written per language is kept here too, under every language including "en".
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict, exclude_if=lambda v: not v)
 
     _source: str = PrivateAttr(default="")
     _line: int = PrivateAttr(default=1)
     _bundled: bool = PrivateAttr(default=False)
     _override_source: str = PrivateAttr(default="")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_languages(cls, data: Any) -> Any:
+        """Turn `title: {en: ..., nl: ...}` into the English title plus its translations.
+
+        A mapping that is not a valid text per language is left as it is, so that the key's own
+        validator reports what is wrong with it, at its place.
+        """
+        if not isinstance(data, dict):
+            return data
+        if "translations" in data and not isinstance(data.get("translations"), dict):
+            return data
+        data = dict(data)
+        translations: dict[str, dict[str, str]] = {lang: dict(texts) for lang, texts in
+                                                   (data.get("translations") or {}).items()
+                                                   if isinstance(texts, dict)}
+        for key in TRANSLATABLE:
+            value = data.get(key)
+            if isinstance(value, dict) and _text_error(value) is None:
+                data[key] = value["en"]
+                for lang, text in value.items():
+                    if lang != "en":
+                        translations.setdefault(lang, {})[key] = text
+        requirement = _first_requirement(data.get("checks"))
+        if requirement is not None:
+            translations.setdefault("en", {})["requirement"] = requirement["en"]
+            for lang, text in requirement.items():
+                if lang != "en":
+                    translations.setdefault(lang, {})["requirement"] = text
+        data["translations"] = {lang: texts for lang, texts in translations.items() if texts}
+        return data
+
+    @field_validator(*TRANSLATABLE, mode="before")
+    @classmethod
+    def _one_text_per_language(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            raise ValueError(_text_error(value) or "a text per language")
+        return value
+
+    def text(self, field: str, lang: str) -> str:
+        """The control's `field` (title, description, owner, requirement) in `lang`, else its plain text.
+
+        The plain text is the English one when the control was written in both languages, or the one
+        text a municipality wrote for its own control.
+        """
+        translated = self.translations.get(lang, {}).get(field)
+        if translated:
+            return translated
+        if field == "requirement":
+            return self.translations.get("en", {}).get("requirement") or _plain_requirement(self.checks)
+        if field not in TRANSLATABLE:
+            raise ValueError(f"unknown text field '{field}'; use one of {', '.join((*TRANSLATABLE, 'requirement'))}")
+        value: str | None = getattr(self, field)
+        return value or ""
 
     @property
     def source(self) -> str:
@@ -117,6 +194,23 @@ class Control(_Strict):
         """A SHA-256 of the control's definition, so the database knows when the YAML changed."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _first_requirement(checks: Any) -> dict[str, str] | None:
+    """The first check's `requirement` written per language (the evidence plugin's), when valid."""
+    if not isinstance(checks, list):
+        return None
+    for spec in checks:
+        params = spec.get("params") if isinstance(spec, dict) else None
+        requirement = params.get("requirement") if isinstance(params, dict) else None
+        if isinstance(requirement, dict) and _text_error(requirement) is None:
+            return {str(k): v for k, v in requirement.items()}
+    return None
+
+
+def _plain_requirement(checks: Sequence[CheckSpec]) -> str:
+    requirement = next((spec.params["requirement"] for spec in checks if "requirement" in spec.params), "")
+    return requirement if isinstance(requirement, str) else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,19 +102,39 @@ def controls_list(app: App, control_paths: tuple[str, ...], tags: tuple[str, ...
 
 @controls.command("coverage")
 @click.option("--framework", type=FRAMEWORK_CHOICE, default="bio2", show_default=True)
+@click.option("--by", "by", type=click.Choice(["theme", "control", "measure"]), default="theme", show_default=True,
+              help="Count per theme, or list each ISO control or each BIO2 government measure (bio2 only).")
+@click.option("--lang", type=click.Choice(["en", "nl"]), default="en", show_default=True,
+              help="Language of the titles with --by control or measure.")
 @controls_option()
 @format_option("table", "json")
 @pass_app
-def controls_coverage(app: App, framework: str, control_paths: tuple[str, ...], fmt: str) -> None:
+def controls_coverage(app: App, framework: str, by: str, lang: str, control_paths: tuple[str, ...],
+                      fmt: str) -> None:
     """How much of a framework the controls cover: automated, by evidence, or not at all.
 
     Per theme (BIO2: the ISO/IEC 27002:2022 controls of clauses 5-8; AVG: the articles followed up;
     Forum Standaardisatie: the internet standards), counted over the enabled controls.
+
+    \b
+    --by measure: each BIO2 government measure with its ISO control, hygiene categories, the controls
+    that name it in their references, its coverage (automated when one of them has a check other than
+    evidence, evidence when they only have evidence checks, none), whether it applies (see
+    `controls applicability`) and its status: the worst of its controls' latest results.
+    --by control: each ISO control with its own coverage and its measures counted by coverage.
     """
     from compliance import soa
 
+    if by != "theme" and framework != "bio2":
+        error(f"--by {by} lists BIO2 controls and measures; leave out --framework {framework} or use --by theme")
     catalog = app.catalog(control_paths)
     found = soa.decisions(app.database())
+    if by == "measure":
+        _coverage_by_measure(soa.measure_coverage(catalog, found, soa.control_states(app.database()), lang), fmt)
+        return
+    if by == "control":
+        _coverage_by_control(soa.statement(catalog, app.database(), lang), fmt)
+        return
     groups = soa.coverage(catalog, framework, found)
     totals = {k: sum(g.as_dict()[k] for g in groups)
               for k in ("requirements", "automated", "evidence", "missing", "not_applicable")}
@@ -126,6 +146,42 @@ def controls_coverage(app: App, framework: str, control_paths: tuple[str, ...], 
     rows.append(("total", *totals.values()))
     emit_table(["Theme", "Requirements", "Automated", "Evidence", "Missing", "Not applicable"], rows,
                title=f"Coverage of {framework}")
+
+
+def _coverage_by_measure(measures: list[Any], fmt: str) -> None:
+    from compliance.soa import measure_summary
+
+    summary = measure_summary(measures)
+    if fmt == "json":
+        keys = ("number", "control", "title", "hygiene", "cbw", "coverage", "controls", "applicable", "reason",
+                "status")
+        emit_json({"framework": "bio2", "measures": [{k: m.as_dict()[k] for k in keys} for m in measures],
+                   "summary": summary})
+        return
+    emit_table(["Measure", "Control", "Title", "Hygiene", "Coverage", "Covered by", "Applicable", "Status"], [
+        (m.number, m.control, m.title, ", ".join(m.hygiene), m.coverage, ", ".join(m.controls) or "-",
+         "yes" if m.applies else "no", m.status) for m in measures],
+        title=(f"{summary['measures']} BIO2 measures: {summary['automated']} automated, {summary['evidence']} "
+               f"by evidence, {summary['none']} not covered, {summary['not_applicable']} not applicable"))
+
+
+def _coverage_by_control(rows: list[Any], fmt: str) -> None:
+    def counts(row: Any) -> dict[str, int]:
+        applicable = [m for m in row.measure_rows if m.applies]
+        return {"measures": len(row.measure_rows), "automated": sum(m.coverage == "automated" for m in applicable),
+                "evidence": sum(m.coverage == "evidence" for m in applicable),
+                "none": sum(m.coverage == "none" for m in applicable),
+                "not_applicable": len(row.measure_rows) - len(applicable)}
+
+    if fmt == "json":
+        emit_json({"framework": "bio2", "controls": [
+            {"number": r.number, "theme": r.theme, "title": r.title, "coverage": r.coverage, "controls": r.controls,
+             "applicable": r.applies, "status": r.status, "measures": counts(r)} for r in rows]})
+        return
+    emit_table(["Control", "Title", "Coverage", "Measures", "Automated", "Evidence", "None", "Not applicable",
+                "Applicable", "Status"], [
+        (r.number, r.title, r.coverage, *counts(r).values(), "yes" if r.applies else "no", r.status) for r in rows],
+        title="Coverage of bio2 per ISO/IEC 27002:2022 control")
 
 
 @controls.command("applicability")
@@ -141,8 +197,10 @@ def controls_applicability(app: App, subject: str | None, not_applicable: bool, 
                            by: str | None, control_paths: tuple[str, ...], fmt: str) -> None:
     """Record or show which controls apply, for the statement of applicability (VvT).
 
-    SUBJECT is an ISO/IEC 27002:2022 control (7.4), a BIO2 measure (7.04.01) or a control id. Controls
-    that do not apply drop out of the compliance score. Without SUBJECT, list the decisions.
+    SUBJECT is an ISO/IEC 27002:2022 control (7.4), a BIO2 measure (7.04.01) or a control id. A decision
+    on an ISO control holds for each of its measures that has no decision of its own. Controls that do
+    not apply, or all of whose BIO2 controls and measures do not, drop out of the compliance score and
+    cover no measure. Without SUBJECT, list the decisions.
 
     \b
     compliance controls applicability 7.4 --not-applicable --reason "no own data centre; hosted at the SSC"

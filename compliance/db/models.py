@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -78,6 +79,8 @@ class ControlRow(Base):
     references: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     schedule: Mapped[str | None] = mapped_column(String(100))
+    #: The texts per language beside title, description and owner: {"nl": {"title": ..., ...}}.
+    translations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     content_hash: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(1000), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)

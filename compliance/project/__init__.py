@@ -7,6 +7,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -103,13 +104,28 @@ DEMO_CONTROLS = """\
         expect_output: "patch level: OK"
 """
 
-#: Shipped controls the demo switches off, to keep its table short: an example of `override: true`.
-DEMO_DISABLED = ("BIO-ROLES", "BIO-RISK-ANALYSIS", "BIO-ASSETS", "BIO-ACCESS-REVIEW", "BIO-SUPPLIERS",
-                 "BIO-INCIDENT-PLAN", "BIO-CONTINUITY", "BIO-AUDIT", "BIO-AWARENESS", "BIO-SCREENING",
-                 "BIO-REMOTE-WORK", "BIO-ENTRY", "BIO-UTILITIES", "BIO-DISPOSAL", "BIO-BACKUP-TEST", "BIO-MALWARE",
-                 "BIO-MFA", "BIO-TLS", "AVG-REGISTER", "AVG-DPIA", "AVG-PROCESSORS", "AVG-DPO",
-                 "AVG-PRIVACY-STATEMENT", "AVG-RETENTION", "FS-HTTPS", "FS-SECURITY-TXT", "FS-MAIL-AUTH",
-                 "FS-DNSSEC", "FS-STARTTLS")
+#: The shipped controls the demo keeps; it switches every other shipped control off, to keep its table
+#: short: an example of `override: true` with `enabled: false`.
+DEMO_KEPT = ("BIO-BACKUP", "BIO-LOGSHIP", "BIO-FILE-PERMISSIONS", "BIO-EXPOSED-SERVICES", "BIO-POLICY",
+             "BIO-PATCHING", "AVG-BREACHES")
+
+
+def demo_disabled(frameworks: Sequence[str] = ("bio2", "avg")) -> list[str]:
+    """The ids of the shipped controls of `frameworks` that the demo switches off (all but DEMO_KEPT)."""
+    from compliance.catalog import bundled_folder
+    from compliance.frameworks import frameworks_of
+    from compliance.yamlfile import load_yaml
+
+    found: list[str] = []
+    for file in sorted(bundled_folder().glob("*.yaml")):
+        raw, _ = load_yaml(file)
+        for entry in raw if isinstance(raw, list) else [raw]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                continue
+            wanted = set(frameworks_of(dict(entry.get("references") or {}))) & set(frameworks)
+            if wanted and entry["id"] not in DEMO_KEPT:
+                found.append(entry["id"])
+    return found
 
 
 class BannerServer:
@@ -193,7 +209,7 @@ def prepare_demo(folder: Path, service_port: int) -> Path:
                                                    encoding="utf-8")
     (folder / "controls" / "demo-overrides.yaml").write_text(
         "# Shipped controls switched off for the demo, by id, without copying the catalog.\n"
-        + "".join(f"- {{id: {cid}, override: true, enabled: false}}\n" for cid in DEMO_DISABLED), encoding="utf-8")
+        + "".join(f"- {{id: {cid}, override: true, enabled: false}}\n" for cid in demo_disabled()), encoding="utf-8")
     targets = folder / "targets"
     now = time.time()
     _touch(targets / "backups" / "db-nightly.tar.gz", now - 3 * 3600)  # 3 hours old: fine

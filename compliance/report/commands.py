@@ -36,10 +36,22 @@ def report(app: App, period: str, as_of: Any, fmt: str, lang: str, output: str |
     if fmt == "pdf" and output is None and sys.stdout.isatty():
         error("a PDF does not belong on a terminal; add --output report.pdf (or redirect the output)")
     overview = build_overview(app.database(), period, as_of.date() if as_of else None, app.settings.zone,
-                              default_schedule=app.settings.schedule.default_cron)
+                              default_schedule=app.settings.schedule.default_cron, kinds=_check_kinds(app))
     content = render(overview, fmt, lang, organisation=app.settings.incidents.organisation)
     if output:
         Path(output).write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(content, nl=False)  # bytes (PDF) go to the binary stream as they are
+
+
+def _check_kinds(app: App) -> dict[str, str] | None:
+    """Per control id `automated` or `evidence`, from the catalog; None when the catalog does not load
+    (the report then leaves the automated/evidence split of its coverage out)."""
+    from compliance.errors import ComplianceError
+    from compliance.soa import control_kind
+
+    try:
+        return {c.id: control_kind(c) for c in app.catalog()}
+    except ComplianceError:
+        return None

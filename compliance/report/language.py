@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from functools import cache
 from importlib.resources import files
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from compliance.errors import ComplianceError
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 LANGUAGES = ("nl", "en")
 LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 DOMAIN = "messages"
+#: The gettext domain of the check plugins' message templates (`compliance.api.Message`).
+CHECKS_DOMAIN = "checks"
 
 
 def check_lang(lang: str) -> None:
@@ -43,6 +45,71 @@ def translations(lang: str) -> NullTranslations:
 
 def gettext(lang: str) -> Callable[[str], str]:
     return translations(lang).gettext
+
+
+@cache
+def check_translations(lang: str) -> NullTranslations:
+    """The catalog of the check messages' templates for lang (English: none, the templates are English)."""
+    from babel.support import Translations
+
+    check_lang(lang)
+    return Translations.load(str(files("compliance.report") / "locale"), [lang], domain=CHECKS_DOMAIN)
+
+
+class Localized(str):
+    """A text as stored (English, or a municipality's own words) that knows how it reads in other languages.
+
+    A control's title or owner carries its translations (`controls.translations`); a check's message
+    carries its template and parameters (`compliance.api.Message`), translated through the gettext
+    domain `checks`. As a `str` it is the stored text, so JSON output and comparisons stay language-neutral;
+    `localized(value, lang)` gives the text to print.
+    """
+
+    __slots__ = ("template", "translations")
+    translations: Mapping[str, str]
+    template: Mapping[str, Any] | None
+
+    def __new__(cls, text: str, translations: Mapping[str, str] | None = None,
+                template: Mapping[str, Any] | None = None) -> Localized:
+        value = super().__new__(cls, text)
+        value.translations = translations or {}
+        value.template = template
+        return value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Localized, (str(self), dict(self.translations), self.template))
+
+    def in_lang(self, lang: str) -> str:
+        """The text in lang: its translation, else its template translated, else the text as stored."""
+        if self.translations.get(lang):
+            return self.translations[lang]
+        if self.template is not None and lang != "en":
+            from compliance.api import render_message
+
+            return render_message(self.template, check_translations(lang).gettext)
+        return str(self)
+
+
+def localized(value: Any, lang: str) -> Any:
+    """A value to print in lang: a `Localized` text in that language, anything else as it is."""
+    return value.in_lang(lang) if isinstance(value, Localized) else value
+
+
+def control_text(text: str, translations: Any, field: str) -> str:
+    """A control's field (title, owner, ...) as stored, with its translations from `controls.translations`."""
+    found = {lang: texts[field] for lang, texts in (translations or {}).items()
+             if isinstance(texts, Mapping) and isinstance(texts.get(field), str)}
+    return Localized(text, found) if found else text
+
+
+def check_message(message: str, evidence: Any) -> str:
+    """A result's message as stored, with the template it was made from (kept in its evidence), if any."""
+    from compliance.api import MESSAGE_KEY
+
+    stored = evidence.get(MESSAGE_KEY) if isinstance(evidence, Mapping) else None
+    if isinstance(stored, Mapping) and isinstance(stored.get("template"), str):
+        return Localized(message, template=stored)
+    return message
 
 
 def label(kind: str, value: str | None, lang: str) -> str:

@@ -17,7 +17,15 @@ How the figures are defined (docs/report.md explains them for readers of the rep
   out of the score and shown as blind spots instead.
 - The **traffic light** of a theme is red below `AMBER_FROM` percent or with a failing critical control,
   amber below `GREEN_FROM` percent or with a failing high control, green otherwise, and `none` when no
-  control of the theme counts.
+  control of the theme counts. A theme most of whose applicable BIO2 measures are not monitored is at
+  most amber: a score over a few controls says little about a theme it mostly does not see.
+- **Coverage** counts the live BIO2 government measures: a measure applies unless marked not applicable
+  (itself, or through its ISO control); it is *monitored* when a counted control that names it in its
+  references is passing, failing or accepted (it has been evaluated and its checks ran). Applicable
+  measures not monitored (no control, or none evaluated) are blind spots. Each applicable measure is
+  `automated` when a counted control naming it has a check other than evidence, `evidence` when they
+  only have evidence checks, `none` without a counted control (the split needs the catalog's checks,
+  passed in as `kinds`).
 - **Top risks** are the failing and accepted controls ranked by severity weight x (days failing + 1).
 """
 
@@ -41,6 +49,7 @@ from compliance.report.queries import (
     change_counts,
     counted_controls,
     covering_exception,
+    decisions_at,
     errors_at,
     evaluations_at,
     exception_in_force,
@@ -53,6 +62,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from compliance.db import Database
+    from compliance.soa import Decision
     from compliance.store import ExceptionView
 
 #: Weight of a control in the compliance score and in the risk ranking, by severity.
@@ -109,10 +119,34 @@ class ThemeFigures:
     score: Score
     previous: float | None
     light: str  # green | amber | red | none
+    measures: int = 0  # the live BIO2 measures of the theme
+    applicable: int = 0  # of which applicable
+    monitored: int = 0  # of which monitored (see Coverage)
 
     @property
     def change(self) -> float | None:
         return _change(self.score.percent, self.previous)
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How many BIO2 government measures the counted controls monitor (see the module docstring).
+
+    `automated`, `evidence` and `none` split the applicable measures by how they are covered; the first
+    two are None when the report was built without the catalog's check kinds.
+    """
+
+    measures: int
+    applicable: int
+    monitored: int
+    automated: int | None
+    evidence: int | None
+    none: int
+    unmonitored: tuple[str, ...]  # applicable measures not monitored: blind spots
+
+    @property
+    def not_applicable(self) -> int:
+        return self.measures - self.applicable
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +265,7 @@ class Overview:
     could_not_run: tuple[CouldNotRun, ...]
     not_evaluated: tuple[NotEvaluated, ...]
     incidents: IncidentFigures
+    coverage: Coverage = field(default_factory=lambda: Coverage(0, 0, 0, None, None, 0, ()))
     weights: Mapping[str, int] = field(default_factory=lambda: dict(SEVERITY_WEIGHTS))
     top: int = TOP_RISKS
 
@@ -316,16 +351,75 @@ def score_of(states: Iterable[ControlState], weights: Mapping[str, int] = SEVERI
                  counts["not_evaluated"])
 
 
-def traffic_light(score: Score, failing_severities: Iterable[str]) -> str:
-    """green, amber or red for a theme (see the module docstring); none when nothing counts."""
+def traffic_light(score: Score, failing_severities: Iterable[str], applicable: int = 0, monitored: int = 0) -> str:
+    """green, amber or red for a theme (see the module docstring); none when nothing counts.
+
+    `applicable` and `monitored` count the theme's BIO2 measures: with most applicable measures not
+    monitored the theme is at most amber.
+    """
     if score.percent is None:
         return "none"
     severities = set(failing_severities)
     if score.percent < AMBER_FROM or "critical" in severities:
         return "red"
-    if score.percent < GREEN_FROM or "high" in severities:
+    if score.percent < GREEN_FROM or "high" in severities or 2 * (applicable - monitored) > applicable:
         return "amber"
     return "green"
+
+
+#: The control states in which a control monitors the measures it names: evaluated, its checks ran.
+MONITORING = ("passing", "failing", "accepted")
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureState:
+    """One live BIO2 measure in the report: its theme, whether it applies, is monitored, how covered."""
+
+    number: str
+    theme: str
+    applies: bool
+    monitored: bool
+    kind: str | None  # automated | evidence | none; None when the check kinds are not known
+
+
+def measure_states(states: Mapping[str, ControlState], decided: Mapping[str, Decision],
+                   kinds: Mapping[str, str] | None) -> list[MeasureState]:
+    """Every live BIO2 measure, as seen through the counted controls' states at a moment."""
+    from compliance.frameworks import load, measures_of
+    from compliance.soa import measure_decision
+
+    spec = load("bio2")
+    themes = {r.number: r.group for r in spec.requirements}
+    naming: dict[str, list[ControlState]] = defaultdict(list)
+    for state in states.values():
+        for number in measures_of(dict(state.control.references)):
+            naming[number].append(state)
+    found = []
+    for measure in spec.measures:
+        decision = measure_decision(measure.number, decided)
+        covering = naming.get(measure.number, [])
+        if not covering:
+            kind: str | None = "none"
+        elif kinds is None:
+            kind = None
+        else:  # a control stored but no longer in the catalog was synced with checks: count it automated
+            covering_kinds = {kinds.get(s.control.id, "automated") for s in covering}
+            kind = "automated" if "automated" in covering_kinds else "evidence"
+        found.append(MeasureState(measure.number, themes.get(measure.control, ""),
+                                  decision is None or decision.applies,
+                                  any(s.status in MONITORING for s in covering), kind))
+    return found
+
+
+def coverage_of(measures: Sequence[MeasureState], kinds_known: bool = True) -> Coverage:
+    applicable = [m for m in measures if m.applies]
+    monitored = [m for m in applicable if m.monitored]
+    return Coverage(
+        len(measures), len(applicable), len(monitored),
+        sum(m.kind == "automated" for m in applicable) if kinds_known else None,
+        sum(m.kind == "evidence" for m in applicable) if kinds_known else None,
+        sum(m.kind == "none" for m in applicable),
+        tuple(m.number for m in applicable if not m.monitored))
 
 
 def _states_at(session: Session, controls: Mapping[str, ControlFacts], moment: _Moment,
@@ -364,14 +458,17 @@ def _risks(session: Session, states: Mapping[str, ControlState], moment: _Moment
 
 
 def _themes(now: Mapping[str, ControlState], before: Mapping[str, ControlState],
-            weights: Mapping[str, int]) -> tuple[ThemeFigures, ...]:
+            weights: Mapping[str, int], measures: Sequence[MeasureState] = ()) -> tuple[ThemeFigures, ...]:
     themes = []
     for theme, clause in THEMES.items():
         current = [s for s in now.values() if s.control.theme == theme]
         score = score_of(current, weights)
         previous = score_of((s for s in before.values() if s.control.theme == theme), weights)
-        light = traffic_light(score, (s.control.severity for s in current if s.status == "failing"))
-        themes.append(ThemeFigures(theme, clause, score, previous.percent, light))
+        own = coverage_of([m for m in measures if m.theme == theme])
+        light = traffic_light(score, (s.control.severity for s in current if s.status == "failing"),
+                              own.applicable, own.monitored)
+        themes.append(ThemeFigures(theme, clause, score, previous.percent, light, own.measures, own.applicable,
+                                   own.monitored))
     return tuple(themes)
 
 
@@ -471,12 +568,15 @@ def build_overview(
     *,
     now: datetime | None = None,
     default_schedule: str | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> Overview:
     """The risk overview for the calendar `period` (week, month, quarter, year) containing `as_of`.
 
     `as_of` defaults to today in `zone` and may not lie in the future; days end at midnight in
     `zone`. `default_schedule` is the cron expression for controls without a schedule of their own
-    (without it, such a control is overdue after `UNSCHEDULED_MAX_AGE`).
+    (without it, such a control is overdue after `UNSCHEDULED_MAX_AGE`). `kinds` gives per control id
+    `automated` or `evidence` (`compliance.soa.control_kind` over the catalog); without it the coverage
+    does not split measures into automated and evidence.
     """
     from compliance.store import Store
 
@@ -500,6 +600,7 @@ def build_overview(
         changes = _changes(session, states, previous_states, start_of_day(current.start, zone), here.at)
         errors = errors_at(session, [cid for cid, s in states.items() if s.evaluation is not None], here.at)
     incidents = incident_figures(database, start_of_day(current.start, zone), here.at)
+    measures = measure_states(states, decisions_at(database, here.at), kinds)
     return Overview(
         generated_at=now,
         as_of=as_of,
@@ -508,7 +609,7 @@ def build_overview(
         previous_period=before.period,
         compliance=score_of(states.values(), weights),
         previous=score_of(previous_states.values(), weights),
-        themes=_themes(states, previous_states, weights),
+        themes=_themes(states, previous_states, weights, measures),
         trend=tuple(TrendPoint(m.period, score_of(s.values(), weights)) for m, s in zip(moments, trend_states,
                                                                                          strict=True)),
         risks=tuple(risks),
@@ -517,5 +618,6 @@ def build_overview(
         could_not_run=_could_not_run(errors, controls),
         not_evaluated=_not_evaluated(states, here.at, zone, default_schedule),
         incidents=incidents,
+        coverage=coverage_of(measures, kinds is not None),
         weights=weights,
     )

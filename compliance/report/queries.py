@@ -17,18 +17,20 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from compliance.api import Status
+from compliance.report.language import check_message, control_text
 from compliance.store import combine
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from compliance.db import Database
+    from compliance.soa import Decision
     from compliance.store import ExceptionView
 
 
 @dataclass(frozen=True, slots=True)
 class ControlFacts:
-    """What the report needs to know about a control, as stored now."""
+    """What the report needs to know about a control, as stored now (title and owner with their translations)."""
 
     id: str
     title: str
@@ -96,17 +98,26 @@ def counted_controls(database: Database, moment: datetime) -> dict[str, ControlF
     from sqlalchemy import select
 
     from compliance.db.models import ControlRow
-    from compliance.soa import history, not_applicable_reason
+    from compliance.soa import not_applicable_reason
 
-    decided = {d.subject: d for d in history(database) if d.decided_at < moment}  # the newest per subject
+    decided = decisions_at(database, moment)
     with database.sessions() as session:
         rows = session.execute(select(
             ControlRow.id, ControlRow.title, ControlRow.theme, ControlRow.severity, ControlRow.owner,
             ControlRow.schedule, ControlRow.references, ControlRow.last_status, ControlRow.last_evaluated_at,
+            ControlRow.translations,
         ).where(ControlRow.active.is_(True)).order_by(ControlRow.id)).all()
-    return {r.id: ControlFacts(r.id, r.title, r.theme, r.severity, r.owner, r.schedule, _references(r.references),
-                               r.last_status, r.last_evaluated_at)
+    return {r.id: ControlFacts(r.id, control_text(r.title, r.translations, "title"), r.theme, r.severity,
+                               None if r.owner is None else control_text(r.owner, r.translations, "owner"),
+                               r.schedule, _references(r.references), r.last_status, r.last_evaluated_at)
             for r in rows if not (decided and not_applicable_reason(r.id, r.references or {}, decided))}
+
+
+def decisions_at(database: Database, moment: datetime) -> dict[str, Decision]:
+    """The applicability decisions in force at a moment: the newest per subject made before it."""
+    from compliance.soa import history
+
+    return {d.subject: d for d in history(database) if d.decided_at < moment}
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,11 +205,12 @@ def errors_at(session: Session, control_ids: Collection[str], moment: datetime) 
         if not last.errored:
             continue
         rows = session.execute(
-            select(CheckResultRow.target, CheckResultRow.message, CheckResultRow.started_at)
+            select(CheckResultRow.target, CheckResultRow.message, CheckResultRow.evidence, CheckResultRow.started_at)
             .where(CheckResultRow.control_id == control_id, CheckResultRow.started_at >= last.scan_started_at,
                    CheckResultRow.started_at <= last.at, CheckResultRow.status == Status.ERROR.value)
             .order_by(CheckResultRow.target, CheckResultRow.started_at))
-        errors.extend(ErrorResult(control_id, target, message, at) for target, message, at in rows)
+        errors.extend(ErrorResult(control_id, target, check_message(message, evidence), at)
+                      for target, message, evidence, at in rows)
     return errors
 
 
@@ -232,10 +244,11 @@ def open_findings_at(session: Session, moment: datetime) -> list[OpenFinding]:
 
 
 def failure_messages(session: Session, findings: Iterable[OpenFinding], moment: datetime) -> dict[int, str]:
-    """The message of the newest failing result before moment for each finding.
+    """The message of the newest failing result before moment for each finding, with its template.
 
-    Known from the finding row while it is open; otherwise one index seek per finding. A finding of a
-    `combine: any` control (target `*`) has no result of its own target and gets an empty message.
+    One index seek per finding, for the result's message template (kept in its evidence); the text is
+    the finding row's while it is open. A finding of a `combine: any` control (target `*`) has no
+    result of its own target: it gets the finding row's message, or an empty one.
     """
     from sqlalchemy import select
 
@@ -243,15 +256,15 @@ def failure_messages(session: Session, findings: Iterable[OpenFinding], moment: 
 
     messages = {}
     for f in findings:
-        if f.message is not None:
-            messages[f.id] = f.message
-            continue
-        message = session.scalar(
-            select(CheckResultRow.message)
+        newest = session.execute(
+            select(CheckResultRow.message, CheckResultRow.evidence)
             .where(CheckResultRow.control_id == f.control_id, CheckResultRow.target == f.target,
                    CheckResultRow.started_at < moment, CheckResultRow.status == Status.FAIL.value)
-            .order_by(CheckResultRow.started_at.desc()).limit(1))
-        messages[f.id] = message or ""
+            .order_by(CheckResultRow.started_at.desc()).limit(1)).first()
+        if newest is not None and f.message in (None, newest.message):
+            messages[f.id] = check_message(newest.message, newest.evidence)
+        else:
+            messages[f.id] = f.message if f.message is not None else ""
     return messages
 
 

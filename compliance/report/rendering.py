@@ -2,7 +2,9 @@
 
 Templates only format what `Overview` holds. Texts come from the gettext catalog `messages`
 (locale/nl/LC_MESSAGES/messages.po; English is the msgid itself); dates and numbers are formatted
-for the language by Babel. HTML is autoescaped, Markdown escapes every value it prints, and no
+for the language by Babel. Control titles and owners and check messages are `Localized` texts: every
+printed value goes through `localized`, so a Dutch report shows their Dutch wording (a text without a
+translation or template is shown as stored). HTML is autoescaped, Markdown escapes every value it prints, and no
 value is ever used as a template, so text from checks (HTML, Jinja syntax) is shown as text.
 """
 
@@ -16,7 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from compliance.errors import ComplianceError
-from compliance.report.language import Formatter, check_lang, label, translations
+from compliance.report.language import Formatter, check_lang, label, localized, translations
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -51,11 +53,12 @@ def _environment(kind: str, lang: str) -> Environment:
     if kind == "html":
         env = Environment(loader=PackageLoader("compliance.report", "templates"), autoescape=True,
                           extensions=["jinja2.ext.i18n"], undefined=StrictUndefined,
-                          trim_blocks=True, lstrip_blocks=True)
+                          finalize=lambda value: localized(value, lang), trim_blocks=True, lstrip_blocks=True)
     else:
         # Markdown is not HTML: every printed value is escaped for Markdown instead
         env = Environment(loader=PackageLoader("compliance.report", "templates"), autoescape=False,
-                          extensions=["jinja2.ext.i18n"], undefined=StrictUndefined, finalize=markdown_text,
+                          extensions=["jinja2.ext.i18n"], undefined=StrictUndefined,
+                          finalize=lambda value: markdown_text(localized(value, lang)),
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["label"] = lambda kind_, value: label(kind_, value, lang)

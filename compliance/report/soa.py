@@ -17,27 +17,29 @@ if TYPE_CHECKING:
     from compliance.soa import SoaRow
 
 DOMAIN = "soa"
-CSV_FIELDS = ("number", "title", "theme", "measures", "applicable", "reason", "decided_by", "decided_at",
-              "measures_not_applicable", "coverage", "controls", "status")
+#: The BIO2 hygiene categories of a measure, as the VvT names them (translated through `soa`).
+HYGIENE_LABELS = {"basishygiene": "basic hygiene", "ketenhygiene": "chain hygiene",
+                  "overheidsrisico": "government risk"}
+#: CSV columns: one line per ISO control (`row` control) followed by one per BIO2 measure (`row` measure).
+CSV_FIELDS = ("row", "number", "control", "title", "theme", "hygiene", "measures", "applicable", "reason",
+              "decided_by", "decided_at", "measures_not_applicable", "coverage", "controls", "status")
 
 
 def render_soa(rows: list[SoaRow], fmt: str, lang: str, zone: tzinfo = UTC, generated: datetime | None = None) -> str:
     generated = generated or datetime.now(UTC)
-    data = [r.as_dict() for r in rows]
     if fmt == "json":
-        return json.dumps({"generated_at": generated.isoformat(), "lang": lang, "controls": data},
+        return json.dumps({"generated_at": generated.isoformat(), "lang": lang, "summary": _summary(rows),
+                           "controls": [r.as_dict() for r in rows],
+                           "measures": [m.as_dict() for r in rows for m in r.measure_rows]},
                           indent=2, ensure_ascii=False, default=str) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_FIELDS)
-        for d in data:
-            writer.writerow([
-                "; ".join(d[k]) if k in ("measures", "controls") else
-                "; ".join(f"{m}: {r}" for m, r in d[k].items()) if k == "measures_not_applicable" else
-                ("yes" if d[k] else "no") if k == "applicable" else
-                d[k].isoformat() if isinstance(d[k], datetime) else d[k] if d[k] is not None else ""
-                for k in CSV_FIELDS])
+        for row in rows:
+            writer.writerow(_csv_line({**row.as_dict(), "row": "control", "control": row.number}))
+            for measure in row.measure_rows:
+                writer.writerow(_csv_line({**measure.as_dict(), "row": "measure"}))
         return out.getvalue()
     themes: dict[str, list[SoaRow]] = {}
     for row in rows:
@@ -47,13 +49,36 @@ def render_soa(rows: list[SoaRow], fmt: str, lang: str, zone: tzinfo = UTC, gene
     return text
 
 
+def _csv_line(d: dict[str, Any]) -> list[Any]:
+    def cell(key: str) -> Any:
+        value = d.get(key)
+        if key in ("measures", "controls", "hygiene"):
+            return "; ".join(value or ())
+        if key == "measures_not_applicable":
+            return "; ".join(f"{m}: {r}" for m, r in (value or {}).items())
+        if key == "applicable":
+            return "yes" if value else "no"
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return "" if value is None else value
+
+    return [cell(k) for k in CSV_FIELDS]
+
+
 def _summary(rows: list[SoaRow]) -> dict[str, int]:
+    measures = [m for r in rows for m in r.measure_rows]
+    applicable = [m for m in measures if m.applies]
     return {"controls": len(rows), "applicable": sum(r.applies for r in rows),
             "not_applicable": sum(not r.applies for r in rows),
             "automated": sum(r.coverage == "automated" for r in rows),
             "evidence": sum(r.coverage == "evidence" for r in rows),
             "none": sum(r.coverage == "none" for r in rows),
-            "measures": sum(len(r.measures) for r in rows)}
+            "measures": sum(len(r.measures) for r in rows),
+            "measures_applicable": len(applicable),
+            "measures_not_applicable": len(measures) - len(applicable),
+            "measures_automated": sum(m.coverage == "automated" for m in applicable),
+            "measures_evidence": sum(m.coverage == "evidence" for m in applicable),
+            "measures_none": sum(m.coverage == "none" for m in applicable)}
 
 
 def _template(fmt: str, lang: str) -> Any:
@@ -69,5 +94,6 @@ def _template(fmt: str, lang: str) -> Any:
     env.install_gettext_translations(translations, newstyle=True)
     env.filters["date"] = lambda value: format_date(value, "long", locale=locale) if value else ""
     env.filters["datetime"] = lambda value: format_datetime(value, "d MMMM y HH:mm", locale=locale) if value else ""
+    env.filters["hygiene"] = lambda value: translations.gettext(HYGIENE_LABELS.get(value) or str(value))
     env.filters["md"] = lambda value: str(value).replace("|", "\\\\|").replace("\\n", " ")
     return env.get_template(f"soa.{fmt}.j2")

@@ -230,6 +230,7 @@ class Store:
                 row.severity, row.owner, row.schedule = control.severity.value, control.owner, control.schedule
                 row.references = dict(control.references)
                 row.tags = list(control.tags)
+                row.translations = {lang: dict(texts) for lang, texts in control.translations.items()}
                 # a control switched off (enabled: false) is out of scans and reports, like a removed one
                 row.content_hash, row.source, row.active, row.synced_at = digest, control.source, control.enabled, now
             if deactivate_missing:

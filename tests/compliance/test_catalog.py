@@ -270,3 +270,74 @@ def test_a_bad_target_of_a_group_is_reported_in_the_config_once_with_every_contr
         "compliance.yaml:5:8: target in group 'servers', used by controls 'X', 'Y': unknown parameter 'hots' for "
         "plugin 'tcp_port' (did you mean 'host'?)",
     ]
+
+
+BILINGUAL = """\
+- id: POLICY-01
+  title: {en: Policy adopted, nl: Beleid vastgesteld}
+  description:
+    en: The board adopted it.
+    nl: Het bestuur heeft het vastgesteld.
+  owner: {en: Municipal secretary, nl: Gemeentesecretaris}
+  theme: organizational
+  severity: high
+  checks:
+    - plugin: evidence
+      params:
+        requirement: {en: Adopted policy, nl: Vastgesteld beleid}
+        max_age: 1y
+"""
+
+
+def test_a_text_per_language_keeps_english_as_the_plain_value(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(BILINGUAL, encoding="utf-8")
+    control = load_catalog([tmp_path]).controls[0]
+    assert (control.title, control.description, control.owner) == (
+        "Policy adopted", "The board adopted it.", "Municipal secretary")
+    assert control.translations == {
+        "nl": {"title": "Beleid vastgesteld", "description": "Het bestuur heeft het vastgesteld.",
+               "owner": "Gemeentesecretaris", "requirement": "Vastgesteld beleid"},
+        "en": {"requirement": "Adopted policy"},
+    }
+    assert [control.text(f, "nl") for f in ("title", "owner", "requirement")] == [
+        "Beleid vastgesteld", "Gemeentesecretaris", "Vastgesteld beleid"]
+    assert [control.text(f, "en") for f in ("title", "owner", "requirement")] == [
+        "Policy adopted", "Municipal secretary", "Adopted policy"]
+
+
+def test_a_one_language_control_falls_back_to_its_only_text(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "id: OWN-1\ntitle: Eigen maatregel\ntheme: people\nseverity: low\nowner: Team Infra\n"
+        "checks: [{plugin: evidence, params: {requirement: Verslag}}]\n", encoding="utf-8")
+    control = load_catalog([tmp_path]).controls[0]
+    assert control.translations == {}
+    assert [control.text(f, "nl") for f in ("title", "description", "owner", "requirement")] == [
+        "Eigen maatregel", "", "Team Infra", "Verslag"]
+    with pytest.raises(ValueError, match="unknown text field 'severity'"):
+        control.text("severity", "nl")
+
+
+def test_the_content_hash_changes_when_only_the_dutch_text_changes(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(BILINGUAL, encoding="utf-8")
+    before = load_catalog([tmp_path]).controls[0].content_hash()
+    (tmp_path / "c.yaml").write_text(BILINGUAL.replace("Beleid vastgesteld", "Beleid door college vastgesteld"),
+                                     encoding="utf-8")
+    assert load_catalog([tmp_path]).controls[0].content_hash() != before
+
+
+@pytest.mark.parametrize(("title", "message"), [
+    ("{nl: Beleid}", "c.yaml:2:10: title: a text per language needs at least the English one, under `en:`"),
+    ("{en: Policy, de: Politik}", "c.yaml:2:10: title: unknown language 'de'; write the texts under en and nl"),
+    ("{en: Policy, nl: ''}", "c.yaml:2:10: title: each language's text must be a non-empty string"),
+])
+def test_a_bad_text_per_language_is_reported_at_its_key(tmp_path: Path, title: str, message: str) -> None:
+    problems = problems_of(tmp_path, BILINGUAL.replace("{en: Policy adopted, nl: Beleid vastgesteld}", title))
+    assert [p for p in problems if p.startswith("c.yaml:2:")] == [message]
+
+
+def test_a_requirement_without_english_is_a_parameter_problem(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, BILINGUAL.replace("{en: Adopted policy, nl: Vastgesteld beleid}",
+                                                       "{nl: Vastgesteld beleid}"))
+    assert len(problems) == 1
+    assert "parameter 'requirement' of plugin 'evidence': a requirement per language needs at least the English " \
+           "one, under `en:`" in problems[0]

@@ -210,6 +210,43 @@ def test_sync_deactivates_controls_gone_from_the_catalog(store: Any, database: D
     assert rows == {"A": ("a2", True), "B": ("b", False)}
 
 
+def test_sync_stores_the_texts_per_language_and_resyncs_when_one_changes(
+        store: Any, database: Database, tmp_path: Path) -> None:
+    check = "checks: [{plugin: tcp_port, params: {host: h, port: 1}}]"
+    (tmp_path / "c.yaml").write_text(
+        f"- {{id: A, title: {{en: Backups, nl: Back-ups}}, owner: {{en: IT, nl: afdeling ICT}}, theme: people, "
+        f"severity: low, {check}}}\n")
+    assert store.sync_controls(load_catalog([tmp_path])) == 1
+    (tmp_path / "c.yaml").write_text(
+        f"- {{id: A, title: {{en: Backups, nl: Reservekopieën}}, owner: {{en: IT, nl: afdeling ICT}}, "
+        f"theme: people, severity: low, {check}}}\n")
+    assert store.sync_controls(load_catalog([tmp_path])) == 1
+    with database.sessions() as session:
+        row = session.scalars(select(ControlRow)).one()
+    assert (row.title, row.owner) == ("Backups", "IT")
+    assert row.translations == {"nl": {"title": "Reservekopieën", "owner": "afdeling ICT"}}
+
+
+def test_migration_0007_gives_existing_controls_no_translations(db_url: str) -> None:
+    from alembic import command
+
+    from compliance import db
+
+    command.downgrade(alembic_config(db_url), "0006")
+    engine = db.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO controls (id, title, description, theme, severity, \"references\", tags, "
+                          "content_hash, source, active, synced_at) VALUES ('OLD-1', 'old', '', 'people', 'low', "
+                          "'{}', '[]', 'x', '', true, '2026-01-01 00:00:00+00:00')"))
+    engine.dispose()
+    db.upgrade(db_url)
+    database = Database(db_url)
+    with database.sessions() as session:
+        row = session.scalars(select(ControlRow)).one()
+    database.close()
+    assert (row.id, row.translations) == ("OLD-1", {})
+
+
 def test_times_are_stored_in_utc(database: Database, store: Any, probe_plugin: type) -> None:
     report = run_scan([probe_control()], settings_for(database.url), store)
     assert report.started_at.utcoffset() == timedelta(0)

@@ -57,11 +57,11 @@ WORKED = [
          "malicious": True}, "4.50", "very high", id="stolen-youth-care-laptop"),
     pytest.param(
         # A phished employee mailbox, read by the attacker, holds e-mails with residents' BSN and addresses.
-        # bsn basic 2, contact 1: DPC = max = 2; the BSN with name identifies directly: EI 1;
-        # attacker could pass it on to anyone: confidentiality 0.5; phishing is malicious: +0.5.
-        # SE = 2 × 1 + (0.5 + 0 + 0 + 0.5) = 3.0 -> high (on the boundary)
-        {"dpc": 2, "ei": "maximum", "confidentiality": "unknown-recipients", "integrity": "none",
-         "availability": "none", "malicious": True}, "3.00", "high", id="phished-mailbox-with-bsn"),
+        # bsn basic 3 (product default, identity fraud), contact 1: DPC = max = 3; the BSN with name
+        # identifies directly: EI 1; attacker could pass it on to anyone: confidentiality 0.5; phishing is
+        # malicious: +0.5. SE = 3 × 1 + (0.5 + 0 + 0 + 0.5) = 4.0 -> very high (on the boundary)
+        {"dpc": 3, "ei": "maximum", "confidentiality": "unknown-recipients", "integrity": "none",
+         "availability": "none", "malicious": True}, "4.00", "very high", id="phished-mailbox-with-bsn"),
     pytest.param(
         # Ransomware encrypts the file share with WMO care assessments; restored from backup after 3 days,
         # no sign of exfiltration. health basic 4; files named by case number, linkable with some effort:
@@ -136,7 +136,7 @@ def test_the_command_line_offers_exactly_the_levels_of_the_method() -> None:
 
 
 @pytest.mark.parametrize(("categories", "dpc"), [
-    (["contact"], 1), (["contact", "bsn"], 2), (["id-document"], 3), (["social-welfare", "contact"], 3),
+    (["contact"], 1), (["contact", "bsn"], 3), (["id-document"], 3), (["social-welfare", "contact"], 3),
     (["health"], 4), (["criminal", "contact"], 4), (["behavioural"], 2), (["credentials"], 2),
 ])
 def test_the_dpc_defaults_to_the_highest_basic_score(categories: list[str], dpc: int) -> None:
@@ -146,4 +146,4 @@ def test_the_dpc_defaults_to_the_highest_basic_score(categories: list[str], dpc:
 def test_data_categories_are_the_domain_names() -> None:
     assert list(DATA_CATEGORIES) == ["contact", "identity", "bsn", "id-document", "credentials", "behavioural",
                                      "financial", "social-welfare", "health", "special", "criminal", "other"]
-    assert [c.basic_dpc for c in DATA_CATEGORIES.values()] == [1, 1, 2, 3, 2, 2, 3, 3, 4, 4, 4, 1]
+    assert [c.basic_dpc for c in DATA_CATEGORIES.values()] == [1, 1, 3, 3, 2, 2, 3, 3, 4, 4, 4, 1]

@@ -50,13 +50,34 @@ def test_unintelligible_without_lasting_loss_of_availability_notifies_neither(av
     assert "art. 34(3)(a)" in advice.reasons[1]
 
 
-def test_unintelligible_with_lasting_loss_of_availability_notifies_the_authority_only() -> None:
-    # Encrypted disk stolen and no backup: 4 × 1 + 0 (unintelligible) + 0.5 (full) = 4.5 -> very high,
-    # the authority is notified (loss of availability), the people not: art. 34(3)(a)
+def test_unintelligible_data_do_not_spare_the_people_a_lasting_loss_of_availability() -> None:
+    # Encrypted disk stolen and no backup: 4 × 1 + 0 (unintelligible) + 0.5 (full) = 4.5 -> very high;
+    # art. 34(3)(a) covers confidentiality only, so the loss of the data still calls for informing the people
     sev = severity(4, confidentiality="exposed", availability="full", unintelligible=True)
     advice = recommend(sev, availability="full", unintelligible=True)
     assert sev.score_text == "4.50"
-    assert (advice.notify_authority, advice.notify_subjects, advice.rule) == (True, False, "art-34-3-a")
+    assert (advice.notify_authority, advice.notify_subjects, advice.rule) == (True, True, "high")
+    assert "art. 34(3)(a) does not spare informing the people concerned" in advice.reasons[-1]
+
+
+def test_every_reason_has_its_dutch_counterpart() -> None:
+    advice = recommend(severity(1), availability="full", integrity="unrecoverable", unintelligible=True,
+                       contained=True, risk_removed=True, people=50_000)
+    assert len(advice.reasons) == len(advice.reasons_nl) > 2
+    assert advice.summary_nl.startswith("Ernst ")
+
+
+@pytest.mark.parametrize(("people", "large_scale", "risk_band"), [
+    (10_000, 10_000, "medium"), (10_001, 10_000, "high"), (5, 4, "high"),
+])
+def test_the_band_rises_one_step_only_above_the_threshold(people: int, large_scale: int, risk_band: str) -> None:
+    advice = recommend(severity(2), availability="none", people=people, large_scale=large_scale)  # 2.25, medium
+    assert advice.risk_band == risk_band
+
+
+def test_very_high_stays_very_high_above_the_threshold() -> None:
+    advice = recommend(severity(4), availability="none", people=20_000)
+    assert advice.risk_band == "very high" and "the band is already the highest" in advice.reasons[-1]
 
 
 def test_risk_removed_means_the_people_need_not_be_informed() -> None:

@@ -21,6 +21,20 @@ def counts(passing: int, failing: int, accepted: int, unknown: int, not_evaluate
             "unknown": unknown, "not_evaluated": not_evaluated}
 
 
+def bio2_measures(theme: str | None = None) -> list[str]:
+    """The live BIO2 measure numbers (of one theme), from the framework data."""
+    from compliance.frameworks import load
+
+    spec = load("bio2")
+    themes = {r.number: r.group for r in spec.requirements}
+    return [m.number for m in spec.measures if theme is None or themes[m.control] == theme]
+
+
+def measures(theme: str, monitored: int = 0) -> dict[str, int]:
+    total = len(bio2_measures(theme))
+    return {"measures": total, "measures_applicable": total, "monitored": monitored}
+
+
 def test_the_weekly_figures_of_a_known_history(database: Any, seeded: Seeded) -> None:
     report = build_overview(database, "week", AS_OF, AMSTERDAM, now=NOW).to_json()
     a_y = exception(seeded.exception_a_y, "2026-03-20", "y", "CISO")
@@ -36,16 +50,22 @@ def test_the_weekly_figures_of_a_known_history(database: Any, seeded: Seeded) ->
     # passing B (1) + C (2) + D (4) of A (8) + B + C + D + G (2): 7 / 17; a week earlier A, B and D were
     # accepted and C, E, G passed: 6 / 19
     assert report["compliance"] == {"score": 41.2, "previous": 31.6, "change": 9.6, **counts(3, 2, 0, 1, 1)}
+    # organizational and people score 100 % but see none of their BIO2 measures: at most amber
     assert report["themes"] == [
         {"theme": "organizational", "clause": "5", "score": 100.0, "previous": 0.0, "change": 100.0,
-         "light": "green", **counts(1, 0, 0, 0, 1)},
-        {"theme": "people", "clause": "6", "score": 100.0, "previous": 0.0, "change": 100.0, "light": "green",
-         **counts(1, 0, 0, 0, 0)},
+         "light": "amber", **counts(1, 0, 0, 0, 1), **measures("organizational")},
+        {"theme": "people", "clause": "6", "score": 100.0, "previous": 0.0, "change": 100.0, "light": "amber",
+         **counts(1, 0, 0, 0, 0), **measures("people")},
         {"theme": "physical", "clause": "7", "score": None, "previous": 100.0, "change": None, "light": "none",
-         **counts(0, 0, 0, 1, 0)},
+         **counts(0, 0, 0, 1, 0), **measures("physical")},
         {"theme": "technological", "clause": "8", "score": 16.7, "previous": 33.3, "change": -16.6, "light": "red",
-         **counts(1, 2, 0, 0, 0)},
+         **counts(1, 2, 0, 0, 0), **measures("technological", monitored=1)},
     ]
+    # only A names a measure (8.15.01), and A has been evaluated; without the catalog no automated/evidence split
+    everything = bio2_measures()
+    assert report["coverage"] == {"measures": len(everything), "applicable": len(everything), "not_applicable": 0,
+                                  "monitored": 1, "automated": None, "evidence": None, "none": len(everything) - 1,
+                                  "unmonitored": [n for n in everything if n != "8.15.01"]}
     assert [(p["period"], p["start"], p["score"]) for p in report["trend"]] == [
         ("2025-W51", "2025-12-15", None), ("2025-W52", "2025-12-22", None), ("2026-W01", "2025-12-29", None),
         ("2026-W02", "2026-01-05", None), ("2026-W03", "2026-01-12", None), ("2026-W04", "2026-01-19", None),
@@ -184,5 +204,61 @@ def test_a_control_not_applicable_drops_out_from_the_decision_on(database: Any, 
     # passing C (2) + D (4) of A (8) + C + D + G (2): 6 / 16; week 9 as before: 6 / 19
     assert report["compliance"] == {"score": 37.5, "previous": 31.6, "change": 5.9, **counts(2, 2, 0, 1, 1)}
     assert report["themes"][0] == {"theme": "organizational", "clause": "5", "score": None, "previous": 0.0,
-                                   "change": None, "light": "none", **counts(0, 0, 0, 0, 1)}
+                                   "change": None, "light": "none", **counts(0, 0, 0, 0, 1),
+                                   **measures("organizational")}
     assert [c["control"] for c in report["changes"]["newly_resolved"]] == ["D"]
+
+
+def _people_history(database: Any, store: Any, named: int, paper_named: int = 0) -> None:
+    """P (people, passing) names the first `named` people measures; Q (never evaluated) the next ones."""
+    from tests.compliance.report.history import History, Spec
+
+    people = bio2_measures("people")
+    history = History(database, store)
+    p = Spec("P", "people", "medium", references={"bio2": people[:named]})
+    history.scan(local(2), {p: {"p": "pass"}})
+    q = Spec("Q", "people", "low", references={"bio2": people[named:named + paper_named]})
+    store.sync_controls([q.control({"q": "pass"})])
+
+
+@pytest.mark.parametrize("majority", [True, False])
+def test_a_theme_is_green_only_when_most_of_its_measures_are_monitored(database: Any, store: Any,
+                                                                       probe_plugin: type, majority: bool) -> None:
+    total = len(bio2_measures("people"))
+    at_least_half = (total + 1) // 2
+    named = at_least_half if majority else at_least_half - 1
+    _people_history(database, store, named, paper_named=total - named)
+    report = build_overview(database, "week", AS_OF, AMSTERDAM, now=NOW, kinds={"P": "automated", "Q": "evidence"})
+    people = next(t for t in report.to_json()["themes"] if t["theme"] == "people")
+    assert (people["score"], people["monitored"], people["measures_applicable"]) == (100.0, named, total)
+    assert people["light"] == ("green" if majority else "amber")
+    # Q names the other people measures but was never evaluated: covered by evidence, not monitored
+    coverage = report.to_json()["coverage"]
+    assert (coverage["monitored"], coverage["automated"], coverage["evidence"]) == (named, named, total - named)
+    assert coverage["none"] == len(bio2_measures()) - total
+
+
+def test_measures_not_applicable_leave_the_count(database: Any, store: Any, probe_plugin: type) -> None:
+    """Marking the ISO controls of the unmonitored people measures not applicable turns the theme green."""
+    from compliance import soa
+    from compliance.frameworks import load
+
+    people = bio2_measures("people")
+    named = (len(people) + 1) // 2 - 1
+    _people_history(database, store, named)
+    bio2 = load("bio2")
+    watched = {bio2.measure(n).control for n in people[:named]}  # type: ignore[union-attr]
+    for number in people[named:]:
+        control = bio2.measure(number).control  # type: ignore[union-attr]
+        subject = number if control in watched else control  # a measure itself, or its whole ISO control
+        soa.decide(database, subject, applies=False, reason="not here", by="anna")
+    with database.transaction() as session:
+        from sqlalchemy import update
+
+        from compliance.db.models import ApplicabilityDecision
+
+        session.execute(update(ApplicabilityDecision).values(decided_at=local(3, 3, 10)))
+    report = build_overview(database, "week", AS_OF, AMSTERDAM, now=NOW).to_json()
+    theme = next(t for t in report["themes"] if t["theme"] == "people")
+    assert (theme["measures_applicable"], theme["monitored"], theme["light"]) == (named, named, "green")
+    assert report["coverage"]["not_applicable"] == len(people) - named

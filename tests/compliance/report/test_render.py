@@ -119,3 +119,18 @@ def test_text_from_checks_is_shown_as_text(database: Any, store: Any, probe_plug
     assert r"&lt;script&gt;alert('x')&lt;/script&gt; {{ 7\*7 }} {% if 1 %}yes{% endif %} \*\*bold\*\* \| pipe" \
         in markdown
     assert "<script>" not in markdown and "<b>" not in markdown and "49" not in markdown
+
+
+@pytest.mark.parametrize(("lang", "sentence", "blind"), [
+    ("en", "1 of {n} BIO2 measures monitored", "BIO2 measures not monitored"),
+    ("nl", "1 van {n} BIO2-maatregelen gemonitord", "BIO2-maatregelen niet gemonitord"),
+])
+def test_coverage_next_to_the_score(database: Any, seeded: Seeded, lang: str, sentence: str, blind: str) -> None:
+    from compliance.frameworks import load
+
+    total = len(load("bio2").measures)
+    overview = build_overview(database, "week", AS_OF, AMSTERDAM, now=NOW)
+    for fmt in ("md", "html"):
+        text = str(render(overview, fmt, lang))
+        assert sentence.format(n=total) in text and blind in text
+        assert f"1 / {len([m for m in load('bio2').measures if m.control.startswith('8.')])}" in text
