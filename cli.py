@@ -60,6 +60,7 @@ COMMANDS: dict[str, Mount] = {
     "db": Mount("compliance.db.commands:db", "Create and migrate the database schema."),
     "demo": Mount("compliance.project.commands:demo", "Try everything against demo targets on this machine."),
     "digest": Mount("compliance.scheduler.commands:digest", "Send the weekly digest for management."),
+    "ensia": Mount("compliance.ensia.commands:ensia", "The ENSIA BIO self-evaluation: an answer per BIO2 measure."),
     "exceptions": Mount("compliance.store.commands:exceptions", "Accept the risk of a failing control until a date."),
     "findings": Mount("compliance.engine.commands:findings", "Show what fails, since when, and what was resolved."),
     "incident": Mount("compliance.incidents.commands:incident",

@@ -11,12 +11,12 @@ import http.client
 import socket
 import ssl
 from dataclasses import dataclass
-from email.message import Message
+from email.message import Message as Headers
 from urllib.parse import urljoin, urlsplit
 
 import dns.resolver
 
-from compliance.api import Context
+from compliance.api import Context, Message
 
 #: Sent with every HTTP request, so that web masters can recognise the monitor in their logs.
 USER_AGENT = "compliance-monitor (internet standards check)"
@@ -57,7 +57,7 @@ class Response:
 
     url: str
     status: int
-    headers: Message
+    headers: Headers
     body: bytes
 
     def header(self, name: str) -> str | None:
@@ -74,11 +74,16 @@ class Response:
 
 
 class FetchError(Exception):
-    """The HTTP request did not get a response. `kind`: resolve, refused, timeout, tls, protocol."""
+    """The HTTP request did not get a response. `kind`: resolve, refused, timeout, tls, protocol.
 
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
+    `message` says why, as a `Message` where the words are ours (so a Dutch output shows it in Dutch);
+    `str()` of the error is its English text.
+    """
+
+    def __init__(self, kind: str, message: Message | str) -> None:
+        super().__init__(str(message))
         self.kind = kind
+        self.message = message
 
 
 def fetch(url: str, *, timeout: float, context: ssl.SSLContext | None, max_body: int = 64 * 1024) -> Response:
@@ -90,7 +95,7 @@ def fetch(url: str, *, timeout: float, context: ssl.SSLContext | None, max_body:
     try:
         port = parts.port
     except ValueError:
-        raise FetchError("protocol", f"{url} has an invalid port") from None
+        raise FetchError("protocol", Message("%(url)s has an invalid port", url=url)) from None
     if parts.scheme == "https":
         conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
     else:
@@ -101,15 +106,17 @@ def fetch(url: str, *, timeout: float, context: ssl.SSLContext | None, max_body:
         body = response.read(max_body)
         return Response(url, response.status, response.msg, body)
     except socket.gaierror as exc:
-        raise FetchError("resolve", f"cannot resolve {host}: {exc.strerror or exc}") from None
+        raise FetchError("resolve", Message("cannot resolve %(host)s: %(reason)s", host=host,
+                                            reason=str(exc.strerror or exc))) from None
     except ssl.SSLCertVerificationError as exc:
-        raise FetchError("tls", f"certificate not accepted: {exc.verify_message or exc.reason}") from None
+        raise FetchError("tls", Message("certificate not accepted: %(reason)s",
+                                        reason=str(exc.verify_message or exc.reason))) from None
     except ssl.SSLError as exc:
-        raise FetchError("tls", f"TLS handshake failed: {exc.reason or exc}") from None
+        raise FetchError("tls", Message("TLS handshake failed: %(reason)s", reason=str(exc.reason or exc))) from None
     except ConnectionRefusedError:
-        raise FetchError("refused", "connection refused") from None
+        raise FetchError("refused", Message("connection refused")) from None
     except TimeoutError:
-        raise FetchError("timeout", f"no answer within {timeout:g} s") from None
+        raise FetchError("timeout", Message("no answer within %(seconds)s s", seconds=format(timeout, "g"))) from None
     except (http.client.HTTPException, OSError) as exc:
         raise FetchError("protocol", f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
     finally:

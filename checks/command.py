@@ -61,7 +61,7 @@ class Command(Check):
             return
         except subprocess.TimeoutExpired:
             yield Result.errored(target, Message("%(target)s did not finish within %(seconds)s s and was stopped.",
-                                                 target=target, seconds=f"{ctx.timeout:g}"))
+                                                 target=target, seconds=format(ctx.timeout, "g")))
             return
         evidence = {"exit": done.returncode, "stdout": done.stdout[-OUTPUT_KEPT:], "stderr": done.stderr[-OUTPUT_KEPT:]}
         if done.returncode != params.expect_exit:

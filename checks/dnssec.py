@@ -67,11 +67,28 @@ class DnssecParams(Params):
         return MailAuthParams._domain(value)
 
 
-class DnsFailure(Exception):
+#: The name shown for the nameserver when none is configured.
+SYSTEM_RESOLVER = Message("the system resolver")
+
+
+def _shown(nameserver: str) -> Message | str:
+    """The nameserver as a message parameter: the system resolver's name translates."""
+    return SYSTEM_RESOLVER if nameserver == str(SYSTEM_RESOLVER) else nameserver
+
+
+class _Explained(Exception):
+    """An exception whose text is a `Message` of ours (`message`), so results can show it in Dutch."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(str(message))
+        self.message = message
+
+
+class DnsFailure(_Explained):
     """DNS gave no usable answer: the check cannot decide."""
 
 
-class Bogus(Exception):
+class Bogus(_Explained):
     """The zone is signed but does not validate: the message says why."""
 
 
@@ -87,7 +104,7 @@ class Dnssec(Check):
         ns = nameserver_of(params.nameserver, ctx)
         res = resolver(ns, budget(params.timeout, ctx))
         res.use_edns(0, dns.flags.DO, 1232)
-        shown_ns = ns or "the system resolver"
+        shown_ns = ns or str(SYSTEM_RESOLVER)
         try:
             if params.method in ("auto", "resolver"):
                 verdict = self._ask_resolver(domain, res, shown_ns)
@@ -96,13 +113,13 @@ class Dnssec(Check):
                         domain,
                             Message("DNSSEC of %(domain)s is not validated by %(nameserver)s (no AD flag): the zone is "
                                 "not signed, or the resolver does not validate.", domain=domain,
-                                    nameserver=shown_ns), method="resolver", nameserver=shown_ns,
+                                    nameserver=_shown(shown_ns)), method="resolver", nameserver=shown_ns,
                         validated=False)
                     return
             yield self._own_check(domain, res, shown_ns, params.method == "auto")
         except DnsFailure as exc:
             yield Result.errored(domain, Message("Could not check DNSSEC of %(domain)s: %(reason)s.", domain=domain,
-                                                         reason=str(exc)), nameserver=shown_ns)
+                                                         reason=exc.message), nameserver=shown_ns)
 
     @staticmethod
     def _ask_resolver(domain: str, res: dns.resolver.Resolver, shown_ns: str) -> Result | None:
@@ -114,33 +131,34 @@ class Dnssec(Check):
             try:
                 _resolve(res, domain, "SOA", dns.flags.RD | dns.flags.CD)
             except Bogus:
-                raise DnsFailure(f"{shown_ns} answers SERVFAIL, also with checking disabled") from None
+                raise DnsFailure(Message("%(nameserver)s answers SERVFAIL, also with checking disabled",
+                                         nameserver=_shown(shown_ns))) from None
             return Result.failed(domain,
                                  Message("DNSSEC of %(domain)s does not validate: %(nameserver)s answers SERVFAIL, but "
                                          "answers with checking disabled (bogus signatures; method: validating "
-                                         "resolver).", domain=domain, nameserver=shown_ns),
+                                         "resolver).", domain=domain, nameserver=_shown(shown_ns)),
                                  **evidence, validated=False, bogus=True)
         if answer.response.flags & dns.flags.AD:
             return Result.passed(domain,
                                  Message("DNSSEC of %(domain)s validates: %(nameserver)s sets the AD flag (method: "
-                                         "validating resolver).", domain=domain, nameserver=shown_ns), **evidence,
-                                             validated=True)
+                                         "validating resolver).", domain=domain, nameserver=_shown(shown_ns)),
+                                 **evidence, validated=True)
         return None
 
     @staticmethod
     def _own_check(domain: str, res: dns.resolver.Resolver, shown_ns: str, after_resolver: bool) -> Result:
         res.flags = dns.flags.RD | dns.flags.CD  # the data even when a validating resolver finds it bogus
-        method = (Message("own DNSKEY/RRSIG/DS check (%(nameserver)s did not validate)", nameserver=shown_ns)
+        method = (Message("own DNSKEY/RRSIG/DS check (%(nameserver)s did not validate)", nameserver=_shown(shown_ns))
                   if after_resolver else Message("own DNSKEY/RRSIG/DS check"))
         evidence: dict[str, Any] = {"method": "own", "nameserver": shown_ns}
         try:
             zone = dns.resolver.zone_for_name(domain, resolver=res)
         except dns.resolver.NXDOMAIN:
-            raise DnsFailure("the domain does not exist in DNS (NXDOMAIN)") from None
+            raise DnsFailure(Message("the domain does not exist in DNS (NXDOMAIN)")) from None
         except dns.resolver.NoRootSOA:
-            raise DnsFailure("no zone holds it (no SOA found up to the root)") from None
+            raise DnsFailure(Message("no zone holds it (no SOA found up to the root)")) from None
         except dns.exception.DNSException as exc:
-            raise DnsFailure(f"finding its zone failed: {exc}") from None
+            raise DnsFailure(Message("finding its zone failed: %(reason)s", reason=str(exc))) from None
         evidence["zone"] = zone.to_text()
         keys, key_sigs = _rrset_with_signatures(res, zone, dns.rdatatype.DNSKEY)
         if keys is None:
@@ -152,15 +170,15 @@ class Dnssec(Check):
             k.algorithm)} for k in keys][:10]
         now = time.time()
         try:
-            _validate(keys, key_sigs, zone, keys, now, "the DNSKEY set")
+            _validate(keys, key_sigs, zone, keys, now, Message("the DNSKEY set"))
             soa, soa_sigs = _rrset_with_signatures(res, zone, dns.rdatatype.SOA)
             if soa is None:
-                raise DnsFailure(f"zone {zone} returns no SOA")
-            _validate(soa, soa_sigs, zone, keys, now, "the SOA")
+                raise DnsFailure(Message("zone %(zone)s returns no SOA", zone=str(zone)))
+            _validate(soa, soa_sigs, zone, keys, now, Message("the SOA"))
         except Bogus as exc:
             return Result.failed(domain,
                                  Message("DNSSEC of %(domain)s does not validate: %(reason)s (method: %(method)s).",
-                                         domain=domain, reason=str(exc), method=method),
+                                         domain=domain, reason=exc.message, method=method),
                                  **evidence, signed=True, validated=False)
         ds_set, _ = _rrset_with_signatures(res, zone, dns.rdatatype.DS)
         if ds_set is None:
@@ -191,15 +209,15 @@ def _resolve(res: dns.resolver.Resolver, name: str | dns.name.Name, rdtype: dns.
     try:
         return res.resolve(name, rdtype, raise_on_no_answer=False, search=False)
     except dns.resolver.NXDOMAIN:
-        raise DnsFailure("the domain does not exist in DNS (NXDOMAIN)") from None
+        raise DnsFailure(Message("the domain does not exist in DNS (NXDOMAIN)")) from None
     except dns.resolver.NoNameservers as exc:
         if any(error[3] == "SERVFAIL" for error in exc.kwargs.get("errors") or []):
-            raise Bogus("SERVFAIL") from None
-        raise DnsFailure(f"no name server answered ({exc})") from None
+            raise Bogus(Message("SERVFAIL")) from None
+        raise DnsFailure(Message("no name server answered (%(reason)s)", reason=str(exc))) from None
     except dns.exception.Timeout:
-        raise DnsFailure("DNS did not answer in time") from None
+        raise DnsFailure(Message("DNS did not answer in time")) from None
     except dns.exception.DNSException as exc:
-        raise DnsFailure(f"DNS error: {exc}") from None
+        raise DnsFailure(Message("DNS error: %(reason)s", reason=str(exc))) from None
 
 
 def _rrset_with_signatures(res: dns.resolver.Resolver, name: dns.name.Name,
@@ -207,7 +225,8 @@ def _rrset_with_signatures(res: dns.resolver.Resolver, name: dns.name.Name,
     try:
         response = _resolve(res, name, rdtype).response
     except Bogus:  # SERVFAIL even with checking disabled
-        raise DnsFailure(f"{name} {dns.rdatatype.to_text(rdtype)} answers SERVFAIL") from None
+        raise DnsFailure(Message("%(name)s %(type)s answers SERVFAIL", name=str(name),
+                                 type=dns.rdatatype.to_text(rdtype))) from None
     rrset = sigs = None
     for candidate in response.answer:
         if candidate.name != name:
@@ -220,15 +239,16 @@ def _rrset_with_signatures(res: dns.resolver.Resolver, name: dns.name.Name,
 
 
 def _validate(rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None, zone: dns.name.Name, keys: dns.rrset.RRset,
-              now: float, what: str) -> None:
+              now: float, what: Message) -> None:
     if sigs is None:
-        raise Bogus(f"{what} of {zone} has no signature (RRSIG)")
+        raise Bogus(Message("%(what)s of %(zone)s has no signature (RRSIG)", what=what, zone=str(zone)))
     try:
         dns.dnssec.validate(rrset, sigs, {zone: keys}, now=now)
     except dns.exception.ValidationFailure as exc:
         expired = [s for s in sigs if s.expiration < now]
-        reason = "its signature has expired" if expired and len(expired) == len(sigs) else str(exc)
-        raise Bogus(f"{what} of {zone} does not validate ({reason})") from None
+        reason = Message("its signature has expired") if expired and len(expired) == len(sigs) else str(exc)
+        raise Bogus(Message("%(what)s of %(zone)s does not validate (%(reason)s)", what=what, zone=str(zone),
+                            reason=reason)) from None
 
 
 def _matching_ds(zone: dns.name.Name, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset) -> int | None:

@@ -24,7 +24,8 @@ Example::
           max_age: 1y
 
 `requirement` is one phrase, or a phrase per language (`en:` required, `nl:` beside it) as the
-control's title can be; the messages quote the English one.
+control's title can be; the messages quote it in the language they are shown in (English when a
+phrase has no translation).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 
 from pydantic import field_validator
 
-from compliance.api import Check, Context, Duration, Params, Result, file_sha256, format_duration
+from compliance.api import Check, Context, Duration, Message, Params, Result, file_sha256, format_duration
 
 
 class EvidenceParams(Params):
@@ -60,9 +61,9 @@ class EvidenceParams(Params):
         return value
 
     @property
-    def requirement_text(self) -> str:
-        """The requirement as the messages quote it: the English phrase, or the only one."""
-        return self.requirement["en"] if isinstance(self.requirement, dict) else self.requirement
+    def requirement_phrase(self) -> str | dict[str, str]:
+        """The requirement as a message parameter: one phrase, or a phrase per language."""
+        return dict(self.requirement) if isinstance(self.requirement, dict) else self.requirement
 
 
 class Evidence(Check):
@@ -74,38 +75,47 @@ class Evidence(Check):
         fact = ctx.facts.get("attestation") or {}
         latest = fact.get("latest")
         today = date.fromisoformat(fact["today"]) if "today" in fact else ctx.now().date()
-        attest = (f"record it with `compliance attest {ctx.control_id} --by NAME --evidence PATH_OR_URL "
-                  "--valid-until YYYY-MM-DD`")
+        attest = Message("record it with `compliance attest %(control)s --by NAME --evidence PATH_OR_URL "
+                         "--valid-until YYYY-MM-DD`", control=ctx.control_id)
+        requirement = params.requirement_phrase
         target = "attestation"
         if latest is None:
-            yield Result.failed(target, f"No evidence recorded for: {params.requirement_text}; {attest}.")
+            yield Result.failed(target, Message("No evidence recorded for: %(requirement)s; %(attest)s.",
+                                                requirement=requirement, attest=attest))
             return
         valid_until = date.fromisoformat(latest["valid_until"])
         recorded = datetime.fromisoformat(latest["recorded_at"])
         evidence = {**latest, "days_left": (valid_until - today).days}
-        source = f"{latest['evidence']} by {latest['by']}"
+        source = Message("%(evidence)s by %(by)s", evidence=latest["evidence"], by=latest["by"])
         if valid_until < today:
-            yield Result.failed(target, f"Evidence for '{params.requirement_text}' ({source}) expired on "
-                                f"{valid_until.isoformat()}; renew it and {attest}.", **evidence)
+            yield Result.failed(target, Message("Evidence for '%(requirement)s' (%(source)s) expired on %(day)s; "
+                                                "renew it and %(attest)s.", requirement=requirement, source=source,
+                                                day=valid_until.isoformat(), attest=attest), **evidence)
             return
         if params.max_age is not None and ctx.now() - recorded > params.max_age:
-            yield Result.failed(target, f"Evidence for '{params.requirement_text}' ({source}) was recorded on "
-                                f"{recorded.date().isoformat()}, more than {format_duration(params.max_age)} "
-                                f"ago; renew it and {attest}.", **evidence)
+            yield Result.failed(target, Message("Evidence for '%(requirement)s' (%(source)s) was recorded on "
+                                                "%(day)s, more than %(max_age)s ago; renew it and %(attest)s.",
+                                                requirement=requirement, source=source,
+                                                day=recorded.date().isoformat(),
+                                                max_age=format_duration(params.max_age), attest=attest), **evidence)
             return
         if latest.get("sha256"):
             path = latest["evidence"]
             try:
                 current = file_sha256(path)
             except OSError as exc:
-                yield Result.errored(target, f"Evidence file {path} cannot be read ({exc.strerror or exc}); "
-                                     "it was attested but cannot be verified now.", **evidence)
+                # the system's reason (strerror) is shown as the system gives it
+                yield Result.errored(target, Message("Evidence file %(path)s cannot be read (%(reason)s); it was "
+                                                     "attested but cannot be verified now.", path=path,
+                                                     reason=str(exc.strerror or exc)), **evidence)
                 return
             if current != latest["sha256"]:
-                yield Result.failed(target, f"Evidence file {path} changed since it was attested on "
-                                    f"{recorded.date().isoformat()}; check the new version and {attest}.",
+                yield Result.failed(target, Message("Evidence file %(path)s changed since it was attested on %(day)s; "
+                                                    "check the new version and %(attest)s.", path=path,
+                                                    day=recorded.date().isoformat(), attest=attest),
                                     **evidence, current_sha256=current)
                 return
-        yield Result.passed(target, f"Evidence for '{params.requirement_text}' ({source}) is valid until "
-                            f"{valid_until.isoformat()}.", **evidence)
+        yield Result.passed(target, Message("Evidence for '%(requirement)s' (%(source)s) is valid until %(day)s.",
+                                            requirement=requirement, source=source, day=valid_until.isoformat()),
+                            **evidence)
 

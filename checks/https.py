@@ -94,26 +94,26 @@ class Https(Check):
             first = fetch(params.url, timeout=timeout, context=context)
         except FetchError as exc:
             if exc.kind == "resolve":
-                yield Result.errored(target,
-                                     Message("Could not check %(target)s: %(reason)s.", target=target, reason=str(exc)))
+                yield Result.errored(target, Message("Could not check %(target)s: %(reason)s.", target=target,
+                                                     reason=exc.message))
                 return
             if exc.kind == "tls":
                 yield Result.failed(target,
                                     Message("HTTPS of %(target)s is refused by browsers: %(reason)s.", target=target,
-                                                    reason=str(exc)), https=str(exc))
+                                                    reason=exc.message), https=str(exc))
                 return
             plain = self._plain_http(http_url, host, budget(params.timeout, ctx))
             if plain.get("answered"):
                 yield Result.failed(target, Message("%(target)s answers over HTTP but not over HTTPS (%(reason)s).",
-                                            target=target, reason=str(exc)),
+                                            target=target, reason=exc.message),
                                     https=str(exc), http=plain)
             else:
                 yield Result.errored(target, Message("Could not reach %(target)s over HTTPS (%(reason)s) or HTTP.",
-                                             target=target, reason=str(exc)),
+                                             target=target, reason=exc.message),
                                      https=str(exc), http=plain)
             return
 
-        problems: list[str] = []
+        problems: list[Message] = []
         redirect = self._plain_http(http_url, host, budget(params.timeout, ctx))
         if redirect["problem"]:
             problems.append(redirect["problem"])
@@ -122,7 +122,7 @@ class Https(Check):
             problems.append(hsts["problem"])
         headers = check_security_headers(first)
         problems.extend(headers["problems"])
-        evidence: dict[str, Any] = {"status": first.status, "http": redirect, "hsts": hsts,
+        evidence: dict[str, Any] = {"status": first.status, "http": _as_text(redirect), "hsts": _as_text(hsts),
                                     "headers": headers["seen"], "csp_notes": headers["csp_notes"]}
         if problems:
             yield Result.failed(target, Message("%(target)s falls short: %(problems)s.", target=target,
@@ -149,22 +149,29 @@ class Https(Check):
         info: dict[str, Any] = {"url": http_url, "answered": True, "status": response.status, "location": location,
                                 "problem": None}
         if location is None:
-            info["problem"] = f"HTTP answers {response.status} without redirecting to HTTPS"
+            info["problem"] = Message("HTTP answers %(status)s without redirecting to HTTPS", status=response.status)
             return info
         parts = urlsplit(location)
         if parts.scheme != "https":
-            info["problem"] = f"HTTP redirects to {location[:100]}, not to HTTPS"
+            info["problem"] = Message("HTTP redirects to %(location)s, not to HTTPS", location=location[:100])
         elif (parts.hostname or "").lower() != host.lower():
-            info["problem"] = (f"HTTP redirects to another host ({parts.hostname}) first; redirect to HTTPS on "
-                               f"{host} first")
+            info["problem"] = Message("HTTP redirects to another host (%(other)s) first; redirect to HTTPS on "
+                                      "%(host)s first", other=parts.hostname, host=host)
         return info
 
 
+def _as_text(info: dict[str, Any]) -> dict[str, Any]:
+    """Evidence as JSON: a problem (a `Message`) as its English text."""
+    return {key: str(value) if isinstance(value, Message) else value for key, value in info.items()}
+
+
 def check_hsts(value: str | None, minimum: int) -> dict[str, Any]:
-    """The first HSTS policy (RFC 6797 8.1: only the first header counts) against the minimum max-age."""
+    """The first HSTS policy (RFC 6797 8.1: only the first header counts) against the minimum max-age.
+
+    The problem, if any, is a `Message`."""
     result: dict[str, Any] = {"header": value, "max_age": 0, "problem": None}
     if not value:
-        result["problem"] = "no HSTS (Strict-Transport-Security header)"
+        result["problem"] = Message("no HSTS (Strict-Transport-Security header)")
         return result
     directives = {}
     for part in value.split(",")[0].split(";"):
@@ -173,13 +180,14 @@ def check_hsts(value: str | None, minimum: int) -> dict[str, Any]:
     try:
         max_age = int(directives["max-age"])
     except (KeyError, ValueError):
-        result["problem"] = f"HSTS header has no valid max-age ({value[:80]!r})"
+        result["problem"] = Message("HSTS header has no valid max-age (%(header)r)", header=value[:80])
         return result
     result["max_age"] = max_age
     result["include_subdomains"] = "includesubdomains" in directives
     if max_age < minimum:
-        result["problem"] = f"HSTS max-age is {max_age} s (minimum {minimum} s, one year)" if minimum == ONE_YEAR \
-            else f"HSTS max-age is {max_age} s (minimum {minimum} s)"
+        result["problem"] = Message("HSTS max-age is %(max_age)d s (minimum %(minimum)d s, one year)",
+                                    max_age=max_age, minimum=minimum) if minimum == ONE_YEAR \
+            else Message("HSTS max-age is %(max_age)d s (minimum %(minimum)d s)", max_age=max_age, minimum=minimum)
     return result
 
 
@@ -194,28 +202,28 @@ def _csp_directives(csp: str) -> dict[str, list[str]]:
 
 
 def check_security_headers(response: Response) -> dict[str, Any]:
-    """The headers internet.nl's "security options" test looks at, on one response."""
+    """The headers internet.nl's "security options" test looks at, on one response (problems as `Message`s)."""
     seen = {name: response.header(name) for name in ("X-Content-Type-Options", "X-Frame-Options",
                                                       "Referrer-Policy", "Content-Security-Policy")}
-    problems: list[str] = []
+    problems: list[Message] = []
     csp = seen["Content-Security-Policy"] or ""
     directives = _csp_directives(csp)
     if (seen["X-Content-Type-Options"] or "").split(",")[0].strip().lower() != "nosniff":
-        problems.append("no X-Content-Type-Options: nosniff")
+        problems.append(Message("no X-Content-Type-Options: nosniff"))
     frame = (seen["X-Frame-Options"] or "").split(",")[0].strip().upper()
     if frame not in ("DENY", "SAMEORIGIN") and "frame-ancestors" not in directives:
-        problems.append("no X-Frame-Options (DENY or SAMEORIGIN) and no CSP frame-ancestors")
+        problems.append(Message("no X-Frame-Options (DENY or SAMEORIGIN) and no CSP frame-ancestors"))
     referrer = seen["Referrer-Policy"]
     if not referrer or not referrer.strip():
-        problems.append("no Referrer-Policy")
+        problems.append(Message("no Referrer-Policy"))
     else:
         last = referrer.split(",")[-1].strip().lower()
         if last in BAD_REFERRER_POLICIES:
-            problems.append(f"Referrer-Policy {last} passes too much to other sites")
+            problems.append(Message("Referrer-Policy %(policy)s passes too much to other sites", policy=last))
         elif last not in KNOWN_REFERRER_POLICIES:
-            problems.append(f"Referrer-Policy {last[:40]!r} is not a known policy")
+            problems.append(Message("Referrer-Policy %(policy)r is not a known policy", policy=last[:40]))
     if not csp.strip():
-        problems.append("no Content-Security-Policy")
+        problems.append(Message("no Content-Security-Policy"))
     notes = []
     if csp.strip():
         if "default-src" not in directives:

@@ -63,7 +63,13 @@ _DOMAIN = re.compile(r"(?=.{1,253}$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-
 
 
 class DnsProblem(Exception):
-    """DNS gave no usable answer (time-out, SERVFAIL, refused): the check cannot decide."""
+    """DNS gave no usable answer (time-out, SERVFAIL, refused): the check cannot decide.
+
+    `message` is the reason as a `Message`, so results can show it in Dutch."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(str(message))
+        self.message = message
 
 
 class MailAuthParams(Params):
@@ -101,11 +107,11 @@ class Lookup:
         except dns.resolver.NXDOMAIN:
             return None
         except dns.resolver.NoNameservers as exc:
-            raise DnsProblem(f"no name server answered for {name} (SERVFAIL or refused)") from exc
+            raise DnsProblem(Message("no name server answered for %(name)s (SERVFAIL or refused)", name=name)) from exc
         except dns.exception.Timeout as exc:
-            raise DnsProblem(f"DNS did not answer for {name} in time") from exc
+            raise DnsProblem(Message("DNS did not answer for %(name)s in time", name=name)) from exc
         except dns.exception.DNSException as exc:
-            raise DnsProblem(f"DNS error for {name}: {exc}") from exc
+            raise DnsProblem(Message("DNS error for %(name)s: %(reason)s", name=name, reason=str(exc))) from exc
         if answer.rrset is None:
             return []
         return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer.rrset]
@@ -125,7 +131,7 @@ class MailAuth(Check):
             txts = lookup.txt(domain)
         except DnsProblem as exc:
             yield Result.errored(domain, Message("Could not check mail authentication of %(domain)s: %(reason)s.",
-                                                 domain=domain, reason=str(exc)))
+                                                 domain=domain, reason=exc.message))
             return
         if txts is None:
             yield Result.errored(domain,
@@ -145,7 +151,7 @@ class MailAuth(Check):
             return check()
         except DnsProblem as exc:
             return Result.errored(domain, Message("Could not check %(standard)s of %(domain)s: %(reason)s.",
-                                                      standard=what, domain=domain, reason=str(exc)),
+                                                      standard=what, domain=domain, reason=exc.message),
                                                           standard=what.lower())
 
 
@@ -160,11 +166,11 @@ class SpfWalk:
     """What evaluating an SPF record through its includes and redirects costs and concludes."""
 
     lookups: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[Message] = field(default_factory=list)
     followed: list[str] = field(default_factory=list)
 
 
-def parse_spf(record: str) -> tuple[list[tuple[str, str, str]], dict[str, str], str | None]:
+def parse_spf(record: str) -> tuple[list[tuple[str, str, str]], dict[str, str], Message | None]:
     """Mechanisms (qualifier, name, argument), modifiers, and a syntax problem or None."""
     mechanisms: list[tuple[str, str, str]] = []
     modifiers: dict[str, str] = {}
@@ -173,19 +179,19 @@ def parse_spf(record: str) -> tuple[list[tuple[str, str, str]], dict[str, str], 
         if modifier:
             name = modifier.group(1).lower()
             if name in modifiers and name in ("redirect", "exp"):
-                return mechanisms, modifiers, f"the {name}= modifier appears twice"
+                return mechanisms, modifiers, Message("the %(name)s= modifier appears twice", name=name)
             modifiers[name] = modifier.group(2)
             continue
         qualifier = term[0] if term[0] in "+-~?" else "+"
         body = term[1:] if term[0] in "+-~?" else term
         match = re.fullmatch(r"([A-Za-z0-9]+)([:/].*)?", body)
         if not match or match.group(1).lower() not in _SPF_MECHANISMS:
-            return mechanisms, modifiers, f"unknown term {term[:40]!r}"
+            return mechanisms, modifiers, Message("unknown term %(term)r", term=term[:40])
         name, argument = match.group(1).lower(), (match.group(2) or "").lstrip(":")
         if name in ("include", "exists") and not argument:
-            return mechanisms, modifiers, f"{name} without a domain"
+            return mechanisms, modifiers, Message("%(name)s without a domain", name=name)
         if name in ("ip4", "ip6") and not argument:
-            return mechanisms, modifiers, f"{name} without an address"
+            return mechanisms, modifiers, Message("%(name)s without an address", name=name)
         mechanisms.append((qualifier, name, argument))
     return mechanisms, modifiers, None
 
@@ -194,7 +200,9 @@ def _walk(record: str, domain: str, lookup: Lookup, walk: SpfWalk, depth: int) -
     """Count look-ups through includes and redirects; return the policy qualifier of `all` (or None)."""
     mechanisms, modifiers, problem = parse_spf(record)
     if problem:
-        walk.problems.append(f"syntax error{'' if depth == 0 else f' in the record of {domain}'}: {problem}")
+        walk.problems.append(Message("syntax error: %(problem)s", problem=problem) if depth == 0 else
+                             Message("syntax error in the record of %(domain)s: %(problem)s", domain=domain,
+                                     problem=problem))
         return None
     policy = None
     for qualifier, name, argument in mechanisms:
@@ -216,14 +224,16 @@ def _follow(target: str, lookup: Lookup, walk: SpfWalk, depth: int, how: str) ->
         walk.followed.append(f"{target} (macro, not followed)")
         return None
     if depth >= 10:
-        walk.problems.append("includes nest too deep (a loop?)")
+        walk.problems.append(Message("includes nest too deep (a loop?)"))
         return None
     walk.followed.append(target)
     txts = lookup.txt(target)
     records = spf_records(txts or [])
     if len(records) != 1:
-        found = "no SPF record" if not records else f"{len(records)} SPF records"
-        walk.problems.append(f"{how} {target} has {found} (permerror)")
+        walk.problems.append(Message("%(how)s %(target)s has no SPF record (permerror)", how=how, target=target)
+                             if not records else
+                             Message("%(how)s %(target)s has %(count)d SPF records (permerror)", how=how,
+                                     target=target, count=len(records)))
         return None
     return _walk(records[0], target, lookup, walk, depth + 1)
 
@@ -244,12 +254,13 @@ def check_spf(domain: str, txts: list[str], lookup: Lookup) -> Result:
                 "policy": f"{policy}all" if policy else None}
     problems = list(walk.problems)
     if walk.lookups > MAX_SPF_LOOKUPS:
-        problems.insert(0, f"it needs {walk.lookups if walk.lookups <= 30 else 'more than 30'} DNS look-ups "
-                           f"(at most {MAX_SPF_LOOKUPS})")
+        problems.insert(0, Message("it needs %(lookups)d DNS look-ups (at most %(maximum)d)", lookups=walk.lookups,
+                                   maximum=MAX_SPF_LOOKUPS) if walk.lookups <= 30 else
+                        Message("it needs more than 30 DNS look-ups (at most %(maximum)d)", maximum=MAX_SPF_LOOKUPS))
     elif policy is None and not walk.problems:
-        problems.append("it does not end in -all or ~all (no all mechanism)")
+        problems.append(Message("it does not end in -all or ~all (no all mechanism)"))
     elif policy in ("+", "?"):
-        problems.append(f"its policy is {policy}all; it must be -all or ~all")
+        problems.append(Message("its policy is %(policy)sall; it must be -all or ~all", policy=policy))
     if problems:
         return Result.failed(domain, Message("SPF of %(domain)s is not valid and strict: %(problems)s.",
                                                  domain=domain, problems=list(problems)), **evidence)
@@ -301,11 +312,12 @@ def check_dmarc(domain: str, lookup: Lookup, minimum: str, require_reports: bool
     record = records[0]
     tags = parse_tags(record)
     evidence: dict[str, Any] = {"standard": "dmarc", "record": record, "location": location, "tags": tags}
-    problems: list[str] = []
+    problems: list[Message] = []
     policy_tag = "sp" if inherited and "sp" in tags else "p"
     policy = tags.get(policy_tag, "").lower()
     if policy not in POLICY_LEVELS:
-        problems.append(f"it has no valid {policy_tag}= policy" + (f" ({policy[:20]!r})" if policy else ""))
+        problems.append(Message("it has no valid %(tag)s= policy (%(policy)r)", tag=policy_tag, policy=policy[:20])
+                        if policy else Message("it has no valid %(tag)s= policy", tag=policy_tag))
         level = -1
     else:
         level = POLICY_LEVELS[policy]
@@ -313,50 +325,59 @@ def check_dmarc(domain: str, lookup: Lookup, minimum: str, require_reports: bool
             level = max(0, level - 1)
             evidence["test_mode"] = True
         if level < POLICY_LEVELS[minimum]:
-            mode = " in test mode (t=y)" if evidence.get("test_mode") else ""
-            problems.append(f"its policy is {policy_tag}={policy}{mode} (minimum {minimum})")
+            filled = {"tag": policy_tag, "policy": policy, "minimum": minimum}
+            problems.append(Message("its policy is %(tag)s=%(policy)s in test mode (t=y) (minimum %(minimum)s)",
+                                    **filled) if evidence.get("test_mode") else
+                            Message("its policy is %(tag)s=%(policy)s (minimum %(minimum)s)", **filled))
     reports = [uri.strip() for uri in tags.get("rua", "").split(",") if uri.strip().lower().startswith("mailto:")]
     evidence["rua"] = reports
     if require_reports and not reports:
-        problems.append("it asks for no aggregate reports (no rua=mailto:)")
+        problems.append(Message("it asks for no aggregate reports (no rua=mailto:)"))
     for uri in reports + [u.strip() for u in tags.get("ruf", "").split(",") if u.strip().lower().startswith("mailto:")]:
         destination = uri[7:].split("!")[0].rsplit("@", 1)[-1].lower().rstrip(".")
         if destination and not (destination in (org, domain) or destination.endswith("." + org)):
             authorised = dmarc_records(lookup.txt(f"{domain}._report._dmarc.{destination}") or [])
             if not authorised:
-                problems.append(f"{destination} has not authorised reports for {domain} "
-                                f"({domain}._report._dmarc.{destination})")
+                problems.append(Message("%(destination)s has not authorised reports for %(domain)s "
+                                        "(%(domain)s._report._dmarc.%(destination)s)", destination=destination,
+                                        domain=domain))
     if problems:
         return Result.failed(domain, Message("DMARC of %(domain)s is not strict: %(problems)s.", domain=domain,
                                                  problems=list(problems)), **evidence)
-    shown = f"{policy_tag}={policy}" + (f" (inherited from {org})" if inherited else "")
-    to = f" with reports to {', '.join(reports)[:120]}" if reports else ""
-    return Result.passed(domain, f"DMARC of {domain} is {shown}{to}.", **evidence)
+    shown: Message | str = f"{policy_tag}={policy}"
+    if inherited:
+        shown = Message("%(policy)s (inherited from %(org)s)", policy=shown, org=org)
+    if reports:
+        return Result.passed(domain, Message("DMARC of %(domain)s is %(policy)s with reports to %(reports)s.",
+                                             domain=domain, policy=shown, reports=", ".join(reports)[:120]),
+                             **evidence)
+    return Result.passed(domain, Message("DMARC of %(domain)s is %(policy)s.", domain=domain, policy=shown),
+                         **evidence)
 
 
 # --- DKIM --------------------------------------------------------------------------------------
 
-def describe_dkim_key(tags: dict[str, str]) -> tuple[str, str | None]:
+def describe_dkim_key(tags: dict[str, str]) -> tuple[str, Message | None]:
     """A description of the key and a problem, or None."""
     data = re.sub(r"\s+", "", tags.get("p", ""))
     if not data:
-        return "revoked", "its key is empty (revoked)"
+        return "revoked", Message("its key is empty (revoked)")
     kind = tags.get("k", "rsa").lower()
     try:
         key = load_der_public_key(base64.b64decode(data, validate=True))
     except ValueError:
         if kind == "ed25519" and len(base64.b64decode(data + "==")) == 32:
             return "Ed25519", None
-        return kind, "its key cannot be read"
+        return kind, Message("its key cannot be read")
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < 1024:
-            return f"RSA {key.key_size} bits", f"its RSA key has {key.key_size} bits (at least 1024, RFC 8301)"
+            return f"RSA {key.key_size} bits", Message("its RSA key has %(bits)d bits (at least 1024, RFC 8301)",
+                                                           bits=key.key_size)
         return f"RSA {key.key_size} bits", None
     return type(key).__name__, None
 
 
 def check_dkim(domain: str, selectors: list[str], lookup: Lookup, no_mail: bool) -> Result:
-    note = "DKIM selectors cannot be discovered"
     if not selectors:
         if no_mail:
             return Result.passed(domain, Message("%(domain)s sends no mail (v=spf1 -all), so it needs no DKIM key.",
@@ -365,22 +386,24 @@ def check_dkim(domain: str, selectors: list[str], lookup: Lookup, no_mail: bool)
         exists = lookup.txt(f"_domainkey.{domain}") is not None
         evidence = {"standard": "dkim", "selectors": [], "domainkey_exists": exists}
         if exists:
-            return Result.passed(domain, f"_domainkey.{domain} exists, so {domain} publishes DKIM keys; {note}, "
-                                 "list them in dkim_selectors to check the keys themselves.", **evidence)
-        return Result.failed(domain, f"{domain} publishes no DKIM keys (_domainkey.{domain} does not exist); {note}, "
-                             "so list the selectors in dkim_selectors if keys exist elsewhere.", **evidence)
+            return Result.passed(domain, Message("_domainkey.%(domain)s exists, so %(domain)s publishes DKIM keys; "
+                                                 "DKIM selectors cannot be discovered, list them in dkim_selectors to "
+                                                 "check the keys themselves.", domain=domain), **evidence)
+        return Result.failed(domain, Message("%(domain)s publishes no DKIM keys (_domainkey.%(domain)s does not "
+                                             "exist); DKIM selectors cannot be discovered, so list the selectors in "
+                                             "dkim_selectors if keys exist elsewhere.", domain=domain), **evidence)
     keys: dict[str, str] = {}
-    problems: list[str] = []
+    problems: list[Message] = []
     for selector in selectors:
         name = f"{selector}._domainkey.{domain}"
         records = [t for t in lookup.txt(name) or [] if "p=" in t.replace(" ", "")]
         if not records:
-            problems.append(f"selector {selector} has no key ({name})")
+            problems.append(Message("selector %(selector)s has no key (%(name)s)", selector=selector, name=name))
             continue
         description, problem = describe_dkim_key(parse_tags(records[0]))
         keys[selector] = description
         if problem:
-            problems.append(f"selector {selector}: {problem}")
+            problems.append(Message("selector %(selector)s: %(problem)s", selector=selector, problem=problem))
     evidence = {"standard": "dkim", "selectors": selectors, "keys": keys}
     if problems:
         return Result.failed(domain, Message("DKIM of %(domain)s is incomplete: %(problems)s.", domain=domain,

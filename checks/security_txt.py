@@ -77,11 +77,11 @@ class SecurityTxt(Check):
             if exc.kind == "tls":
                 yield Result.failed(target,
                                     Message("security.txt of %(target)s cannot be fetched securely: %(reason)s.",
-                                            target=target, reason=str(exc)),
+                                            target=target, reason=exc.message),
                                     url=chain[-1])
             else:
                 yield Result.errored(target, Message("Could not fetch security.txt of %(target)s: %(reason)s.",
-                                                     target=target, reason=str(exc)), url=chain[-1])
+                                                     target=target, reason=exc.message), url=chain[-1])
             return
         evidence: dict[str, Any] = {"url": location, "status": response.status}
         if len(chain) > 1:
@@ -114,7 +114,7 @@ class SecurityTxt(Check):
         yield Result.passed(target, passed, **evidence)
 
 
-def unsign(text: str) -> tuple[str, bool, str | None]:
+def unsign(text: str) -> tuple[str, bool, Message | None]:
     """The signed text of a PGP cleartext-signed message (RFC 4880 7), whether it was signed, and a
     problem with the framing if any. The signature itself is not validated."""
     lines = text.replace("\r\n", "\n").split("\n")
@@ -125,8 +125,8 @@ def unsign(text: str) -> tuple[str, bool, str | None]:
         start = lines.index(_SIGNATURE_START, blank)
         lines.index(_SIGNATURE_END, start)
     except ValueError:
-        return "", True, "the PGP signed message is malformed (no blank line after the armor headers, " \
-                         "or no complete signature block)"
+        return "", True, Message("the PGP signed message is malformed (no blank line after the armor headers, "
+                                 "or no complete signature block)")
     body = [line[2:] if line.startswith("- ") else line for line in lines[blank + 1:start]]
     return "\n".join(body), True, None
 
@@ -139,60 +139,65 @@ def _one_year_after(moment: datetime) -> datetime:
 
 
 def check_security_txt(text: str, content_type: str, location: str, now: datetime) -> dict[str, Any]:
-    """RFC 9116 rules on the file's text. Returns problems (empty when valid), evidence and the expiry."""
-    problems: list[str] = []
+    """RFC 9116 rules on the file's text. Returns problems (`Message`s; empty when valid), evidence and the expiry."""
+    problems: list[Message] = []
     if not content_type.lower().startswith("text/plain"):
-        problems.append(f"Content-Type is {content_type or 'missing'!r}, not text/plain")
+        problems.append(Message("Content-Type is %(content_type)r, not text/plain", content_type=content_type)
+                        if content_type else Message("Content-Type is 'missing', not text/plain"))
     body, signed, framing = unsign(text)
     if framing:
         problems.append(framing)
     fields: dict[str, list[str]] = {}
-    invalid: list[str] = []
+    invalid: list[Message] = []
     for number, raw in enumerate(body.split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         match = _FIELD.fullmatch(line)
         if match is None:
-            invalid.append(f"line {number}: {line[:60]!r}")
+            invalid.append(Message("line %(number)d: %(line)r", number=number, line=line[:60]))
             continue
         fields.setdefault(match.group(1).lower(), []).append(match.group(2).strip())
     if invalid:
-        problems.append(f"{len(invalid)} line(s) are not 'Field: value' ({invalid[0]})")
+        problems.append(Message("%(count)d line(s) are not 'Field: value' (%(first)s)", count=len(invalid),
+                                 first=invalid[0]))
     contacts = fields.get("contact", [])
     if not contacts:
-        problems.append("no Contact")
+        problems.append(Message("no Contact"))
     for contact in contacts:
         scheme = contact.split(":", 1)[0].lower() if ":" in contact else ""
         if not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
-            problems.append(f"Contact {contact[:60]!r} is not a URI (use mailto:, https: or tel:)")
+            problems.append(Message("Contact %(contact)r is not a URI (use mailto:, https: or tel:)",
+                                    contact=contact[:60]))
         elif scheme == "http":
-            problems.append(f"Contact {contact[:60]!r} is a web address without https")
+            problems.append(Message("Contact %(contact)r is a web address without https", contact=contact[:60]))
     expires_values = fields.get("expires", [])
     expires: datetime | None = None
     if not expires_values:
-        problems.append("no Expires")
+        problems.append(Message("no Expires"))
     elif len(expires_values) > 1:
-        problems.append(f"Expires appears {len(expires_values)} times (once allowed)")
+        problems.append(Message("Expires appears %(count)d times (once allowed)", count=len(expires_values)))
     else:
         try:
             expires = datetime.fromisoformat(expires_values[0])
             if expires.tzinfo is None:
                 raise ValueError("no time zone")
         except ValueError:
-            problems.append(f"Expires {expires_values[0][:40]!r} is not an RFC 3339 date and time with time zone")
+            problems.append(Message("Expires %(value)r is not an RFC 3339 date and time with time zone",
+                                     value=expires_values[0][:40]))
             expires = None
     if expires is not None:
         if expires <= now:
-            problems.append(f"it expired on {expires.date().isoformat()}")
+            problems.append(Message("it expired on %(day)s", day=expires.date().isoformat()))
         elif expires > _one_year_after(now):
             days = (expires - now) // timedelta(days=1)
-            problems.append(f"Expires {expires.date().isoformat()} is {days} days away (at most a year)")
+            problems.append(Message("Expires %(day)s is %(days)d days away (at most a year)",
+                                    day=expires.date().isoformat(), days=days))
     canonical = fields.get("canonical", [])
     if canonical and location not in canonical:
-        problems.append(f"Canonical does not list {location}")
+        problems.append(Message("Canonical does not list %(location)s", location=location))
     if len(fields.get("preferred-languages", [])) > 1:
-        problems.append("Preferred-Languages appears more than once")
+        problems.append(Message("Preferred-Languages appears more than once"))
     evidence = {"signed": signed, "contact": contacts[:10], "expires": expires_values[:3],
                 "canonical": canonical[:10], "fields": sorted(fields)[:30]}
     return {"problems": problems, "evidence": evidence, "expires": expires}

@@ -68,7 +68,8 @@ _VERSIONS = (
 )
 _LEGACY = {ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1}
 _RANK = {"good": 0, "sufficient": 1, "phase_out": 2, "insufficient": 3}
-_SHOWN = {"good": "good", "sufficient": "sufficient", "phase_out": "phase out", "insufficient": "insufficient"}
+_SHOWN = {"good": Message("good"), "sufficient": Message("sufficient"), "phase_out": Message("phase out"),
+          "insufficient": Message("insufficient")}
 _context_lock = threading.Lock()
 
 
@@ -82,6 +83,12 @@ def profiles() -> dict[str, Any]:
 
 def profile(name: str) -> dict[str, Any]:
     return dict(profiles()["profiles"][name])
+
+
+def guideline_title(rules: dict[str, Any]) -> dict[str, str]:
+    """A profile's title per language ({"en": ..., "nl": ...}), a message parameter shown in the reader's language."""
+    title = rules["title"]
+    return {str(lang): str(text) for lang, text in title.items()} if isinstance(title, dict) else {"en": str(title)}
 
 
 class TlsParams(Params):
@@ -138,11 +145,19 @@ class TlsParams(Params):
         return value
 
 
-class _NoStartTls(Exception):
+class _Why(Exception):
+    """A reason as a `Message` (`message`), so that a Dutch output shows it in Dutch; `str()` reads it in English."""
+
+    def __init__(self, message: Message | str) -> None:
+        super().__init__(str(message))
+        self.message = message
+
+
+class _NoStartTls(_Why):
     """The mail server answered but does not offer STARTTLS."""
 
 
-class _Unreachable(Exception):
+class _Unreachable(_Why):
     """No TCP connection (or no SMTP conversation) could be had."""
 
 
@@ -157,7 +172,7 @@ class Tls(Check):
         port = params.port or (25 if params.starttls == "smtp" else 443)
         target = f"{host_for_url(params.host)}:{port}"
         rules = profile(params.tls_profile)
-        title = rules["title"]
+        title = guideline_title(rules)
         sni = params.server_name or params.host
         timeout = budget(params.timeout, ctx)
 
@@ -189,12 +204,12 @@ class Tls(Check):
         except _NoStartTls as exc:
             yield Result.failed(target,
                             Message("Mail server %(target)s does not offer STARTTLS (%(reason)s); mail to it travels "
-                                        "unencrypted.", target=target, reason=str(exc)), starttls=False)
+                                        "unencrypted.", target=target, reason=exc.message), starttls=False)
             return
         except _Unreachable as exc:
             yield Result.errored(target,
                                  Message("Could not check TLS of %(target)s: %(reason)s.", target=target,
-                                     reason=str(exc)), reachable=False)
+                                     reason=exc.message), reachable=False)
             return
         versions["SSL 3.0"] = "not tested (this OpenSSL cannot speak SSL 3.0)"
         offered = [label for label, state in versions.items() if state == "offered"]
@@ -208,14 +223,17 @@ class Tls(Check):
                                         "(TLS 1.0 to 1.3 tried).", target=target), **evidence)
             return
 
-        problems: list[tuple[str, str]] = []  # (rating, text)
+        problems: list[tuple[str, Message]] = []  # (rating, text)
         for label in offered:
             rating = rules["protocols"][label]
             if rating in ("phase_out", "insufficient"):
-                problems.append((rating, f"offers {label} ({_SHOWN[rating]})"))
+                problems.append((rating, Message("offers %(version)s (%(rating)s)", version=label,
+                                                 rating=_SHOWN[rating])))
         for label, info in ciphers.items():
             if info["rating"] in ("phase_out", "insufficient"):
-                problems.append((info["rating"], f"picks {info['cipher']} with {label} ({_SHOWN[info['rating']]})"))
+                problems.append((info["rating"], Message("picks %(cipher)s with %(version)s (%(rating)s)",
+                                                         cipher=info["cipher"], version=label,
+                                                         rating=_SHOWN[info["rating"]])))
 
         cert = x509.load_der_x509_certificate(leaf)
         cert_info = describe_certificate(cert, ctx.now())
@@ -224,10 +242,11 @@ class Tls(Check):
         hash_rating = rate_signature_hash(rules, cert_info["signature_hash"])
         cert_info["key_rating"], cert_info["signature_hash_rating"] = key_rating, hash_rating
         if key_rating in ("phase_out", "insufficient"):
-            problems.append((key_rating, f"certificate key {cert_info['key']} ({_SHOWN[key_rating]})"))
+            problems.append((key_rating, Message("certificate key %(key)s (%(rating)s)", key=cert_info["key"],
+                                                 rating=_SHOWN[key_rating])))
         if hash_rating in ("phase_out", "insufficient"):
-            problems.append((hash_rating, f"certificate signed with {cert_info['signature_hash']} "
-                                          f"({_SHOWN[hash_rating]})"))
+            problems.append((hash_rating, Message("certificate signed with %(hash)s (%(rating)s)",
+                                                  hash=cert_info["signature_hash"], rating=_SHOWN[hash_rating])))
 
         certificate_problems: list[Message | str] = []
         trust = _verify_chain(handshake, best, ca_file_of(params.ca_file, ctx))
@@ -259,9 +278,12 @@ class Tls(Check):
 
         failing: list[Message | str] = certificate_problems + [text for rating, text in problems
                                           if rating == "insufficient" or params.phase_out_fails]
-        notes = [text for rating, text in problems if rating == "phase_out" and not params.phase_out_fails
-                 and not text.startswith("offers ")]  # offered versions are named with their rating already
-        protocols = ", ".join(f"{label} ({_SHOWN[rules['protocols'][label]]})" for label in offered)
+        # offered versions are named with their rating already
+        notes: list[Message | str] = [text for rating, text in problems
+                                      if rating == "phase_out" and not params.phase_out_fails
+                                      and not text.template.startswith("offers ")]
+        protocols = _comma_list([Message("%(version)s (%(rating)s)", version=label,
+                                         rating=_SHOWN[rules["protocols"][label]]) for label in offered])
         if failing:
             yield Result.failed(target,
                                 Message("TLS of %(target)s falls short of %(guideline)s: %(problems)s.", target=target,
@@ -270,11 +292,20 @@ class Tls(Check):
         if notes:
             passed = Message("TLS of %(target)s meets %(guideline)s: %(protocols)s; certificate valid for %(days)d "
                              "more days; to phase out: %(notes)s.", target=target, guideline=title, protocols=protocols,
-                             days=days, notes="; ".join(notes))
+                             days=days, notes=notes)
         else:
             passed = Message("TLS of %(target)s meets %(guideline)s: %(protocols)s; certificate valid for %(days)d "
                              "more days.", target=target, guideline=title, protocols=protocols, days=days)
         yield Result.passed(target, passed, **evidence)
+
+
+def _comma_list(items: list[Message]) -> Message | str:
+    """Messages joined by ", " (a message parameter's list is joined by "; ")."""
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    return Message("%(first)s, %(rest)s", first=items[0], rest=_comma_list(items[1:]))
 
 
 def _handshake(host: str, port: int, starttls: str | None, sni: str, context: ssl.SSLContext,
@@ -283,11 +314,12 @@ def _handshake(host: str, port: int, starttls: str | None, sni: str, context: ss
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except socket.gaierror as exc:
-        raise _Unreachable(f"cannot resolve {host} ({exc.strerror or exc})") from None
+        raise _Unreachable(Message("cannot resolve %(host)s (%(reason)s)", host=host,
+                                   reason=str(exc.strerror or exc))) from None
     except ConnectionRefusedError:
-        raise _Unreachable("connection refused") from None
+        raise _Unreachable(Message("connection refused")) from None
     except TimeoutError:
-        raise _Unreachable(f"no answer within {timeout:g} s") from None
+        raise _Unreachable(Message("no answer within %(seconds)s s", seconds=format(timeout, "g"))) from None
     except OSError as exc:
         raise _Unreachable(exc.strerror or str(exc)) from None
     try:
@@ -297,7 +329,7 @@ def _handshake(host: str, port: int, starttls: str | None, sni: str, context: ss
         return context.wrap_socket(sock, server_hostname=server_hostname)
     except TimeoutError:
         sock.close()
-        raise _Unreachable(f"no answer within {timeout:g} s") from None
+        raise _Unreachable(Message("no answer within %(seconds)s s", seconds=format(timeout, "g"))) from None
     except BaseException:
         sock.close()
         raise
@@ -308,14 +340,14 @@ def _smtp_reply(reader: Any) -> tuple[int, list[str]]:
     while True:
         raw = reader.readline(1024)
         if not raw:
-            raise _Unreachable("the mail server closed the connection")
+            raise _Unreachable(Message("the mail server closed the connection"))
         line = raw.decode("ascii", "replace").rstrip("\r\n")
         lines.append(line[4:])
         if len(line) < 4 or line[3] != "-":
             try:
                 return int(line[:3]), lines
             except ValueError:
-                raise _NoStartTls(f"it does not speak SMTP: {line[:60]!r}") from None
+                raise _NoStartTls(Message("it does not speak SMTP: %(reply)s", reply=repr(line[:60]))) from None
 
 
 def _smtp_starttls(sock: socket.socket) -> None:
@@ -324,17 +356,19 @@ def _smtp_starttls(sock: socket.socket) -> None:
     try:
         code, lines = _smtp_reply(reader)
         if code != 220:
-            raise _Unreachable(f"the mail server greets with {code} {' '.join(lines)[:80]}")
+            raise _Unreachable(Message("the mail server greets with %(code)d %(reply)s", code=code,
+                                       reply=" ".join(lines)[:80]))
         sock.sendall(b"EHLO " + _ehlo_name().encode() + b"\r\n")
         code, lines = _smtp_reply(reader)
         if code != 250:
-            raise _NoStartTls(f"EHLO answered with {code}")
+            raise _NoStartTls(Message("EHLO answered with %(code)d", code=code))
         if not any(line.upper().split(" ")[0] == "STARTTLS" for line in lines):
-            raise _NoStartTls("not in its EHLO answer")
+            raise _NoStartTls(Message("not in its EHLO answer"))
         sock.sendall(b"STARTTLS\r\n")
         code, lines = _smtp_reply(reader)
         if code != 220:
-            raise _NoStartTls(f"STARTTLS answered with {code} {' '.join(lines)[:80]}")
+            raise _NoStartTls(Message("STARTTLS answered with %(code)d %(reply)s", code=code,
+                                      reply=" ".join(lines)[:80]))
     finally:
         reader.close()
 

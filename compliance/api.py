@@ -59,8 +59,9 @@ class Status(enum.StrEnum):
 #: The evidence key under which a result keeps its message template (see `Message`).
 MESSAGE_KEY = "message_template"
 
-#: What a message parameter may be: plain JSON values, or a message (or list of messages) of its own.
-Param: TypeAlias = "str | int | float | Message | list[Message | str] | None"
+#: What a message parameter may be: plain JSON values, a message (or list of messages) of its own, or a
+#: text per language ({"en": ..., "nl": ...}; English when the language is missing).
+Param: TypeAlias = "str | int | float | Message | list[Message | str] | dict[str, str] | None"
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -70,7 +71,8 @@ class Message:
     The template is English with `%(name)s` placeholders, and it is the msgid in the gettext domain
     `checks` (compliance/report/locale/<lang>/LC_MESSAGES/checks.po): a Dutch report shows the Dutch
     template filled in with the same parameters. A parameter may itself be a `Message`, or a list of
-    messages and texts (shown joined by "; "), for sentences built from parts::
+    messages and texts (shown joined by "; "), for sentences built from parts, or a text per language
+    (`{"en": ..., "nl": ...}`) for words the catalog cannot know, such as a control's own phrase::
 
         Result.failed(target, Message("Certificate of %(target)s expires in %(days)d days (minimum %(minimum)d).",
                                       target=target, days=9, minimum=21))
@@ -103,12 +105,17 @@ class Message:
         return {"template": self.template, "params": {k: encode(v) for k, v in self.params.items()}}
 
 
-def render_message(stored: Mapping[str, Any], translate: Callable[[str], str]) -> str:
-    """A stored message (`Message.as_json()`) filled in, each template translated by `translate`."""
+def render_message(stored: Mapping[str, Any], translate: Callable[[str], str], lang: str = "en") -> str:
+    """A stored message (`Message.as_json()`) filled in, each template translated by `translate`.
+
+    A parameter given as a text per language is shown in `lang` (in English when `lang` is missing).
+    """
 
     def fill(value: Any) -> Any:
         if isinstance(value, Mapping) and "template" in value:
-            return render_message(value, translate)
+            return render_message(value, translate, lang)
+        if isinstance(value, Mapping):
+            return value.get(lang) or value.get("en", "")
         if isinstance(value, list):
             return "; ".join(str(fill(v)) for v in value)
         return value

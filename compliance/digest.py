@@ -130,6 +130,20 @@ class Digest:
         return self.overview.risks[:TOP_RISKS]
 
 
+def _check_kinds(settings: Settings) -> dict[str, str] | None:
+    """Per control id `automated` or `evidence`, from the catalog (as the report command does); None when
+    the catalog does not load (the overview then leaves the automated/evidence split out)."""
+    from compliance.catalog import load_catalog
+    from compliance.errors import ComplianceError
+    from compliance.soa import control_kind
+
+    try:
+        catalog = load_catalog(settings.control_paths, settings.targets, bundled=settings.controls.bundled)
+    except ComplianceError:
+        return None
+    return {control.id: control_kind(control) for control in catalog}
+
+
 def build_digest(database: Database, settings: Settings, *, week: Period | None = None, now: datetime | None = None,
                  lang: str | None = None) -> Digest:
     """The digest for week (default: the last complete week before now), from the risk overview."""
@@ -142,7 +156,7 @@ def build_digest(database: Database, settings: Settings, *, week: Period | None 
     zone = settings.zone
     week = week or digest_week(now, zone)
     overview = build_overview(database, "week", week.end, zone, now=now,
-                              default_schedule=settings.schedule.default_cron)
+                              default_schedule=settings.schedule.default_cron, kinds=_check_kinds(settings))
     # the moments the overview counted breaches between (see compliance.report.breaches)
     start, moment = start_of_day(week.start, zone), min(end_of_day(week.end, zone), now)
     new = figures(database, since=start, until=moment, now=moment).incidents

@@ -40,6 +40,7 @@ class Decision:
     reason: str
     decided_by: str
     decided_at: datetime
+    risk_analysis: str | None = None  # the reference of the risk analysis behind it
 
 
 def normalize_subject(subject: str, control_ids: Iterable[str]) -> str:
@@ -69,18 +70,20 @@ def normalize_subject(subject: str, control_ids: Iterable[str]) -> str:
                           "measure (e.g. 7.04.01) nor a control id" + (f"; {hint}" if hint else ""))
 
 
-def decide(db: Database, subject: str, *, applies: bool, reason: str, by: str) -> Decision:
-    """Record whether a subject applies. Saying it does not apply needs a reason."""
+def decide(db: Database, subject: str, *, applies: bool, reason: str, by: str,
+           risk_analysis: str | None = None) -> Decision:
+    """Record whether a subject applies. Saying it does not apply needs a reason; `risk_analysis` is the
+    reference of the risk analysis behind it, for the ENSIA annex of deviations."""
     from compliance.db.models import ApplicabilityDecision
 
     if not applies and not reason.strip():
         raise ComplianceError("a control that does not apply needs a reason (--reason); auditors read it in the VvT")
     with db.transaction() as session:
         row = ApplicabilityDecision(subject=subject, applies=applies, reason=reason.strip(), decided_by=by,
-                                    decided_at=datetime.now(UTC))
+                                    decided_at=datetime.now(UTC), risk_analysis=(risk_analysis or "").strip() or None)
         session.add(row)
         session.flush()
-        return Decision(row.subject, row.applies, row.reason, row.decided_by, row.decided_at)
+        return Decision(row.subject, row.applies, row.reason, row.decided_by, row.decided_at, row.risk_analysis)
 
 
 def decisions(db: Database) -> dict[str, Decision]:
@@ -95,7 +98,8 @@ def history(db: Database) -> list[Decision]:
 
     stmt = select(ApplicabilityDecision).order_by(ApplicabilityDecision.decided_at, ApplicabilityDecision.id)
     with db.sessions() as session:
-        return [Decision(r.subject, r.applies, r.reason, r.decided_by, r.decided_at) for r in session.scalars(stmt)]
+        return [Decision(r.subject, r.applies, r.reason, r.decided_by, r.decided_at, r.risk_analysis)
+                for r in session.scalars(stmt)]
 
 
 def not_applicable_reason(control_id: str, references: Mapping[str, Any], found: Mapping[str, Decision]) -> str:

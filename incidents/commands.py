@@ -126,6 +126,9 @@ def _fact_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--protection", help="How the data were protected before the breach (e.g. encryption)."),
         click.option("--cross-border/--no-cross-border", "cross_border", default=None,
                      help="Whether the processing is cross-border (other EU countries)."),
+        click.option("--significant", "significant", is_flag=True, default=None,
+                     help="A significant incident under the Cbw (NIS2 art. 23): report it to the CSIRT, early "
+                          "warning in 24 hours, notification in 72 hours, final report in one month."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -142,7 +145,8 @@ def _facts(app: App, given: dict[str, Any]) -> dict[str, Any]:
         if given.get(name):
             facts[key] = _split(given[name])
     for name in ("title", "description", "how_discovered", "cause", "processor", "consequences", "measures_taken",
-                 "measures_planned", "protection", "subjects", "subjects_max", "records", "cross_border"):
+                 "measures_planned", "protection", "subjects", "subjects_max", "records", "cross_border",
+                 "significant"):
         if given.get(name) is not None:
             facts[name] = given[name]
     return facts
@@ -164,11 +168,12 @@ _PROMPTS = {
 }
 
 
-def _ask_missing(app: App, given: dict[str, Any]) -> None:
+def _ask_missing(app: App, given: dict[str, Any], personal_data: bool = True) -> None:
     """Fill in the required facts that are missing: by asking on a terminal, else exit 2 with the list."""
     from compliance.incidents.register import REQUIRED
 
-    keys = [{"nature": "natures"}.get(name, name) for name in REQUIRED]
+    keys = [{"nature": "natures"}.get(name, name) for name in REQUIRED
+            if personal_data or name not in ("data_categories", "subjects")]
     missing = [k for k in keys if given.get(k) in (None, ())]
     if not missing:
         return
@@ -202,12 +207,18 @@ def _ask_missing(app: App, given: dict[str, Any]) -> None:
 
 @incident.command("new")
 @_fact_options
+@click.option("--no-personal-data", is_flag=True,
+              help="A security incident without personal data: no data categories or people; the GDPR duties "
+                   "do not apply, the CSIRT track does with --significant.")
 @_by_option
 @_force_options
 @format_option("text", "json", default="text")
 @pass_app
-def incident_new(app: App, /, by: str | None, force: bool, force_reason: str | None, fmt: str, **given: Any) -> None:
-    """Register a personal-data breach; print its id and the 72-hour deadline.
+def incident_new(app: App, /, no_personal_data: bool, by: str | None, force: bool, force_reason: str | None,
+                 fmt: str, **given: Any) -> None:
+    """Register an incident (a personal-data breach, or with --no-personal-data another security incident).
+
+    With --significant the Cbw track starts: its three CSIRT deadlines are printed.
 
     Required: --title, --aware-at, --occurred-at, --nature, --data-category, --subjects, --description.
     On a terminal you are asked for what is missing; in a script a missing field is an error (exit 2).
@@ -221,17 +232,34 @@ def incident_new(app: App, /, by: str | None, force: bool, force_reason: str | N
     """
     from compliance.incidents import Draft
 
-    _ask_missing(app, given)
+    _ask_missing(app, given, personal_data=not no_personal_data)
     facts = _facts(app, given)
-    found = _register(app).register(Draft(**facts), by=who(by), force_reason=_forced(force, force_reason))
+    if no_personal_data:
+        facts = {"data_categories": [], "subjects": 0, **facts}  # validation names any given
+    found = _register(app).register(Draft(**facts), by=who(by), personal_data=not no_personal_data,
+                                    force_reason=_forced(force, force_reason))
     clock = found.clock()
-    _incident_out(app, fmt, found, "\n".join([
-        f"registered {found.id}: {found.title}",
-        f"became aware  {_when(app, found.aware_at)}",
-        f"deadline      {_when(app, found.deadline)}, 72 hours after becoming aware: {clock.describe()}",
-        f"next: compliance incident assess {found.id} --ei ... --confidentiality ... --integrity ... "
-        "--availability ...",
-    ]))
+    lines = [f"registered {found.id}: {found.title}", f"became aware  {_when(app, found.aware_at)}"]
+    if found.personal_data:
+        lines.append(f"deadline      {_when(app, found.deadline)}, 72 hours after becoming aware: {clock.describe()}")
+    else:
+        lines.append("no personal data: no notification to the AP or the people concerned")
+    lines += _csirt_lines(app, found)
+    if found.personal_data:
+        lines.append(f"next: compliance incident assess {found.id} --ei ... --confidentiality ... --integrity ... "
+                     "--availability ...")
+    _incident_out(app, fmt, found, "\n".join(lines))
+
+
+_STAGE_NAMES = {"early-warning": "early warning", "notification": "notification", "final": "final report"}
+
+
+def _csirt_lines(app: App, found: Any) -> list[str]:
+    """The CSIRT deadlines of a significant incident, one line per stage."""
+    if not found.significant:
+        return []
+    return [f"CSIRT {_STAGE_NAMES[stage] + ':':<14}{duty.state}, due {_when(app, duty.deadline)}"
+            for stage, duty in found.csirt_duties().items()]
 
 
 @incident.command("update")
@@ -251,7 +279,8 @@ def incident_update(app: App, /, incident_id: str, by: str | None, force: bool, 
     if not facts:
         error("nothing to change: give at least one option, e.g. --measures-taken TEXT (see --help)")
     found = _register(app).update(incident_id, facts, by=who(by), force_reason=_forced(force, force_reason))
-    _incident_out(app, fmt, found, f"{found.id}: changed {', '.join(sorted(facts))}")
+    _incident_out(app, fmt, found, "\n".join([f"{found.id}: changed {', '.join(sorted(facts))}",
+                                               *(_csirt_lines(app, found) if "significant" in facts else [])]))
 
 
 @incident.command("assess")
@@ -367,7 +396,12 @@ def incident_decide(app: App, incident_id: str, notify_authority: str, notify_su
 @click.argument("incident_id", metavar="ID")
 @click.option("--authority", "to_authority", is_flag=True, help="A notification to the authority (AP).")
 @click.option("--subjects", "to_subjects", is_flag=True, help="A communication to the people concerned.")
-@click.option("--reference", default="", help="The AP meldnummer (required for the first notification).")
+@click.option("--csirt", "to_csirt", is_flag=True,
+              help="A report of a significant incident to the CSIRT (Cbw); needs --stage and --reference.")
+@click.option("--stage", type=click.Choice(["early-warning", "notification", "final"]),
+              help="With --csirt: the early warning (24 h), the notification (72 h) or the final report (1 month).")
+@click.option("--reference", default="",
+              help="The AP meldnummer (required for the first notification), or the CSIRT's reference.")
 @click.option("--at", "at", metavar="ISO8601", help="When it was made [default: now].")
 @click.option("--follow-up", is_flag=True, help="A follow-up notification (vervolgmelding, art. 33(4)).")
 @click.option("--withdraw", is_flag=True, help="The notification to the authority is withdrawn (needs --note).")
@@ -379,9 +413,10 @@ def incident_decide(app: App, incident_id: str, notify_authority: str, notify_su
 @_force_options
 @format_option("text", "json", default="text")
 @pass_app
-def incident_notify(app: App, incident_id: str, to_authority: bool, to_subjects: bool, reference: str,
-                    at: str | None, follow_up: bool, withdraw: bool, channel: str | None, delay_reason: str,
-                    note: str, by: str | None, force: bool, force_reason: str | None, fmt: str) -> None:
+def incident_notify(app: App, incident_id: str, to_authority: bool, to_subjects: bool, to_csirt: bool,
+                    stage: str | None, reference: str, at: str | None, follow_up: bool, withdraw: bool,
+                    channel: str | None, delay_reason: str, note: str, by: str | None, force: bool,
+                    force_reason: str | None, fmt: str) -> None:
     """Record a notification to the authority or the communication to the people concerned.
 
     \b
@@ -389,9 +424,24 @@ def incident_notify(app: App, incident_id: str, to_authority: bool, to_subjects:
       --delay-reason "..."
     compliance incident notify DL-2026-0007 --authority --follow-up --note "number of letters confirmed"
     compliance incident notify DL-2026-0007 --subjects --channel letter --at "2026-12-01 10:00"
+    compliance incident notify DL-2026-0007 --csirt --stage early-warning --reference CSIRT-2026-42
     """
-    if to_authority == to_subjects:
-        error("say who was notified: --authority or --subjects (one of them)")
+    if to_authority + to_subjects + to_csirt != 1:
+        error("say who was notified: --authority, --subjects or --csirt (one of them)")
+    if (stage is not None) != to_csirt:
+        error("--csirt needs --stage (early-warning, notification or final)" if to_csirt
+              else "--stage goes with --csirt")
+    if to_csirt:
+        if follow_up or withdraw or channel or delay_reason:
+            error("--follow-up, --withdraw, --channel and --delay-reason are not for a report to the CSIRT")
+        assert stage is not None
+        found = _register(app).notify_csirt(incident_id, stage=stage, reference=reference, at=_time(app, at, "--at"),
+                                            note=note, by=who(by), force_reason=_forced(force, force_reason))
+        duty = found.csirt_duties()[stage]
+        timing = "in time" if duty.within_deadline else f"after the deadline {_when(app, duty.deadline)}"
+        _incident_out(app, fmt, found, f"{found.id}: {_STAGE_NAMES[stage]} to the CSIRT recorded, "
+                      f"{_when(app, duty.done_at)}, reference {duty.reference}; {timing}")
+        return
     if follow_up and withdraw:
         error("--follow-up and --withdraw exclude each other")
     kind = "follow-up" if follow_up else "withdrawal" if withdraw else "initial"
@@ -412,14 +462,19 @@ def incident_notify(app: App, incident_id: str, to_authority: bool, to_subjects:
 @incident.command("close")
 @click.argument("incident_id", metavar="ID")
 @click.option("--note", default="", help="A closing remark, e.g. what was learned.")
+@click.option("--ongoing", is_flag=True,
+              help="Close the record although the incident has no end time: it goes on (art. 33(5)).")
 @_by_option
 @_force_options
 @format_option("text", "json", default="text")
 @pass_app
-def incident_close(app: App, incident_id: str, note: str, by: str | None, force: bool, force_reason: str | None,
-                   fmt: str) -> None:
-    """Close an incident: needs the assessment, the decision and the notifications decided on."""
-    found = _register(app).close(incident_id, note=note, by=who(by), force_reason=_forced(force, force_reason))
+def incident_close(app: App, incident_id: str, note: str, ongoing: bool, by: str | None, force: bool,
+                   force_reason: str | None, fmt: str) -> None:
+    """Close an incident: needs the facts, the consequences, the remedial action taken and an end time
+    (or --ongoing), art. 33(5); for a breach the assessment, the decision and the notifications decided
+    on; for a significant incident the final report to the CSIRT."""
+    found = _register(app).close(incident_id, note=note, ongoing=ongoing, by=who(by),
+                                 force_reason=_forced(force, force_reason))
     _incident_out(app, fmt, found, f"{found.id}: closed")
 
 
@@ -513,6 +568,9 @@ def incident_export(app: App, incident_id: str | None, export_all: bool, year: i
     if fmt == "ap":
         if export_all:
             error("--format ap is for one incident: give its ID")
+        if not found[0].personal_data:
+            error(f"{found[0].id} involves no personal data: there is no notification to the AP to export "
+                  "(see its CSIRT deadlines in `compliance incident show`)")
         s = app.settings.incidents
         click.echo(ap_form(found[0], zone=zone, organisation=s.organisation, reporter=s.reporter,
                            contact=s.contact), nl=False)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from compliance.incidents.categories import DATA_CATEGORIES
-from compliance.incidents.model import Assessment, Incident, Notification, utc_now
+from compliance.incidents.model import Assessment, Duty, Incident, Notification, utc_now
 
 # -- JSON -----------------------------------------------------------------------------------------------
 
@@ -70,13 +70,36 @@ def as_json(incident: Incident, zone: tzinfo = UTC, now: datetime | None = None)
         "notifications": [notification_json(n, incident, zone) for n in incident.notifications],
         "links": [{"kind": link.kind, "ref": link.ref, "linked_at": t(link.linked_at), "linked_by": link.linked_by}
                   for link in incident.links],
+        "personal_data": incident.personal_data,
+        "significant": incident.significant,
+        "duties": {name: duty_json(duty, zone) for name, duty in incident.duties(now).items()
+                   if not name.startswith("csirt.")},
+        "csirt": csirt_json(incident, zone, now),
         "closure": None if incident.closure is None else {
             "closed_at": t(incident.closure.closed_at), "closed_by": incident.closure.closed_by,
-            "note": incident.closure.note},
+            "note": incident.closure.note, "ongoing": incident.closure.ongoing},
         "created_at": t(incident.created_at),
         "created_by": incident.created_by,
         "updated_at": t(incident.updated_at),
     }
+
+
+def duty_json(duty: Duty, zone: tzinfo = UTC) -> dict[str, Any]:
+    """One duty: its state (not-applicable, to-decide, not-required, due, overdue, done), deadline and when done."""
+    return {"state": duty.state, "deadline": local_iso(duty.deadline, zone), "done_at": local_iso(duty.done_at, zone),
+            "reference": duty.reference or None, "within_deadline": duty.within_deadline}
+
+
+def csirt_json(incident: Incident, zone: tzinfo = UTC, now: datetime | None = None) -> dict[str, Any]:
+    """The Cbw track: `significant`, the three deadlines (`early_warning_due`, `notification_due`,
+    `final_report_due`; null unless significant) and each stage's duty."""
+    duties = incident.csirt_duties(now)
+    due = {stage: local_iso(d.deadline, zone) for stage, d in duties.items()}
+    return {"significant": incident.significant, "early_warning_due": due["early-warning"],
+            "notification_due": due["notification"], "final_report_due": due["final"],
+            "early_warning": duty_json(duties["early-warning"], zone),
+            "notification": duty_json(duties["notification"], zone),
+            "final_report": duty_json(duties["final"], zone)}
 
 
 def assessment_json(a: Assessment, zone: tzinfo = UTC, lang: str = "en") -> dict[str, Any]:
@@ -475,7 +498,7 @@ def _nl_number(value: Any) -> str:
 
 # -- text views -----------------------------------------------------------------------------------------
 
-LIST_COLUMNS = ("Id", "Status", "Title", "Aware", "Deadline", "Clock", "Severity", "Decision")
+LIST_COLUMNS = ("Id", "Status", "Title", "Aware", "Deadline", "Clock", "Severity", "Decision", "Duties")
 
 
 def list_row(incident: Incident, zone: tzinfo, now: datetime | None = None) -> tuple[str, ...]:
@@ -485,7 +508,18 @@ def list_row(incident: Incident, zone: tzinfo, now: datetime | None = None) -> t
         _local(incident.deadline, zone), incident.clock(now).describe(),
         f"{a.score:.2f} {a.band}" if a else "not assessed",
         _decision_words(decision) if decision else "",
+        duties_words(incident, now),
     )
+
+
+_DUTY_NAMES = {"authority": "AP", "people": "people", "csirt.early-warning": "CSIRT early warning",
+               "csirt.notification": "CSIRT notification", "csirt.final": "CSIRT final report"}
+
+
+def duties_words(incident: Incident, now: datetime | None = None) -> str:
+    """Each applicable duty with its own state, e.g. "AP due; people done; CSIRT early warning overdue"."""
+    return "; ".join(f"{_DUTY_NAMES[name]} {duty.state}" for name, duty in incident.duties(now).items()
+                     if duty.state != "not-applicable")
 
 
 def _decision_words(decision: Any) -> str:
@@ -511,6 +545,10 @@ def show_text(incident: Incident, zone: tzinfo, now: datetime | None = None,
             lines.append(f"{label + ':':<17} {value}")
 
     row("Status", incident.status)
+    row("Duties", duties_words(incident, now))
+    for stage, duty in incident.csirt_duties(now).items() if incident.significant else ():
+        row(f"CSIRT {stage}", f"due {_local(duty.deadline, zone, True)}: {duty.state}"
+            + (f" {_local(duty.done_at, zone, True)}, reference {duty.reference}" if duty.done_at else ""))
     row("Occurred", _local(incident.occurred_at, zone, True))
     row("Ended", _local(incident.ended_at, zone, True) or "not recorded (ongoing or unknown)")
     row("Discovered", _local(incident.discovered_at, zone, True))

@@ -16,6 +16,12 @@ from compliance.incidents.errors import InvalidInput
 #: Art. 33(1): notify the authority "not later than 72 hours after having become aware".
 NOTIFICATION_WINDOW = timedelta(hours=72)
 
+#: Cbw (NIS2 art. 23(4)): a significant incident goes to the CSIRT in three stages, counted here from aware_at.
+EARLY_WARNING_WINDOW = timedelta(hours=24)
+CSIRT_NOTIFICATION_WINDOW = timedelta(hours=72)
+#: The CSIRT stages on the command line and the `kind` each is stored as (the column holds 12 characters).
+CSIRT_STAGES = {"early-warning": "warning", "notification": "notification", "final": "final"}
+
 STATUSES = ("open", "assessed", "notified", "closed")
 RECIPIENTS = ("authority", "subjects")
 NOTIFICATION_KINDS = ("initial", "follow-up", "withdrawal")
@@ -30,6 +36,21 @@ def utc_now() -> datetime:
 def deadline_for(aware_at: datetime) -> datetime:
     """The art. 33(1) deadline: 72 elapsed hours after the controller became aware (in UTC, so DST-proof)."""
     return aware_at.astimezone(UTC) + NOTIFICATION_WINDOW
+
+
+def one_month_after(moment: datetime) -> datetime:
+    """The same time one calendar month later (in UTC); the 31st becomes the last day of a shorter month."""
+    utc = moment.astimezone(UTC)
+    year, month = (utc.year + 1, 1) if utc.month == 12 else (utc.year, utc.month + 1)
+    last = (datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC) - timedelta(days=1)).day
+    return utc.replace(year=year, month=month, day=min(utc.day, last))
+
+
+def csirt_deadlines(aware_at: datetime) -> dict[str, datetime]:
+    """The Cbw deadlines of a significant incident by stage: 24 hours, 72 hours and one month after aware_at."""
+    aware = aware_at.astimezone(UTC)
+    return {"early-warning": aware + EARLY_WARNING_WINDOW, "notification": aware + CSIRT_NOTIFICATION_WINDOW,
+            "final": one_month_after(aware)}
 
 
 def parse_time(text: str, zone: tzinfo, option: str, now: datetime | None = None) -> datetime:
@@ -155,21 +176,23 @@ class Closure:
     closed_at: datetime
     closed_by: str
     note: str
+    ongoing: bool = False  # closed while the incident itself goes on (no end time), said explicitly
 
     def record(self) -> dict[str, Any]:
-        return {"closed_at": iso(self.closed_at), "closed_by": self.closed_by, "note": self.note}
+        return {"closed_at": iso(self.closed_at), "closed_by": self.closed_by, "note": self.note,
+                "ongoing": self.ongoing}
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Closure:
-        return cls(_from_iso(data["closed_at"]), data["closed_by"], data["note"])
+        return cls(_from_iso(data["closed_at"]), data["closed_by"], data["note"], bool(data.get("ongoing")))
 
 
 @dataclass(frozen=True, slots=True)
 class Notification:
     """A notification to the authority or a communication to the people concerned."""
 
-    recipient: str  # authority | subjects
-    kind: str  # initial | follow-up | withdrawal
+    recipient: str  # authority | subjects | csirt
+    kind: str  # initial | follow-up | withdrawal; for the CSIRT: warning | notification | final
     at: datetime
     reference: str
     channel: str
@@ -225,7 +248,32 @@ class Clock:
                 return "notified in time"
             late = ((self.notified_at or self.deadline) - self.deadline).total_seconds() / 3600
             return f"notified {late:.1f} h late"
+        if self.state == "not-applicable":
+            return "no personal data: no notification to the AP"
         return "no notification needed (decision)"
+
+
+@dataclass(frozen=True, slots=True)
+class Duty:
+    """One reporting duty of an incident: to the authority (art. 33), the people (art. 34), or a CSIRT stage.
+
+    state: `not-applicable` (no personal data, or not significant), `to-decide` (no decision yet),
+    `not-required` (decided not to), `due` (still to do, deadline not passed), `overdue`, `done`.
+    """
+
+    state: str
+    deadline: datetime | None = None
+    done_at: datetime | None = None
+    reference: str = ""
+    within_deadline: bool | None = None
+
+
+def _duty(deadline: datetime | None, done: Notification | None, now: datetime) -> Duty:
+    if done is not None:
+        return Duty("done", deadline, done.at, done.reference, None if deadline is None else done.at <= deadline)
+    if deadline is not None and now > deadline:
+        return Duty("overdue", deadline)
+    return Duty("due", deadline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +311,45 @@ class Incident:
     updated_at: datetime
     notifications: tuple[Notification, ...] = field(default=())
     links: tuple[Link, ...] = field(default=())
+    significant: bool = False  # a significant incident under the Cbw (NIS2 art. 23): reported to the CSIRT
+
+    @property
+    def personal_data(self) -> bool:
+        """Whether personal data are involved: then it is a breach with the GDPR duties (art. 33, 34)."""
+        return bool(self.data_categories)
+
+    def csirt_notification(self, stage: str) -> Notification | None:
+        return next(iter(self.notifications_to("csirt", CSIRT_STAGES[stage])), None)
+
+    def csirt_duties(self, now: datetime | None = None) -> dict[str, Duty]:
+        """The three CSIRT stages with their deadlines and state; `not-applicable` unless significant."""
+        deadlines = csirt_deadlines(self.aware_at)
+        if not self.significant:
+            return {stage: Duty("not-applicable") for stage in CSIRT_STAGES}
+        moment = now or utc_now()
+        return {stage: _duty(deadlines[stage], self.csirt_notification(stage), moment) for stage in CSIRT_STAGES}
+
+    def duties(self, now: datetime | None = None) -> dict[str, Duty]:
+        """Each duty with its own state: `authority` (72 hours), `people` (without undue delay), and the
+        CSIRT stages as `csirt.early-warning`, `csirt.notification`, `csirt.final`."""
+        moment = now or utc_now()
+        if not self.personal_data:
+            authority, people = Duty("not-applicable"), Duty("not-applicable")
+        elif self.decision is None:
+            initial = self.authority_notification
+            authority = _duty(self.deadline, initial, moment) if initial else Duty(
+                "overdue" if moment > self.deadline else "to-decide", self.deadline)
+            people = Duty("to-decide")
+        else:
+            d = self.decision
+            authority = (_duty(self.deadline, self.authority_notification, moment) if d.notify_authority
+                         or self.authority_notification else Duty("not-required", self.deadline))
+            informed = next(iter(self.notifications_to("subjects")), None)
+            people = (_duty(None, informed, moment) if d.notify_subjects or d.public_communication or informed
+                      else Duty("not-required"))
+        out = {"authority": authority, "people": people}
+        out.update({f"csirt.{stage}": duty for stage, duty in self.csirt_duties(moment).items()})
+        return out
 
     def notifications_to(self, recipient: str, kind: str | None = None) -> list[Notification]:
         return [n for n in self.notifications if n.recipient == recipient and (kind is None or n.kind == kind)]
@@ -286,6 +373,8 @@ class Incident:
         initial = self.authority_notification
         if initial is not None:
             return Clock(self.deadline, "notified", None, initial.at, initial.at <= self.deadline)
+        if not self.personal_data:
+            return Clock(self.deadline, "not-applicable", None)
         if self.decision is not None and not self.decision.notify_authority:
             return Clock(self.deadline, "not-required", None)
         left = self.deadline - (now or utc_now())

@@ -22,6 +22,7 @@ from compliance.incidents.categories import DATA_CATEGORIES, NATURES, PEOPLE, ba
 from compliance.incidents.errors import IncidentNotFound, InvalidInput, PersonalDataFound, StepSkipped
 from compliance.incidents.model import (
     CHANNELS,
+    CSIRT_STAGES,
     LINK_KINDS,
     NOTIFICATION_KINDS,
     RECIPIENTS,
@@ -70,6 +71,7 @@ class Draft:
     measures_planned: str = ""
     protection: str = ""
     cross_border: bool = False
+    significant: bool = False
 
 
 FACT_FIELDS = tuple(Draft.__dataclass_fields__)
@@ -135,6 +137,9 @@ class Figures:
     subjects_informed: int
     people_affected: int
     incidents: tuple[Incident, ...] = field(default=(), repr=False)
+    significant: int = 0  # significant incidents under the Cbw (reported to the CSIRT)
+    csirt_overdue: int = 0  # significant incidents with a CSIRT stage past its deadline and not reported
+    without_personal_data: int = 0
 
 
 class Register:
@@ -167,15 +172,19 @@ class Register:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 
-    def register(self, draft: Draft, *, by: str, force_reason: str | None = None,
+    def register(self, draft: Draft, *, by: str, personal_data: bool = True, force_reason: str | None = None,
                  now: datetime | None = None) -> Incident:
-        """Record a new breach with status `open`; return it with its id and deadline."""
+        """Record a new incident with status `open`; return it with its id and deadline.
+
+        With `personal_data=False` it is a security incident without personal data (no data categories,
+        no people): the GDPR duties do not apply, the Cbw track does when it is significant.
+        """
         from sqlalchemy import func, select
 
         from compliance.db.models import IncidentRow
 
         now = now or utc_now()
-        facts = validated_facts(asdict(draft), now, self.zone)
+        facts = validated_facts({**asdict(draft), "personal_data": personal_data}, now, self.zone)
         overrides = _guard({name: facts[name] for name in TEXT_FIELDS}, force_reason, "the incident was not registered")
         with self._writing() as session:
             year = now.astimezone(self.zone).year
@@ -202,7 +211,11 @@ class Register:
             row = self._row(session, incident_id)
             _not_closed(row, "changed")
             current = {name: getattr(row, name) for name in FACT_FIELDS}
-            merged = validated_facts({**current, **changes}, now, self.zone)
+            if current["significant"] and changes.get("significant") is False and self._view_of(
+                    session, row).notifications_to("csirt"):
+                raise StepSkipped(f"{row.id} was already reported to the CSIRT; it stays a significant incident")
+            personal_data = bool(changes.get("data_categories", current["data_categories"]))
+            merged = validated_facts({**current, **changes, "personal_data": personal_data}, now, self.zone)
             changed = [name for name in FACT_FIELDS if name in changes and merged[name] != current[name]]
             if not changed:
                 raise InvalidInput(f"nothing to change: the values given are what {row.id} already holds")
@@ -235,6 +248,7 @@ class Register:
         with self._writing() as session:
             row = self._row(session, incident_id)
             _not_closed(row, "assessed")
+            _personal_data(row, "assess")
             basic = basic_dpc(row.data_categories)
             categories = ", ".join(f"{c} {DATA_CATEGORIES[c].basic_dpc}" for c in row.data_categories)
             if dpc is None:
@@ -304,6 +318,7 @@ class Register:
         with self._writing() as session:
             row = self._row(session, incident_id)
             _not_closed(row, "decided on")
+            _personal_data(row, "decide")
             if row.assessment is None:
                 raise StepSkipped(f"{row.id} has no assessment yet: run `compliance incident assess {row.id} --ei ... "
                                   "--confidentiality ... --integrity ... --availability ...` first; the decision "
@@ -384,9 +399,63 @@ class Register:
             session.add(notification)
             trail = _Trail(session, by, now)
             trail.add(row.id, "notify", "notifications", None, _notification(notification).record())
-            if row.status == "assessed":
+            # `notified` once the authority has been notified, or the people where the authority is not
+            if row.status == "assessed" and (recipient == "authority" or not decision.notify_authority):
                 trail.add(row.id, "notify", "status", row.status, "notified")
                 row.status = "notified"
+            row.updated_at = now
+            trail.overrides(row.id, overrides, force_reason)
+            session.flush()
+            return self._view_of(session, row)
+
+    def notify_csirt(self, incident_id: str, *, stage: str, reference: str, at: datetime | None = None,
+                     note: str = "", by: str, force_reason: str | None = None,
+                     now: datetime | None = None) -> Incident:
+        """Record a report of a significant incident to the CSIRT (Cbw, NIS2 art. 23(4)): the early warning,
+        the incident notification or the final report, each once and in that order."""
+        if stage not in CSIRT_STAGES:
+            hint = did_you_mean(stage, tuple(CSIRT_STAGES))
+            raise InvalidInput(f"unknown --stage '{stage}'" + (f"; {hint}" if hint else "") +
+                               f" (choose from: {', '.join(CSIRT_STAGES)})")
+        now = now or utc_now()
+        at = at or now
+        reference, note = reference.strip(), note.strip()
+        if not reference:
+            raise InvalidInput("give the CSIRT's reference for the report with --reference")
+        if at > now:
+            raise InvalidInput(f"--at {self._when(at)} lies in the future; record a report once it has been made")
+        with self._writing() as session:
+            row = self._row(session, incident_id)
+            _not_closed(row, "reported")
+            incident = self._view_of(session, row)
+            if not incident.significant:
+                raise StepSkipped(f"{row.id} is not marked as a significant incident (Cbw); mark it first: "
+                                  f"`compliance incident update {row.id} --significant`")
+            if at < incident.aware_at:
+                raise InvalidInput(f"--at {self._when(at)} lies before the moment of becoming aware of {row.id} "
+                                   f"({self._when(incident.aware_at)})")
+            stages = list(CSIRT_STAGES)
+            done = incident.csirt_notification(stage)
+            if done is not None:
+                raise StepSkipped(f"the {stage} of {row.id} to the CSIRT was already recorded "
+                                  f"({self._when(done.at)}, reference {done.reference})")
+            for earlier in stages[:stages.index(stage)]:
+                before = incident.csirt_notification(earlier)
+                if before is None:
+                    raise StepSkipped(f"no {earlier} of {row.id} to the CSIRT is recorded yet; record it first "
+                                      f"(`compliance incident notify {row.id} --csirt --stage {earlier} "
+                                      "--reference ...`)")
+                if at < before.at:
+                    raise InvalidInput(f"--at {self._when(at)} lies before the {earlier} ({self._when(before.at)})")
+            overrides = _guard({"note": note}, force_reason, f"no report to the CSIRT was recorded for {row.id}")
+            from compliance.db.models import IncidentNotification
+
+            notification = IncidentNotification(
+                incident_id=row.id, recipient="csirt", kind=CSIRT_STAGES[stage], at=at, reference=reference,
+                channel="", delay_reason="", note=note, recorded_at=now, recorded_by=by)
+            session.add(notification)
+            trail = _Trail(session, by, now)
+            trail.add(row.id, "notify", "notifications", None, _notification(notification).record())
             row.updated_at = now
             trail.overrides(row.id, overrides, force_reason)
             session.flush()
@@ -448,9 +517,14 @@ class Register:
             raise InvalidInput("the decision is a public communication instead of informing each person "
                                "(art. 34(3)(c)); record it with --channel public")
 
-    def close(self, incident_id: str, *, note: str = "", by: str, force_reason: str | None = None,
-              now: datetime | None = None) -> Incident:
-        """Close an incident whose assessment, decision and decided notifications are all recorded."""
+    def close(self, incident_id: str, *, note: str = "", ongoing: bool = False, by: str,
+              force_reason: str | None = None, now: datetime | None = None) -> Incident:
+        """Close an incident whose record is complete (art. 33(5)) and whose duties are all done.
+
+        Needs the facts, the consequences, the remedial action taken, and an end time or `ongoing`;
+        for a breach also the assessment, the decision and the notifications decided on; for a
+        significant incident the CSIRT's final report.
+        """
         now = now or utc_now()
         note = note.strip()
         with self._writing() as session:
@@ -459,11 +533,24 @@ class Register:
                 raise StepSkipped(f"{row.id} is already closed")
             incident = self._view_of(session, row)
             missing = []
-            if incident.assessment is None:
+            for name, what in (("description", "the facts"), ("consequences", "the consequences"),
+                               ("measures_taken", "the remedial action taken")):
+                if not getattr(incident, name).strip():
+                    missing.append(f"{what} (art. 33(5): `compliance incident update {row.id} {option(name)} TEXT`)")
+            if incident.ended_at is None and not ongoing:
+                missing.append(f"when it ended (`compliance incident update {row.id} --ended-at TIME`), or say it "
+                               "goes on with --ongoing")
+            elif incident.ended_at is not None and ongoing:
+                raise InvalidInput(f"{row.id} ended {self._when(incident.ended_at)}; --ongoing is for an incident "
+                                   "without an end time")
+            if incident.significant and incident.csirt_notification("final") is None:
+                missing.append("the final report to the CSIRT (`compliance incident notify "
+                               f"{row.id} --csirt --stage final --reference ...`)")
+            if incident.personal_data and incident.assessment is None:
                 missing.append(f"an assessment (`compliance incident assess {row.id} ...`)")
-            if incident.decision is None:
+            if incident.personal_data and incident.decision is None:
                 missing.append(f"a decision (`compliance incident decide {row.id} ...`)")
-            else:
+            elif incident.decision is not None:
                 if incident.decision.notify_authority and incident.authority_notification is None:
                     missing.append("the notification to the authority, which was decided (`compliance incident "
                                    f"notify {row.id} --authority --reference ...`)")
@@ -478,7 +565,7 @@ class Register:
                 raise StepSkipped(f"{row.id} cannot be closed yet; it still needs " + "; ".join(missing))
             overrides = _guard({"note": note}, force_reason, f"{row.id} was not closed")
             trail = _Trail(session, by, now)
-            record = Closure(now, by, note).record()
+            record = Closure(now, by, note, ongoing).record()
             trail.add(row.id, "close", "closure", row.closure, record)
             trail.add(row.id, "close", "status", row.status, "closed")
             row.closure, row.status, row.updated_at = record, "closed", now
@@ -586,14 +673,24 @@ def validated_facts(facts: Mapping[str, Any], now: datetime, zone: tzinfo = UTC)
     for name, limit in (("title", 200), ("processor", 200)):
         if len(out[name]) > limit:
             problems.append(f"{option(name)} is {len(out[name])} characters long; the most is {limit}")
+    personal_data = facts.get("personal_data", True)
     for name, choices in (("nature", NATURES), ("data_categories", tuple(DATA_CATEGORIES)), ("people", PEOPLE)):
         try:
             out[name] = checked_names(facts.get(name) or (), choices, option(name))
         except InvalidInput as exc:
             problems.append(str(exc))
             out[name] = []
-        if not out[name] and name != "people" and not any(option(name) in p for p in problems):
+        if not personal_data and name != "nature":
+            if out[name]:
+                problems.append(f"{option(name)} goes with personal data; leave it out with --no-personal-data")
+        elif not out[name] and name != "people" and not any(option(name) in p for p in problems):
             problems.append(f"give at least one {option(name)} ({', '.join(choices)})")
+    if not personal_data:
+        for name in ("subjects", "subjects_max", "records"):
+            if facts.get(name):
+                problems.append(f"{option(name)} counts people or records of personal data; leave it out with "
+                                "--no-personal-data")
+        facts = {**facts, "subjects": facts.get("subjects") or 0}
     for name in ("subjects", "subjects_max", "records"):
         value = facts.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -607,6 +704,7 @@ def validated_facts(facts: Mapping[str, Any], now: datetime, zone: tzinfo = UTC)
     elif out["subjects_max"] is not None and out["subjects_max"] < out["subjects"]:
         problems.append(f"--subjects-max {out['subjects_max']} is below --subjects {out['subjects']}")
     out["cross_border"] = bool(facts.get("cross_border"))
+    out["significant"] = bool(facts.get("significant"))
 
     times: dict[str, datetime | None] = {}
     for name in TIME_FIELDS:
@@ -655,6 +753,13 @@ def _check_circumstances(row: IncidentRow, levels: Mapping[str, str]) -> None:
                             f"{', '.join(c for c in choices if c != 'none')}")
     if problems:
         raise InvalidInput("; ".join(problems))
+
+
+def _personal_data(row: IncidentRow, verb: str) -> None:
+    if not row.data_categories:
+        raise StepSkipped(f"{row.id} involves no personal data, so there is nothing to {verb} under the GDPR "
+                          "(art. 33, 34); if personal data turn out to be involved, add them first: "
+                          f"`compliance incident update {row.id} --data-category ... --subjects N`")
 
 
 def _not_closed(row: IncidentRow, verb: str) -> None:
@@ -767,7 +872,8 @@ def verify(database: Database) -> Verification:
                 first_broken = first_broken or event.seq
                 continue
             if event.action == "create":
-                state[event.incident_id] = dict(new or {})
+                # incidents created before the Cbw track (schema 0009) were not significant
+                state[event.incident_id] = {"significant": False, **(new or {})}
                 continue
             current = state.get(event.incident_id)
             if current is None:
@@ -857,7 +963,7 @@ def load_incidents(database: Database, *, status: str | None = None, year: int |
     return still_open + closed
 
 
-_CLOCK_ORDER = {"overdue": 0, "running": 1, "notified": 2, "not-required": 2}
+_CLOCK_ORDER = {"overdue": 0, "running": 1, "notified": 2, "not-required": 2, "not-applicable": 2}
 
 
 def urgency(incident: Incident, now: datetime) -> tuple[int, datetime, str]:
@@ -882,8 +988,11 @@ def figures(database: Database, *, since: datetime | None = None, until: datetim
     by_status = dict.fromkeys(("open", "assessed", "notified", "closed"), 0)
     by_band = dict.fromkeys((*enisa.BANDS, "unassessed"), 0)
     by_nature = dict.fromkeys(NATURES, 0)
-    notified = within = overdue = informed = people = 0
+    notified = within = overdue = informed = people = significant = csirt_overdue = no_personal_data = 0
     for incident in incidents:
+        significant += incident.significant
+        csirt_overdue += any(d.state == "overdue" for d in incident.csirt_duties(now).values())
+        no_personal_data += not incident.personal_data
         by_status[incident.status] += 1
         by_band[incident.assessment.band if incident.assessment else "unassessed"] += 1
         for nature in incident.nature:
@@ -898,7 +1007,8 @@ def figures(database: Database, *, since: datetime | None = None, until: datetim
     return Figures(total=len(incidents), open=len(incidents) - by_status["closed"], by_status=by_status,
                    by_band=by_band, by_nature=by_nature, authority_notified=notified, notified_within_72h=within,
                    notified_late=notified - within, overdue=overdue, subjects_informed=informed,
-                   people_affected=people, incidents=tuple(incidents))
+                   people_affected=people, incidents=tuple(incidents), significant=significant,
+                   csirt_overdue=csirt_overdue, without_personal_data=no_personal_data)
 
 
 def _notification(n: Any) -> Notification:
@@ -924,6 +1034,7 @@ def _view(row: IncidentRow, notifications: Sequence[Any], links: Sequence[Any]) 
         closure=Closure.from_record(row.closure) if row.closure else None,
         created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at,
         notifications=tuple(_notification(n) for n in notifications), links=tuple(_link(x) for x in links),
+        significant=bool(row.significant),
     )
 
 

@@ -190,11 +190,14 @@ def _coverage_by_control(rows: list[Any], fmt: str) -> None:
 @click.option("--applicable", is_flag=True, help="Record that SUBJECT applies (again).")
 @click.option("--reason", default="", help="Why; required with --not-applicable.")
 @click.option("--by", "by", help="Who decides [default: the operating-system user].")
+@click.option("--risk-analysis", "risk_analysis", metavar="REF",
+              help="Reference of the risk analysis behind the decision (shown in the ENSIA annex of deviations).")
 @controls_option()
 @format_option("table", "json")
 @pass_app
 def controls_applicability(app: App, subject: str | None, not_applicable: bool, applicable: bool, reason: str,
-                           by: str | None, control_paths: tuple[str, ...], fmt: str) -> None:
+                           by: str | None, risk_analysis: str | None, control_paths: tuple[str, ...],
+                           fmt: str) -> None:
     """Record or show which controls apply, for the statement of applicability (VvT).
 
     SUBJECT is an ISO/IEC 27002:2022 control (7.4), a BIO2 measure (7.04.01) or a control id. A decision
@@ -213,7 +216,7 @@ def controls_applicability(app: App, subject: str | None, not_applicable: bool, 
         found = soa.decisions(app.database())
         data: list[dict[str, Any]] = [
             {"subject": d.subject, "applicable": d.applies, "reason": d.reason, "decided_by": d.decided_by,
-             "decided_at": d.decided_at} for d in found.values()]
+             "decided_at": d.decided_at, "risk_analysis": d.risk_analysis} for d in found.values()]
         if fmt == "json":
             emit_json(data)
         else:
@@ -224,10 +227,12 @@ def controls_applicability(app: App, subject: str | None, not_applicable: bool, 
     if not_applicable == applicable:
         error("say --not-applicable (with --reason) or --applicable")
     canonical = soa.normalize_subject(subject, app.catalog(control_paths).ids())
-    decision = soa.decide(app.database(), canonical, applies=applicable, reason=reason, by=who(by))
+    decision = soa.decide(app.database(), canonical, applies=applicable, reason=reason, by=who(by),
+                          risk_analysis=risk_analysis)
     if fmt == "json":
         emit_json({"subject": decision.subject, "applicable": decision.applies, "reason": decision.reason,
-                   "decided_by": decision.decided_by, "decided_at": decision.decided_at})
+                   "decided_by": decision.decided_by, "decided_at": decision.decided_at,
+                   "risk_analysis": decision.risk_analysis})
     else:
         click.echo(f"{decision.subject}: {'applies' if decision.applies else 'does not apply'}"
                    + (f" ({decision.reason})" if decision.reason else ""))
@@ -256,6 +261,110 @@ def controls_soa(app: App, fmt: str, lang: str, output: str | None, control_path
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+VERSION_FRAMEWORK = click.Choice(["bio2"])
+
+
+@controls.command("diff")
+@click.option("--framework", type=VERSION_FRAMEWORK, default="bio2", show_default=True)
+@click.option("--from", "from_version", required=True, help="The version your controls were written for, e.g. 1.2.")
+@click.option("--to", "to_version", required=True, help="The version to move to, e.g. 1.3.")
+@controls_option()
+@format_option("table", "json")
+@pass_app
+def controls_diff(app: App, framework: str, from_version: str, to_version: str, control_paths: tuple[str, ...],
+                  fmt: str) -> None:
+    """What moved, lapsed and is new between two BIO2 versions, and what of yours each change touches.
+
+    Per measure: your own controls that name it (in the files under controls.paths, overrides of
+    shipped controls included), their attestations and live exceptions, and the applicability
+    decisions on the measure or on those controls. The files are read without validation, so this
+    works while they still name old numbers. Exits 0, or 2 for an unknown version or an unreadable file.
+
+    \b
+    compliance controls diff --framework bio2 --from 1.2 --to 1.3
+    """
+    from compliance.catalog.versions import survey
+
+    found = survey(framework, from_version, to_version, _own_paths(app, control_paths), app.database())
+    if fmt == "json":
+        emit_json({k: v for k, v in found.as_dict().items() if k in ("framework", "from", "to", "measures")})
+        return
+    emit_table(["Measure", "Change", "Now", "Controls", "Attestations", "Exceptions", "Decisions"], [
+        (m.number, m.change, m.new_number or "-",
+         ", ".join(f"{s.control_id} ({s.where}{', override' if s.override else ''})" for s in m.sites) or "-",
+         ", ".join(f"#{t.id} {t.subject}" for t in m.of("attestation")) or "-",
+         ", ".join(f"#{t.id} {t.subject} {t.detail['target']}" for t in m.of("exception")) or "-",
+         ", ".join(f"{t.subject}: {'applies' if t.detail['applicable'] else 'not applicable'}"
+                   for t in m.of("decision")) or "-")
+        for m in found.measures],
+        title=f"{framework} {found.from_version} -> {found.to_version}: {len(found.measures)} measures changed, "
+              f"{sum(bool(m.sites or m.touches) for m in found.measures)} touch your controls or decisions")
+
+
+@controls.command("upgrade")
+@click.option("--framework", type=VERSION_FRAMEWORK, default="bio2", show_default=True)
+@click.option("--to", "to_version", required=True, help="The version to move to, e.g. 1.3.")
+@click.option("--from", "from_version", help="The version to move from [default: the one earlier version known].")
+@click.option("--apply", "apply_changes", is_flag=True, help="Write the changes (without it: a dry run).")
+@click.option("--by", "by", help="Who records the carried-over decisions [default: the operating-system user].")
+@controls_option()
+@format_option("table", "json")
+@pass_app
+def controls_upgrade(app: App, framework: str, to_version: str, from_version: str | None, apply_changes: bool,
+                     by: str | None, control_paths: tuple[str, ...], fmt: str) -> None:
+    """Move your controls and decisions to a new BIO2 version; a dry run unless --apply.
+
+    Rewrites each reference to a moved measure in your own control files (only the number changes:
+    comments, order, style and quotes stay) and records each applicability decision on a moved
+    measure again under its new number (the old one stays in the history). Attestations, exceptions
+    and finding history belong to control ids, which do not change; the stored controls take the new
+    references at the next scan. Lapsed and new measures, and anything else that needs a judgement,
+    are listed as needing a human decision and never changed.
+
+    \b
+    Exit codes: 0 done, or nothing to do (also for a dry run, and when human decisions remain);
+    2 bad input (an unknown version, a file that cannot be read or written, with its file:line),
+    in which case nothing was changed.
+
+    \b
+    compliance controls upgrade --framework bio2 --to 1.3            # what it would change
+    compliance controls upgrade --framework bio2 --to 1.3 --apply    # change it
+    """
+    from compliance.catalog.versions import apply, survey
+
+    found = survey(framework, from_version, to_version, _own_paths(app, control_paths), app.database())
+    if apply_changes:
+        apply(found, app.database(), by=who(by))
+    if fmt == "json":
+        emit_json({**{k: v for k, v in found.as_dict().items() if k != "measures"}, "applied": apply_changes})
+        return
+    rewrites, moves = found.rewrites, found.decision_moves
+    verb = "Rewrote" if apply_changes else "Would rewrite"
+    files = len({s.path for s, _ in rewrites})
+    click.echo(f"{framework} {found.from_version} -> {found.to_version}"
+               + ("" if apply_changes else " (dry run; add --apply to write)"))
+    if not rewrites and not moves:
+        click.echo("No reference or decision to move.")
+    if rewrites:
+        emit_table(["Where", "Control", "From", "To"], [(s.where, s.control_id, s.written, new) for s, new in rewrites],
+                   title=f"{verb} {len(rewrites)} reference{'s' if len(rewrites) != 1 else ''} in {files} "
+                         f"file{'s' if files != 1 else ''}")
+    if moves:
+        emit_table(["From", "To", "Applicable", "Reason"],
+                   [(d.from_subject, d.to_subject, "yes" if d.applies else "no", d.reason) for d in moves],
+                   title=f"{'Moved' if apply_changes else 'Would move'} {len(moves)} applicability "
+                         f"decision{'s' if len(moves) != 1 else ''} (recorded by {who(by)})")
+    if found.human:
+        emit_table(["Measure", "Where", "What", "Decide"],
+                   [(h.measure, h.where, h.what, h.decide) for h in found.human],
+                   title=f"Needs a human decision ({len(found.human)}): not changed")
+
+
+def _own_paths(app: App, control_paths: tuple[str, ...]) -> list[Path]:
+    """The municipality's own control files: --controls, else controls.paths (never the shipped catalog)."""
+    return [Path(p) for p in control_paths] if control_paths else list(app.settings.control_paths)
 
 
 @click.group(short_help="List and show the installed check plugins.")

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -186,6 +187,8 @@ class RiskException(Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+    #: The reference of the risk analysis behind accepting the risk (the ENSIA annex of deviations).
+    risk_analysis: Mapped[str | None] = mapped_column(String(500))
 
 
 # -- breach register (incidents) -------------------------------------------------------------------
@@ -233,6 +236,8 @@ class IncidentRow(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime]
+    # a significant incident under the Cbw (NIS2 art. 23): reported to the CSIRT in three stages
+    significant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class IncidentNotification(Base):
@@ -320,6 +325,8 @@ class ApplicabilityDecision(Base):
     reason: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(String(200))
     decided_at: Mapped[datetime]
+    #: The reference of the risk analysis behind not applying it (the ENSIA annex of deviations).
+    risk_analysis: Mapped[str | None] = mapped_column(String(500))
 
 
 # -- scheduler daemon, breach deadline alerts and deliveries ------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from compliance.api import EVIDENCE_LIMIT, Context, Result, Status
+from compliance.api import EVIDENCE_LIMIT, Context, Message, Result, Status
 
 if TYPE_CHECKING:
     from compliance.catalog import Control
@@ -94,10 +94,15 @@ def run_task(task: CheckTask) -> tuple[Result, ...]:
         results = tuple(_bounded(r) for r in plugin().run(params, ctx))
     except Exception as exc:  # a plugin's crash is a finding about the plugin, not a crash of the scan
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        text = f"check '{task.plugin}' crashed: {type(exc).__name__}" + (f": {message}" if message else "")
+        # the exception's own text (a plugin's or a library's words) is shown as it is, in every language
+        text = (Message("check '%(plugin)s' crashed: %(exception)s: %(reason)s", plugin=task.plugin,
+                        exception=type(exc).__name__, reason=message) if message else
+                Message("check '%(plugin)s' crashed: %(exception)s", plugin=task.plugin,
+                        exception=type(exc).__name__))
         return (_bounded(Result.errored(default_target(task), text, exception=type(exc).__name__)),)
     if not results:
-        return (Result.errored(default_target(task), f"check '{task.plugin}' returned no result"),)
+        return (Result.errored(default_target(task), Message("check '%(plugin)s' returned no result",
+                                                             plugin=task.plugin)),)
     return results
 
 
@@ -172,8 +177,9 @@ class ThreadExecutor:
                 now = time.monotonic()
                 for token in [t for t, r in running.items() if r.deadline <= now]:
                     run = running.pop(token)
-                    message = (f"check '{run.task.plugin}' did not finish within its timeout of "
-                               f"{run.task.timeout:g} s and was abandoned")
+                    message = Message("check '%(plugin)s' did not finish within its timeout of %(timeout)s s "
+                                      "and was abandoned", plugin=run.task.plugin,
+                                      timeout=format(run.task.timeout, "g"))
                     yield TaskOutcome(run.task, (Result.errored(default_target(run.task), message,
                                                                 timeout=run.task.timeout),),
                                       run.started_at, now - run.started)

@@ -32,6 +32,8 @@ log = logging.getLogger("compliance.notify")
 #: The stages, most urgent first, and the hours left at which each begins.
 STAGES = (("passed", 0.0), ("6h", 6.0), ("24h", 24.0))
 URGENCY = {name: rank for rank, (name, _) in enumerate(STAGES)}
+#: The CSIRT stages of a significant incident (Cbw) and the prefix of their alerts' stage, e.g. `cn-6h`.
+CSIRT_ALERTS = {"ew": "early-warning", "cn": "notification", "fr": "final"}
 #: Alerts raised longer ago than this are not (re)sent any more.
 ALERT_LOOKBACK = timedelta(days=7)
 
@@ -46,6 +48,16 @@ class RaisedAlert:
     @property
     def key(self) -> str:
         return f"{self.incident_id}/{self.stage}"
+
+    @property
+    def track(self) -> str:
+        """`authority` for the 72-hour clock, or the CSIRT prefix (ew, cn, fr)."""
+        return self.stage.split("-", 1)[0] if "-" in self.stage else "authority"
+
+    @property
+    def step(self) -> str:
+        """The stage within its track: 24h, 6h or passed."""
+        return self.stage.split("-", 1)[1] if "-" in self.stage else self.stage
 
 
 def stage_for(hours_left: float) -> str | None:
@@ -104,6 +116,41 @@ def raise_alerts(database: Database, now: datetime | None = None) -> list[Raised
             continue  # raised by another process just now
         log.info("breach %s: deadline alert %s raised (%.1f h left)", incident.id, stage, clock.hours_left)
         raised.append(RaisedAlert(incident.id, stage, clock.deadline, now))
+    for incident in open_incidents(database, now):
+        if incident.significant:
+            raised += _raise_csirt(database, incident, now)
+    return raised
+
+
+def _raise_csirt(database: Database, incident: Any, now: datetime) -> list[RaisedAlert]:
+    """Raise the alert stage of each CSIRT report still due or overdue, once per stage as for the 72 hours."""
+    import sqlalchemy
+    from sqlalchemy import select
+
+    from compliance.db.models import Alert
+
+    raised = []
+    duties = incident.csirt_duties(now)
+    with database.sessions() as session:
+        known = set(session.scalars(select(Alert.stage).where(Alert.incident_id == incident.id)))
+    for prefix, csirt_stage in CSIRT_ALERTS.items():
+        duty = duties[csirt_stage]
+        if duty.state not in ("due", "overdue") or duty.deadline is None:
+            continue
+        hours_left = (duty.deadline - now).total_seconds() / 3600
+        step = stage_for(hours_left)
+        if step is None:
+            continue
+        if any(k.startswith(prefix + "-") and URGENCY[k[len(prefix) + 1:]] <= URGENCY[step] for k in known):
+            continue  # this stage, or a more urgent one, was raised before
+        stage = f"{prefix}-{step}"
+        try:
+            with database.transaction() as session:
+                session.add(Alert(incident_id=incident.id, stage=stage, deadline=duty.deadline, raised_at=now))
+        except sqlalchemy.exc.IntegrityError:
+            continue  # raised by another process just now
+        log.info("incident %s: CSIRT deadline alert %s raised (%.1f h left)", incident.id, stage, hours_left)
+        raised.append(RaisedAlert(incident.id, stage, duty.deadline, now))
     return raised
 
 
@@ -124,23 +171,32 @@ def send_alerts(database: Database, settings: Settings, now: datetime | None = N
                 session.scalars(select(Alert).where(Alert.raised_at >= now - ALERT_LOOKBACK).order_by(Alert.id))]
     if not rows:
         return []
-    most_urgent: dict[str, int] = {}
+    most_urgent: dict[tuple[str, str], int] = {}
     for alert in rows:
-        most_urgent[alert.incident_id] = min(most_urgent.get(alert.incident_id, 99), URGENCY[alert.stage])
-    incidents = {i.id: i for i in open_incidents(database, now) if i.id in most_urgent}
+        track = (alert.incident_id, alert.track)
+        most_urgent[track] = min(most_urgent.get(track, 99), URGENCY[alert.step])
+    incidents = {i.id: i for i in open_incidents(database, now) if i.id in {k[0] for k in most_urgent}}
     deliveries = Deliveries.for_settings(database, settings)
     outcomes = []
     for alert in rows:
         incident = incidents.get(alert.incident_id)
-        if incident is None or URGENCY[alert.stage] > most_urgent[alert.incident_id]:
+        if incident is None or URGENCY[alert.step] > most_urgent[(alert.incident_id, alert.track)]:
             continue  # closed, or overtaken by a more urgent stage
-        clock = incident.clock(now)
-        if clock.state not in ("running", "overdue") or clock.hours_left is None:
-            continue  # notified or decided meanwhile: nothing to warn about any more
+        if alert.track == "authority":
+            clock = incident.clock(now)
+            if clock.state not in ("running", "overdue") or clock.hours_left is None:
+                continue  # notified or decided meanwhile: nothing to warn about any more
+            hours_left, deadline, duty = clock.hours_left, clock.deadline, "authority"
+        else:
+            duty = CSIRT_ALERTS[alert.track]
+            csirt = incident.csirt_duties(now)[duty]
+            if csirt.state not in ("due", "overdue") or csirt.deadline is None:
+                continue  # reported meanwhile
+            hours_left, deadline = round((csirt.deadline - now).total_seconds() / 3600, 1), csirt.deadline
         for channel in channels:
             if deliveries.may_try("alert", alert.key, channel, now):
-                message = AlertMessage(alert.incident_id, alert.stage, clock.hours_left, incident.status,
-                                       clock.deadline, settings.alerts.lang, settings.timezone)
+                message = AlertMessage(alert.incident_id, alert.step, hours_left, incident.status,
+                                       deadline, settings.alerts.lang, settings.timezone, duty)
                 outcomes.append(deliveries.deliver("alert", alert.key, channel, _sender(channel, message, settings,
                                                                                         now), now=now))
     return outcomes
@@ -168,6 +224,7 @@ class AlertMessage:
     deadline: datetime
     lang: str
     timezone: str
+    duty: str = "authority"  # or a CSIRT stage: early-warning | notification | final
 
     def texts(self) -> tuple[str, str]:
         """The subject (or first line) and the body, in the alert's language."""
@@ -177,6 +234,8 @@ class AlertMessage:
         f = Formatter(self.lang, self.timezone)
         values = {"id": self.incident_id, "hours": f.number(abs(self.hours_left), 1),
                   "deadline": f.time(self.deadline), "status": _status(self.status, _)}
+        if self.duty != "authority":
+            return self._csirt_texts(values)
         if self.stage == "passed":
             subject = _("Breach %(id)s: the 72-hour deadline to notify the authority has passed") % values
             first = _("The 72-hour deadline of breach %(id)s passed %(hours)s hours ago (%(deadline)s).") % values
@@ -192,6 +251,33 @@ class AlertMessage:
               "`compliance incident notify %(id)s --authority`.") % values,
         ])
         return subject, body
+
+
+    def _csirt_texts(self, values: dict[str, Any]) -> tuple[str, str]:
+        nl = self.lang == "nl"
+        report = (_CSIRT_NL if nl else _CSIRT_EN)[self.duty]
+        values = {**values, "report": report, "stage": self.duty}
+        if self.stage == "passed":
+            subject = ("Incident %(id)s: de termijn voor de %(report)s aan het CSIRT is verstreken" if nl else
+                       "Incident %(id)s: the deadline for the %(report)s to the CSIRT has passed") % values
+            first = ("De termijn voor de %(report)s van incident %(id)s aan het CSIRT is %(hours)s uur geleden "
+                     "verstreken (%(deadline)s)." if nl else "The deadline for the %(report)s of incident %(id)s to "
+                     "the CSIRT passed %(hours)s hours ago (%(deadline)s).") % values
+        else:
+            subject = ("Incident %(id)s: nog %(hours)s uur voor de %(report)s aan het CSIRT" if nl else
+                       "Incident %(id)s: %(hours)s hours left for the %(report)s to the CSIRT") % values
+            first = ("Incident %(id)s is een significant incident (Cbw); de %(report)s aan het CSIRT moet uiterlijk "
+                     "%(deadline)s binnen zijn." if nl else "Incident %(id)s is a significant incident (Cbw); the "
+                     "%(report)s to the CSIRT is due by %(deadline)s.") % values
+        body = "\n".join([first, ("Leg de melding vast met `compliance incident notify %(id)s --csirt --stage "
+                                  "%(stage)s --reference ...`." if nl else "Record the report with `compliance "
+                                  "incident notify %(id)s --csirt --stage %(stage)s --reference ...`.") % values])
+        return subject, body
+
+
+_CSIRT_EN = {"early-warning": "early warning", "notification": "incident notification", "final": "final report"}
+_CSIRT_NL = {"early-warning": "vroegtijdige waarschuwing", "notification": "incidentmelding",
+             "final": "eindrapport"}
 
 
 def _status(status: str, _: Any) -> str:

@@ -26,6 +26,8 @@ class IncidentFigures:
     notified_share_within_72h: float | None
     by_nature: Mapping[str, int]
     by_band: Mapping[str, int]
+    significant: int = 0  # significant incidents under the Cbw that became known in the period
+    csirt_overdue: int = 0  # significant incidents with a CSIRT report past its deadline, at moment
 
 
 def incident_figures(database: Database, start: datetime, moment: datetime) -> IncidentFigures:
@@ -52,4 +54,6 @@ def incident_figures(database: Database, start: datetime, moment: datetime) -> I
         notified_share_within_72h=share,
         by_nature=dict(period.by_nature),
         by_band=dict(period.by_band),
+        significant=period.significant,
+        csirt_overdue=known.csirt_overdue,
     )

@@ -70,7 +70,8 @@ def _change(c: ControlChange) -> dict[str, Any]:
 def _incidents(i: IncidentFigures) -> dict[str, Any]:
     return {"new": i.new, "open": i.open, "overdue": i.overdue, "notified_authority": i.notified_authority,
             "notified_within_72h": i.notified_within_72h, "notified_within_72h_percent": i.notified_share_within_72h,
-            "by_nature": dict(i.by_nature), "by_band": dict(i.by_band)}
+            "by_nature": dict(i.by_nature), "by_band": dict(i.by_band),
+            "significant": i.significant, "csirt_overdue": i.csirt_overdue}
 
 
 def overview_json(o: Overview) -> dict[str, Any]:

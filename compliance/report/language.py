@@ -86,7 +86,7 @@ class Localized(str):
         if self.template is not None and lang != "en":
             from compliance.api import render_message
 
-            return render_message(self.template, check_translations(lang).gettext)
+            return render_message(self.template, check_translations(lang).gettext, lang)
         return str(self)
 
 

@@ -114,6 +114,7 @@ class ExceptionView:
     revoked_at: datetime | None
     revoked_by: str | None
     revoke_reason: str | None
+    risk_analysis: str | None = None  # the reference of the risk analysis behind accepting the risk
 
     def in_force(self, today: date) -> bool:
         return self.revoked_at is None and today <= self.until
@@ -413,7 +414,7 @@ class Store:
 
     def add_exception(
         self, control_id: str, *, reason: str, approved_by: str, until: date, created_by: str,
-        target_pattern: str = "*", now: datetime | None = None,
+        target_pattern: str = "*", now: datetime | None = None, risk_analysis: str | None = None,
     ) -> ExceptionView:
         from compliance.db.models import RiskException
 
@@ -428,7 +429,7 @@ class Store:
         with self.db.transaction() as session:
             row = RiskException(control_id=control_id, target_pattern=target_pattern or "*", reason=reason.strip(),
                                 approved_by=approved_by.strip(), until=until, created_at=now,
-                                created_by=created_by)
+                                created_by=created_by, risk_analysis=(risk_analysis or "").strip() or None)
             session.add(row)
             session.flush()
             return _exception_view(row)
@@ -460,4 +461,5 @@ class Store:
 
 def _exception_view(row: Any) -> ExceptionView:
     return ExceptionView(row.id, row.control_id, row.target_pattern, row.reason, row.approved_by, row.until,
-                         row.created_at, row.created_by, row.revoked_at, row.revoked_by, row.revoke_reason)
+                         row.created_at, row.created_by, row.revoked_at, row.revoked_by, row.revoke_reason,
+                         row.risk_analysis)

@@ -33,11 +33,13 @@ def exceptions() -> None:
 @click.option("--target", "target_pattern", default="*", show_default=True,
               help="Only targets matching this pattern (shell-style, e.g. 'https://*.gemeente.nl').")
 @click.option("--by", "by", help="Who records this [default: the operating-system user].")
+@click.option("--risk-analysis", "risk_analysis", metavar="REF",
+              help="Reference of the risk analysis behind accepting the risk (shown in the ENSIA annex of deviations).")
 @format_option("text", "json", default="text")
 @controls_option()
 @pass_app
 def exceptions_add(app: App, control: str, reason: str, approved_by: str, until: Any, target_pattern: str,
-                   by: str | None, fmt: str, control_paths: tuple[str, ...]) -> None:
+                   by: str | None, risk_analysis: str | None, fmt: str, control_paths: tuple[str, ...]) -> None:
     """Accept the risk of a failing CONTROL until a date."""
     from compliance.errors import did_you_mean
 
@@ -46,7 +48,8 @@ def exceptions_add(app: App, control: str, reason: str, approved_by: str, until:
         hint = did_you_mean(control, catalog.ids())
         error(f"no control with id '{control}'" + (f"; {hint}" if hint else "") + " (see `compliance controls list`)")
     view = app.store().add_exception(control, reason=reason, approved_by=approved_by, until=until.date(),
-                                     created_by=who(by), target_pattern=target_pattern)
+                                     created_by=who(by), target_pattern=target_pattern,
+                                     risk_analysis=risk_analysis)
     if fmt == "json":
         emit_json(_exception_json(view, app))
     else:
@@ -79,7 +82,7 @@ def _exception_json(v: Any, app: App) -> dict[str, Any]:
     return {"id": v.id, "control": v.control_id, "target": v.target_pattern, "until": v.until, "state": state,
             "reason": v.reason, "approved_by": v.approved_by, "created_at": v.created_at,
             "created_by": v.created_by, "revoked_at": v.revoked_at, "revoked_by": v.revoked_by,
-            "revoke_reason": v.revoke_reason}
+            "revoke_reason": v.revoke_reason, "risk_analysis": v.risk_analysis}
 
 
 @exceptions.command("revoke")

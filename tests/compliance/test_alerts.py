@@ -147,3 +147,19 @@ def test_without_alert_settings_nothing_is_checked(tmp_path: Path, database: Any
 
     with database.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Alert)) == 0
+
+
+def test_a_significant_incident_gets_csirt_alerts_once_per_stage(tmp_path: Path, database: Any, servers: Any) -> None:
+    from compliance.incidents import Register
+    from compliance.notify.alerts import raise_alerts
+
+    incident = register_breach(database)
+    Register(database).update(incident, {"significant": True}, by="anna", now=at(1))
+    raised = [a.stage for a in raise_alerts(database, at(19))]
+    # 5 h left for the early warning, 53 h for the notification, about a month for the final report
+    assert raised == ["ew-6h"]
+    assert [a.stage for a in raise_alerts(database, at(20))] == []
+    Register(database).notify_csirt(incident, stage="early-warning", reference="C-1", by="anna", now=at(21))
+    # the 72-hour alerts of the breach go on beside them
+    assert [a.stage for a in raise_alerts(database, at(49))] == ["24h", "cn-24h"]
+    assert [a.stage for a in raise_alerts(database, at(73))] == ["passed", "cn-passed"]

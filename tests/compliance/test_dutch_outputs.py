@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from compliance.api import MESSAGE_KEY, Message, Result
+from compliance.api import MESSAGE_KEY, Context, Message, Result
 from compliance.catalog import Catalog, Control
 from compliance.settings import Settings
 
@@ -186,7 +186,7 @@ def test_a_template_that_does_not_fit_its_parameters_fails_in_the_plugin() -> No
 
 
 def test_the_checks_catalog_is_complete_and_compiled() -> None:
-    """Every template in checks/ has a Dutch translation, and checks.mo is compiled from checks.po."""
+    """Every template in checks/ and the engine has a Dutch translation, and checks.mo is compiled from checks.po."""
     from babel.messages.extract import extract_from_dir
     from babel.messages.mofile import read_mo
     from babel.messages.pofile import read_po
@@ -195,8 +195,163 @@ def test_the_checks_catalog_is_complete_and_compiled() -> None:
     folder = root / "compliance" / "report" / "locale" / "nl" / "LC_MESSAGES"
     with (folder / "checks.po").open("rb") as po, (folder / "checks.mo").open("rb") as mo:
         source, compiled = read_po(po), read_mo(mo)
-    templates = {message for _, _, message, _, _ in extract_from_dir(
-        root / "checks", method_map=[("*.py", "python")], keywords={"Message": None})}
+    templates = {message for folder in (root / "checks", root / "compliance" / "engine")
+                 for _, _, message, _, _ in extract_from_dir(folder, method_map=[("*.py", "python")],
+                                                             keywords={"Message": None})}
     translated = {m.id: m.string for m in source if m.id and m.string}
     assert sorted(templates - translated.keys()) == [], "run the commands in compliance/report/checks-babel.cfg"
     assert {m.id: m.string for m in compiled if m.id} == translated, "checks.mo is stale: run pybabel compile"
+
+
+# -- results with problem lists -------------------------------------------------------------------
+# A failing check names what is wrong in parts (each header missing, each TLS version offered); each
+# part is a message of its own, so a Dutch output shows every part in Dutch.
+
+
+@pytest.fixture(scope="module")
+def tls_ca() -> Any:
+    import trustme
+
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def tls_ca_file(tls_ca: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+def english_parts(stored: Any) -> tuple[list[str], list[str]]:
+    """The English text of each message in a stored template that reads differently in Dutch, and the
+    templates the checks catalog does not translate."""
+    from babel.messages.pofile import read_po
+
+    from compliance.api import render_message
+    from compliance.report.language import check_translations
+
+    folder = Path(__file__).resolve().parents[2] / "compliance" / "report" / "locale" / "nl" / "LC_MESSAGES"
+    with (folder / "checks.po").open("rb") as po:
+        translated = {m.id for m in read_po(po) if m.id and m.string}
+    dutch = check_translations("nl").gettext
+    parts: list[str] = []
+    missing: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict) and "template" in value:
+            if value["template"] not in translated:
+                missing.append(value["template"])
+            english = render_message(value, lambda template: template)
+            if render_message(value, dutch, "nl") != english:
+                parts.append(english)
+            for param in value["params"].values():
+                walk(param)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(stored)
+    return parts, missing
+
+
+def in_dutch(result: Result) -> str:
+    """The result's message as a Dutch output shows it, after it has no English part left (asserted)."""
+    from compliance.report.language import check_message, localized
+
+    parts, missing = english_parts(result.template)
+    assert missing == [], "every part of the message has a Dutch translation"
+    dutch = localized(check_message(result.message, result.evidence), "nl")
+    assert len(parts) > 1, "the message has parts of its own"
+    assert [part for part in parts if part in dutch] == []
+    return str(dutch)
+
+
+def test_an_https_site_without_security_headers_is_described_in_dutch(tls_ca: Any, tls_ca_file: str) -> None:
+    from tests.checks.test_https import Site
+    from tests.checks.test_https import run as run_https
+
+    with Site(tls_ca, {}) as site:
+        result = run_https(site, tls_ca_file)
+    assert in_dutch(result) == (
+        f"{site.https.url} schiet tekort: geen HSTS (Strict-Transport-Security-header); geen "
+        "X-Content-Type-Options: nosniff; geen X-Frame-Options (DENY of SAMEORIGIN) en geen CSP frame-ancestors; "
+        "geen Referrer-Policy; geen Content-Security-Policy.")
+
+
+def test_an_http_site_that_does_not_redirect_is_described_in_dutch(tls_ca: Any, tls_ca_file: str) -> None:
+    from tests.checks.test_https import GOOD_HEADERS, Site
+    from tests.checks.test_https import run as run_https
+
+    with Site(tls_ca, {**GOOD_HEADERS, "Strict-Transport-Security": "max-age=300"}, http="plain") as site:
+        result = run_https(site, tls_ca_file)
+    assert in_dutch(result) == (f"{site.https.url} schiet tekort: HTTP antwoordt 200 zonder door te sturen naar "
+                                "HTTPS; HSTS max-age is 300 s (minimaal 31536000 s, één jaar).")
+
+
+def test_an_invalid_security_txt_is_described_in_dutch(tls_ca: Any, tls_ca_file: str) -> None:
+    from tests.checks.test_security_txt import check, expires, serve
+
+    text = f"Contact: http://gemeente.test/melden\nExpires: {expires(400)}\nnot a field\n"
+    url, result = check(tls_ca, tls_ca_file, serve(text, {"Content-Type": "text/html"}))
+    assert in_dutch(result) == (
+        f"security.txt van {url} is niet geldig: Content-Type is 'text/html', niet text/plain; 1 regel(s) zijn niet "
+        "in de vorm 'Veld: waarde' (regel 3: 'not a field'); Contact 'http://gemeente.test/melden' is een webadres "
+        f"zonder https; Expires {expires(400)[:10]} ligt 400 dagen in de toekomst (maximaal een jaar).")
+
+
+def test_a_server_with_old_tls_versions_is_described_in_dutch(tls_ca: Any, tls_ca_file: str) -> None:
+    import ssl
+
+    from tests.checks.test_tls import issue
+    from tests.checks.test_tls import run as run_tls
+    from tests.servers import TlsServer, server_context
+
+    versions = [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1]
+    with TlsServer(server_context(issue(tls_ca), versions, legacy=True)) as server:
+        failing = run_tls(server, ca_file=tls_ca_file)
+        lenient = run_tls(server, ca_file=tls_ca_file, tls_profile="ncsc-2021")
+    assert in_dutch(failing).startswith(f"TLS van 127.0.0.1:{server.port} voldoet niet aan NCSC "
+                                        "ICT-beveiligingsrichtlijnen voor TLS 2025-05: biedt TLS 1.1 aan "
+                                        "(onvoldoende); biedt TLS 1.0 aan (onvoldoende); kiest ")
+    assert ": TLS 1.1 (uit te faseren), TLS 1.0 (uit te faseren); certificaat nog " in in_dutch(lenient)
+
+
+def test_a_tls_server_that_cannot_be_reached_is_described_in_dutch() -> None:
+    from compliance.checks.tls import Tls
+    from compliance.report.language import check_message, localized
+
+    port = closed_port()
+    [result] = Tls().run(Tls.Params(host="127.0.0.1", port=port), Context("C", 5, net_timeout=2))
+    assert result.message == f"Could not check TLS of 127.0.0.1:{port}: connection refused."
+    dutch = localized(check_message(result.message, result.evidence), "nl")
+    assert "connection refused" not in dutch and "no answer within" not in dutch
+    assert "verbinding geweigerd" in dutch and f"127.0.0.1:{port}" in dutch
+
+
+@pytest.mark.parametrize(("outcome", "expected"), [
+    ("crash", "controle 'probe' is vastgelopen: RuntimeError: probe web1 exploded"),
+    ("nothing", "controle 'probe' gaf geen resultaat"),
+])
+def test_the_engine_s_own_messages_read_in_dutch(probe_plugin: type, outcome: str, expected: str) -> None:
+    from compliance.engine import CheckTask, run_task
+    from compliance.report.language import check_message, localized
+
+    [result] = run_task(CheckTask("C", 0, "probe", {"name": "web1", "outcome": outcome, "sleep": 0.0}, 5.0))
+    assert result.template is not None
+    assert localized(check_message(result.message, result.evidence), "nl") == expected
+
+
+@pytest.mark.parametrize(("lang", "expected"), [
+    ("nl", "Geen bewijs vastgelegd voor: Informatiebeveiligingsbeleid vastgesteld; leg het vast met `compliance "
+           "attest POLICY-01 --by NAAM --evidence PAD_OF_URL --valid-until JJJJ-MM-DD`."),
+    ("en", "No evidence recorded for: Information security policy approved; record it with `compliance attest "
+           "POLICY-01 --by NAME --evidence PATH_OR_URL --valid-until YYYY-MM-DD`."),
+])
+def test_the_evidence_check_quotes_the_requirement_in_the_reader_s_language(lang: str, expected: str) -> None:
+    from compliance.checks.evidence import Evidence
+    from compliance.report.language import check_message, localized
+
+    params = Evidence.Params.model_validate({"requirement": {"en": "Information security policy approved",
+                                                             "nl": "Informatiebeveiligingsbeleid vastgesteld"}})
+    [result] = Evidence().run(params, Context("POLICY-01", 5, facts={"attestation": {"latest": None}}))
+    assert localized(check_message(result.message, result.evidence), lang) == expected

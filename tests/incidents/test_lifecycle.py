@@ -76,6 +76,8 @@ def test_the_life_of_a_misaddressed_benefit_letter(register_project: Project) ->
                               "--at", "2025-03-11 10:00", "--format", "json"))
     assert informed["notifications"][-1]["channel"] == "letter"
 
+    ok(project.run("incident", "update", incident, "--consequences", "The neighbour read a benefit decision.",
+                   "--format", "json"))
     closed = ok(project.run("incident", "close", incident, "--note", "Mailing street now seals one letter per "
                             "envelope.", "--format", "json"))
     assert closed["status"] == "closed" and closed["closure"]["note"].startswith("Mailing street")
@@ -117,12 +119,13 @@ def test_the_life_of_a_misaddressed_benefit_letter(register_project: Project) ->
 
     verified = project.run("incident", "verify")
     assert verified.exit_code == 0
-    assert verified.stdout.startswith("audit trail intact: 10 events, 1 incident; head hash ")
+    assert verified.stdout.startswith("audit trail intact: 11 events, 1 incident; head hash ")
 
     history = ok(project.run("incident", "show", incident, "--history", "--format", "json"))
     assert [(e["action"], e["field"]) for e in history["events"]] == [
         ("create", None), ("assess", "assessment"), ("assess", "status"), ("decide", "decision"),
         ("notify", "notifications"), ("notify", "status"), ("notify", "notifications"), ("notify", "notifications"),
+        ("update", "consequences"),
         ("close", "closure"), ("close", "status")]
     assert [e["by"] for e in history["events"]][:4] == ["anna", "anna", "anna", "bert"]
-    assert stored(project.db_url) == (1, 10, 3)
+    assert stored(project.db_url) == (1, 11, 3)

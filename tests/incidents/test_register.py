@@ -69,7 +69,9 @@ def test_open_incidents_and_figures_for_the_digest(database: Any) -> None:
     register.assess(ids[1], dpc=1, dpc_reason="only the fact of an application", ei="limited",
                     confidentiality="exposed", integrity="none", availability="none", by="anna", now=NOW)
     register.decide(ids[1], notify_authority=False, notify_subjects=False, reason="low", by="anna", now=NOW)
-    register.close(ids[1], by="anna", now=NOW)
+    register.update(ids[1], {"consequences": "none likely", "measures_taken": "letter retrieved"}, by="anna",
+                    now=NOW)
+    register.close(ids[1], ongoing=True, by="anna", now=NOW)
     # the 50-hour one: notified in time
     register.assess(ids[2], ei="maximum", confidentiality="exposed", integrity="none", availability="none",
                     by="anna", now=NOW)

@@ -132,7 +132,9 @@ def test_notifications_out_of_order_are_refused(project: Project, args: list[str
 
 def test_closing_needs_assessment_and_decision(project: Project) -> None:
     incident = new_letter(project)
-    result = project.run("incident", "close", incident)
+    ok(project.run("incident", "update", incident, "--consequences", "c", "--measures-taken", "m", "--format",
+                   "json"))
+    result = project.run("incident", "close", incident, "--ongoing")
     assert result.exit_code == 2
     assert result.stderr == (f"error: {incident} cannot be closed yet; it still needs an assessment (`compliance "
                              f"incident assess {incident} ...`); a decision (`compliance incident decide "
@@ -156,7 +158,9 @@ def test_a_closed_incident_cannot_change(project: Project) -> None:
     assess(project, incident, "--dpc", "1", "--dpc-reason", "the letter only said an appointment was moved")
     ok(project.run("incident", "decide", incident, "--notify-authority", "no", "--notify-subjects", "no",
                    "--reason", "low", "--format", "json"))
-    ok(project.run("incident", "close", incident, "--format", "json"))
+    ok(project.run("incident", "update", incident, "--consequences", "c", "--measures-taken", "m", "--format",
+                   "json"))
+    ok(project.run("incident", "close", incident, "--ongoing", "--format", "json"))
     before = stored(project.db_url)
     for args in (["assess", incident, "--ei", "maximum", "--confidentiality", "known-recipients", "--integrity",
                   "none", "--availability", "none"], ["update", incident, "--subjects", "3"], ["close", incident]):

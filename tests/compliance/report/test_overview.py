@@ -131,6 +131,7 @@ def test_the_weekly_figures_of_a_known_history(database: Any, seeded: Seeded) ->
         "notified_within_72h_percent": 50.0,
         "by_nature": {"confidentiality": 2, "integrity": 1, "availability": 1},
         "by_band": {"low": 1, "medium": 0, "high": 0, "very high": 1, "unassessed": 1},
+        "significant": 0, "csirt_overdue": 0,
     }
 
 
