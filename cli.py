@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
@@ -33,6 +34,7 @@ EXIT_FAILING = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `cmd | head`
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -41,6 +43,7 @@ Exit codes:
      `incident verify` found a problem
   2  bad usage, configuration or control file, or the database cannot be used
   3  internal error (run again with --debug for the traceback)
+  130  interrupted (Ctrl-C); `scan` keeps what it stored and marks the scan interrupted
   141  the reader of the output went away (`| head`); nothing is printed"""
 
 
@@ -95,6 +98,12 @@ class App:
         if self._db is None:
             self._db = Database(self.settings.database_url)
         return self._db
+
+    def database_url(self) -> str | None:
+        """The URL of the database in use, for messages (None before the configuration was read)."""
+        if self._db is not None:
+            return self._db.url
+        return self.__dict__["settings"].database_url if "settings" in self.__dict__ else None
 
     def store(self) -> Store:
         from compliance.store import Store
@@ -155,6 +164,9 @@ class ComplianceGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except KeyboardInterrupt:  # Ctrl-C: the shell's code for SIGINT, not click's "Aborted!" and 1
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
             reader_gone()
         except Exception as exc:
@@ -168,6 +180,13 @@ class ComplianceGroup(click.Group):
                 sys.exit(EXIT_USAGE)
             if isinstance(exc, ComplianceError):
                 error(str(exc))
+            url = ctx.obj.database_url() if isinstance(ctx.obj, App) else None
+            if url is not None:
+                from compliance.db import explain
+
+                explained = explain(exc, url)
+                if explained is not None:
+                    error(str(explained))
             if "--debug" in sys.argv or (isinstance(ctx.obj, App) and ctx.obj.debug):
                 raise
             click.echo(f"internal error: {type(exc).__name__}: {exc} "
@@ -185,8 +204,10 @@ def mounted(name: str) -> click.Command:
 
 
 def error(message: str) -> NoReturn:
-    """Stop with a user error (exit 2)."""
-    click.echo(f"error: {message}", err=True)
+    """Stop with a user error (exit 2). Control characters in it (from a user's value) are shown escaped."""
+    from compliance.safe_output import printable
+
+    click.echo(f"error: {printable(message, multiline=True)}", err=True)
     sys.exit(EXIT_USAGE)
 
 
@@ -215,7 +236,15 @@ def controls_option() -> Callable[[Any], Any]:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=json_default))
+    """DATA as JSON, readable on a terminal: json escapes the C0 controls (ESC, BEL); the other characters
+    a terminal acts on (DEL, C1 such as CSI, bidirectional overrides) are written as \\u escapes too, the
+    same string to a JSON reader."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=json_default)
+    click.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+# outside strings JSON is ASCII, so these can only be inside strings, where a \u escape means the same
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def json_default(value: Any) -> Any:
@@ -228,13 +257,22 @@ def json_default(value: Any) -> Any:
 
 
 def emit_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    import csv
+    """A CSV table on standard output; text that a spreadsheet would run as a formula gets a leading `'`."""
+    from compliance.safe_output import SafeCsvWriter
 
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer = SafeCsvWriter(sys.stdout, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if v is None else json_default(v) if not isinstance(v, str | int | float) else v
                          for v in row])
+
+
+def emit_text(text: str, *, nl: bool = True) -> None:
+    """Text for people on standard output; control characters from stored values (an incident's title, a
+    plugin's message) are shown escaped (`\\x1b`), new lines and tabs kept."""
+    from compliance.safe_output import printable
+
+    click.echo(printable(text, multiline=True), nl=nl)
 
 
 def console(stderr: bool = False) -> Any:
@@ -249,8 +287,12 @@ def console(stderr: bool = False) -> Any:
 def emit_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
                styles: dict[str, str] | None = None) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left", header_style="bold")
+    from compliance.safe_output import printable
+
+    # Text, not markup: a title may hold a value such as a file name with [brackets]
+    table = Table(title=Text(printable(title)) if title else None, title_justify="left", header_style="bold")
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
@@ -265,9 +307,12 @@ STATUS_STYLE = {"pass": "green", "fail": "red", "error": "yellow", "skipped": "d
 def _cell(value: Any, styles: dict[str, str] | None) -> Any:
     from rich.text import Text
 
+    from compliance.safe_output import printable
+
     text = "" if value is None else str(value)
     style = (styles or STATUS_STYLE).get(text, "")
-    return Text(text, style=style)
+    # a cell may span lines; escape sequences in it (a title, a plugin's message) are shown, not obeyed
+    return Text(printable(text, multiline=True), style=style)
 
 
 def local_time(app: App, value: datetime | None, *, date_only: bool = False) -> str:

@@ -80,3 +80,44 @@ def timed_scan(controls: list[Any], concurrency: int, settings: dict[str, Any] |
             return time.perf_counter() - started, report
         finally:
             db.close()
+
+
+# -- running installed commands and judging figures ------------------------------------------------------
+
+
+def compliance_exe() -> str:
+    """The installed `compliance` command beside this Python (the venv's), else the one on PATH."""
+    import shutil
+
+    return shutil.which("compliance", path=str(Path(__import__("sys").executable).parent)) or "compliance"
+
+
+def run_measured(argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None,
+                 check: bool = True) -> tuple[float, float]:
+    """Run a command to its end; its wall-clock seconds and its peak resident memory in MiB (from wait4)."""
+    import subprocess
+    import time
+
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stderr.close()
+    if check and process.returncode not in (0, 1):  # 1: a control failed, which is a result, not a fault
+        raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {stderr.decode(errors='replace')[-500:]}")
+    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def spread(values: list[float], scale: float = 1000.0, unit: str = "ms") -> str:
+    """'median 123.4 ms (min-max 120.1-130.9, 15 runs)'."""
+    import statistics
+
+    return (f"median {statistics.median(values) * scale:7.1f} {unit} (min-max {min(values) * scale:.1f}-"
+            f"{max(values) * scale:.1f}, {len(values)} runs)")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"

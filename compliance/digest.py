@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from jinja2 import Environment
 
     from compliance.db import Database
+    from compliance.notify import Sent
     from compliance.notify.deliveries import DeliveryProblem, Outcome
     from compliance.report import Overview, Period
     from compliance.settings import Settings
@@ -300,6 +301,13 @@ def _problem_channel(channel: str, _: Any) -> str:
 
 
 def _problem_detail(problem: DeliveryProblem, _: Any, n_: Any) -> str:
+    if problem.refused:
+        partly = _("partly delivered; refused: %(addresses)s (not sent to them again)") % {
+            "addresses": problem.refused}
+        if not problem.failures:
+            return str(partly)
+        failed = n_("failed %(num)d time", "failed %(num)d times", problem.failures) % {"num": problem.failures}
+        return f"{failed} ({problem.last_error}); {partly}"
     failed = n_("failed %(num)d time", "failed %(num)d times", problem.failures) % {"num": problem.failures}
     if problem.delivered:
         state = _("delivered later")
@@ -432,13 +440,49 @@ def preview_digest(database: Database, settings: Settings, channels: Sequence[st
     return outcomes
 
 
-def _sender(channel: str, digest: Digest, settings: Settings, now: datetime) -> Callable[[], int]:
+def _sender(channel: str, digest: Digest, settings: Settings, now: datetime) -> Callable[[], int | Sent]:
     from compliance.notify import email, slack
 
     if channel == "email":
         return lambda: email.send(settings, email_message(digest, settings, now=now), settings.digest.to)
     text, blocks = slack_message(digest)
     return lambda: slack.post(settings, text, blocks)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestDelivery:
+    """How a week's digest went on a channel: its last attempt, and how many attempts there were."""
+
+    week: str
+    channel: str
+    result: str  # sent | partial | failed | sending | interrupted
+    attempts: int
+    at: datetime
+    finished_at: datetime | None
+    recipients: int
+    refused: dict[str, str]
+    error: str | None
+    retry_at: datetime | None
+
+
+def digest_deliveries(database: Database, *, week: str | None = None, weeks: int = 10) -> list[DigestDelivery]:
+    """The digests of week (default: the last `weeks` weeks with one) per channel, newest week first."""
+    from compliance.notify.deliveries import Deliveries
+
+    if week is not None:
+        week = week_of(week).label  # refuses what is not a week
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for attempt in Deliveries(database).attempts("digest", week):
+        groups.setdefault((attempt.key, attempt.channel), []).append(attempt)
+    keep = sorted({key for key, _ in groups}, reverse=True)[:weeks]
+    found = []
+    for (key, channel), attempts in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1])):
+        if key not in keep:
+            continue
+        last = attempts[-1]
+        found.append(DigestDelivery(key, channel, last.result, len(attempts), last.at, last.finished_at,
+                                    last.recipients, dict(last.refused or {}), last.error, last.retry_at))
+    return sorted(found, key=lambda d: d.week, reverse=True)
 
 
 def retry_digests(database: Database, settings: Settings, *, now: datetime | None = None) -> list[Outcome]:

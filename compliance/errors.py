@@ -40,9 +40,13 @@ class ValidationFailed(ComplianceError):
 def display_path(path: str | os.PathLike[str]) -> str:
     """A path relative to the working directory when it lies below it, else as given."""
     p = Path(path)
+    try:  # a symbolic link is shown where it is, not where it points (which may be nowhere, or itself)
+        return str(Path(os.path.abspath(p)).relative_to(Path.cwd()))
+    except ValueError:
+        pass
     try:
         return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # RuntimeError: a symbolic link loop (Python < 3.13)
         return str(p)
 
 

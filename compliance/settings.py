@@ -15,7 +15,8 @@ Environment variables that override the file:
   `COMPLIANCE_SLACK_CHANNEL`: `slack.channel`
 
 Secrets, only from the environment (a secret in the file is an error): `COMPLIANCE_SMTP_PASSWORD`,
-`COMPLIANCE_SLACK_TOKEN`, `COMPLIANCE_SLACK_WEBHOOK_URL`.
+`COMPLIANCE_SLACK_TOKEN`, `COMPLIANCE_SLACK_WEBHOOK_URL`, `COMPLIANCE_AUDIT_KEY` (the audit trail's key,
+or a 0600 file named by `incidents.audit_key_file`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class IncidentsSettings(Section):
     id_prefix: str = Field("DL", pattern=r"^[A-Z][A-Z0-9]{0,7}$")
     #: Above this many people an assessment's band rises one step (ENISA's number of people; issue 14).
     large_scale: int = Field(10_000, ge=1)
+    #: The file with the audit trail's key (mode 0600; `compliance init` writes one); COMPLIANCE_AUDIT_KEY wins.
+    audit_key_file: str | None = None
     organisation: str = ""
     reporter: ContactSettings = ContactSettings()
     contact: ContactSettings = ContactSettings()
@@ -215,6 +218,30 @@ class AlertsSettings(Section):
     _check_email = field_validator("email")(_addresses)
 
 
+class HistorySettings(Section):
+    """How long the history is kept (`compliance db prune`, run daily by the scheduler).
+
+    Raw results older than `raw_days` days are rolled up per day, control, check and target and then
+    deleted; the report and the ENSIA export read the rollups for those days, with the same figures.
+    `keep` is how many days the daily rollups are kept (None: forever); it must be more than `raw_days`.
+    """
+
+    #: days of raw results kept (the day of the prune not counted); None keeps every raw result
+    raw_days: int | None = Field(90, ge=1)
+    #: days of daily rollups kept; None keeps them forever (the trend and the ENSIA years stay exact)
+    keep: int | None = Field(None, ge=1)
+    #: when the scheduler daemon prunes (cron in the configured time zone); null: only `compliance db prune`
+    cron: ScheduleSpec | None = "30 3 * * *"
+
+    @model_validator(mode="after")
+    def _keep_covers_raw(self) -> HistorySettings:
+        if self.keep is not None and self.raw_days is not None and self.keep <= self.raw_days:
+            raise ValueError(f"history.keep ({self.keep} days) is not longer than history.raw_days ({self.raw_days}): "
+                             "rollups would be removed before or with the raw results they replace; raise keep "
+                             "or leave it out (forever)")
+        return self
+
+
 #: Settings that can come from the environment: variable -> (section, key).
 ENVIRONMENT_SETTINGS: Mapping[str, tuple[str, str]] = {
     "COMPLIANCE_SMTP_HOST": ("smtp", "host"),
@@ -250,6 +277,7 @@ class Settings(Section):
     smtp: SmtpSettings = SmtpSettings()
     slack: SlackSettings = SlackSettings()
     alerts: AlertsSettings = AlertsSettings()
+    history: HistorySettings = HistorySettings()
     targets: dict[str, list[TargetItem]] = Field(default_factory=dict)
     timezone: str = "Europe/Amsterdam"
 
@@ -333,8 +361,13 @@ def find_config(explicit: str | None, environ: Mapping[str, str] | None = None) 
         path = Path(named).expanduser()
         if not path.is_file():
             source = "--config" if explicit else "COMPLIANCE_CONFIG"
+            what = "does not exist"
+            if path.is_symlink():
+                what = "is a symbolic link to nothing readable (dangling, or a loop)"
+            elif path.exists():
+                what = "is not a regular file"
             raise ComplianceError(
-                f"config file {display_path(path)} (from {source}) does not exist; "
+                f"config file {display_path(path)} (from {source}) {what}; "
                 "create one with `compliance init` or point to an existing file"
             )
         return path

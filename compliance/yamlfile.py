@@ -35,11 +35,28 @@ def _pos(node: yaml.Node) -> Pos:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+#: How deep collections may nest. Controls and the configuration need under ten levels; a limit keeps
+#: a hostile file (`[[[[...` 5,000 deep) from exhausting Python's recursion.
+MAX_DEPTH = 100
+
+
 class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str, path: str) -> None:
         super().__init__(stream)
         self.path = path
         self.problems: list[Problem] = []
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            node: yaml.Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self.depth -= 1
 
     def construct_located_mapping(self, node: yaml.MappingNode) -> LocDict:
         self.flatten_mapping(node)
@@ -89,6 +106,8 @@ def load_yaml(path: Path, text: str | None = None) -> tuple[Any, list[Problem]]:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             return None, [Problem(spath, 1, 1, f"file is not UTF-8 text ({exc.reason})", "save it as UTF-8")]
+        except OSError as exc:
+            return None, [unreadable(path, exc)]
     loader = _Loader(text, spath)
     try:
         data = loader.get_single_data()
@@ -99,12 +118,30 @@ def load_yaml(path: Path, text: str | None = None) -> tuple[Any, list[Problem]]:
         hint = "check the indentation and quoting around this place"
         if "tab" in str(what).lower() or "\\t" in str(what):
             hint = "YAML does not allow tabs for indentation; use spaces"
+        if "nested deeper" in str(what):
+            hint = "flatten the structure"
         return None, [Problem(spath, line, col, f"YAML syntax error: {what}", hint)]
     except yaml.YAMLError as exc:
         return None, [Problem(spath, 1, 1, f"YAML error: {exc}", "check the file is valid YAML")]
     finally:
         loader.dispose()
     return data, loader.problems
+
+
+def unreadable(path: Path, exc: OSError) -> Problem:
+    """The problem of a file that cannot be read: why, and what to do about it."""
+    import errno
+
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        hint = "give the account that runs the monitor read access to it, e.g. `chmod a+r`"
+    elif exc.errno == errno.ELOOP:
+        hint = "it is a symbolic link that points back at itself; fix or remove the link"
+    elif exc.errno == errno.ENOENT:
+        hint = "it is a symbolic link to a file that does not exist; fix or remove the link"
+    else:
+        hint = "check the file and the disk, or remove the file"
+    return Problem(str(path), 1, 1, f"cannot read the file: {reason}", hint)
 
 
 def position_of(data: Any, loc: tuple[int | str, ...], *, key: bool = False) -> Pos:

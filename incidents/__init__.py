@@ -3,7 +3,8 @@ notification recommendation and decisions, hash-chained audit trail, and exports
 
 For other parts of the monitor (the weekly digest, reports) the surface is:
 
-- `Register(database, zone=..., id_prefix=...)`: the operations and `get`, `incidents`, `events`, `verify`;
+- `Register(database, zone=..., id_prefix=..., audit_key=chain.load_key(environ, key_file))`: the
+  operations and `get`, `incidents`, `events`, `verify`, `anchor` (see docs/security.md);
 - `open_incidents(database, now)`: incidents not closed, most urgent first; `incident.clock(now)` gives
   the deadline, the hours left (negative when overdue) and whether the authority was notified in time;
 - `figures(database, since=..., until=..., now=...)`: counts by status, band and nature, notified within

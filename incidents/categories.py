@@ -54,6 +54,30 @@ DATA_CATEGORIES: Mapping[str, DataCategory] = {c.name: c for c in (
     DataCategory("other", "anything else, described in the record", "simple", 1),
 )}
 
+#: The data categories in Dutch, for what Dutch readers get (the AP form, the message to the people).
+DATA_CATEGORIES_NL: Mapping[str, str] = {
+    "contact": "contactgegevens (naam, adres, telefoon, e-mail)",
+    "identity": "identiteitsgegevens (geboortedatum, geslacht, nationaliteit, foto's)",
+    "bsn": "burgerservicenummer (BSN)",
+    "id-document": "kopie van een identiteitsbewijs",
+    "credentials": "inloggegevens (gebruikersnamen met wachtwoorden, tokens)",
+    "behavioural": "gedragsgegevens (locatie, verkeersgegevens, gewoonten, voorkeuren)",
+    "financial": "financiële gegevens (inkomen, bankrekeningen, betalingen, schulden)",
+    "social-welfare": "gegevens uit het sociaal domein (uitkeringen, schuldhulp, jeugdzorg, Wmo)",
+    "health": "gezondheidsgegevens",
+    "special": "bijzondere persoonsgegevens (zoals etniciteit, politieke voorkeur, godsdienst, vakbondslidmaatschap, "
+               "genetische of biometrische gegevens, seksueel leven)",
+    "criminal": "strafrechtelijke gegevens",
+    "other": "andere persoonsgegevens",
+}
+
+
+
+def short_nl(category: str) -> str:
+    """A data category's Dutch name without its examples: 'contactgegevens'."""
+    return DATA_CATEGORIES_NL[category].split(" (")[0]
+
+
 PEOPLE = ("residents", "employees", "children", "vulnerable", "business-contacts", "other")
 
 #: The kinds of breach (art. 4(12); WP29/EDPB, see EDPB Guidelines 01/2021 §5); one or more per incident.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,6 +19,7 @@ from compliance.cli import (
     emit_csv,
     emit_json,
     emit_table,
+    emit_text,
     error,
     format_option,
     pass_app,
@@ -31,6 +33,7 @@ _INTEGRITY = ("none", "altered", "recoverable", "unrecoverable")
 _AVAILABILITY = ("none", "recoverable", "temporary", "full")
 _EXCEPTIONS = ("unintelligible", "risk-removed", "disproportionate-effort")
 _INCIDENT_STATUSES = ("open", "assessed", "notified", "closed")
+_FOUND_BY = ("municipality", "processor", "joint-controller", "other")
 _YES_NO = click.Choice(["yes", "no"])
 
 
@@ -43,6 +46,7 @@ def incident() -> None:
     compliance incident assess ID      ENISA severity and a recommendation on notifying
     compliance incident decide ID      record the decision on notifying, with its reason
     compliance incident notify ID      record a notification to the AP or the people concerned
+    compliance incident message ID     the message to the people concerned (--template: a draft)
     compliance incident close ID       close it once everything decided is done
     compliance incident list           open incidents first, with the time left
     compliance incident export ID      the answers for the AP notification form (--format ap)
@@ -57,7 +61,17 @@ def _register(app: App) -> Any:
     from compliance.incidents import Register
 
     return Register(app.database(), zone=app.settings.zone, id_prefix=app.settings.incidents.id_prefix,
-                    large_scale=app.settings.incidents.large_scale)
+                    large_scale=app.settings.incidents.large_scale, audit_key=_audit_key(app))
+
+
+def _audit_key(app: App) -> Any:
+    """The audit trail's key from COMPLIANCE_AUDIT_KEY or `incidents.audit_key_file` (None: unkeyed)."""
+    import os
+
+    from compliance.incidents.chain import load_key
+
+    named = app.settings.incidents.audit_key_file
+    return load_key(os.environ, app.settings.resolve(named) if named else None)
 
 
 def _by_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,7 +104,7 @@ def _incident_out(app: App, fmt: str, found: Any, message: str) -> None:
     if fmt == "json":
         emit_json(as_json(found, app.settings.zone))
     else:
-        click.echo(message)
+        emit_text(message)
 
 
 def _when(app: App, moment: Any) -> str:
@@ -129,6 +143,15 @@ def _fact_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--significant", "significant", is_flag=True, default=None,
                      help="A significant incident under the Cbw (NIS2 art. 23): report it to the CSIRT, early "
                           "warning in 24 hours, notification in 72 hours, final report in one month."),
+        click.option("--found-by", type=click.Choice(_FOUND_BY),
+                     help="Who found the breach: the municipality, its processor (give --processor), a joint "
+                          "controller, or someone else."),
+        click.option("--processor-discovered-at", metavar="ISO8601",
+                     help="When the processor (or joint controller) discovered the breach (art. 33(2))."),
+        click.option("--processor-told-at", metavar="ISO8601",
+                     help="When the processor told the municipality; --aware-at is not before it."),
+        click.option("--ap-instruction", metavar="TEXT",
+                     help="What the AP required about informing the people concerned (art. 34(4))."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -138,7 +161,8 @@ def _fact_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def _facts(app: App, given: dict[str, Any]) -> dict[str, Any]:
     """The facts given on the command line, times parsed, lists only when given."""
     facts: dict[str, Any] = {}
-    for name in ("aware_at", "occurred_at", "discovered_at", "ended_at"):
+    for name in ("aware_at", "occurred_at", "discovered_at", "ended_at", "processor_discovered_at",
+                 "processor_told_at"):
         if given.get(name) is not None:
             facts[name] = _time(app, given[name], "--" + name.replace("_", "-"))
     for name, key in (("natures", "nature"), ("data_categories", "data_categories"), ("people", "people")):
@@ -146,7 +170,7 @@ def _facts(app: App, given: dict[str, Any]) -> dict[str, Any]:
             facts[key] = _split(given[name])
     for name in ("title", "description", "how_discovered", "cause", "processor", "consequences", "measures_taken",
                  "measures_planned", "protection", "subjects", "subjects_max", "records", "cross_border",
-                 "significant"):
+                 "significant", "found_by", "ap_instruction"):
         if given.get(name) is not None:
             facts[name] = given[name]
     return facts
@@ -409,21 +433,39 @@ def incident_decide(app: App, incident_id: str, notify_authority: str, notify_su
               help="How the people concerned were informed (with --subjects).")
 @click.option("--delay-reason", default="", help="Why the authority was notified after 72 hours (art. 33(1)).")
 @click.option("--note", default="", help="What was added, why it is withdrawn, or other remarks.")
+@click.option("--open-items", default="", metavar="TEXT",
+              help="With --authority: what is still open and will follow (notification in phases, art. 33(4)).")
+@click.option("--follow-up-due", metavar="ISO8601",
+              help="With --open-items: when the follow-up to the authority is due.")
+@click.option("--message-nature", metavar="TEXT", help="With --subjects: what the people were told about the "
+              "nature of the breach (art. 34(2)).")
+@click.option("--message-contact", metavar="TEXT", help="With --subjects: the contact given, e.g. the FG.")
+@click.option("--message-consequences", metavar="TEXT", help="With --subjects: the likely consequences told.")
+@click.option("--message-measures", metavar="TEXT", help="With --subjects: the measures taken or proposed told.")
+@click.option("--message-lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True,
+              help="The language of the message.")
+@click.option("--message-from-template", is_flag=True,
+              help="Fill the message parts not given from `compliance incident message ID --template`.")
 @_by_option
 @_force_options
 @format_option("text", "json", default="text")
 @pass_app
 def incident_notify(app: App, incident_id: str, to_authority: bool, to_subjects: bool, to_csirt: bool,
                     stage: str | None, reference: str, at: str | None, follow_up: bool, withdraw: bool,
-                    channel: str | None, delay_reason: str, note: str, by: str | None, force: bool,
-                    force_reason: str | None, fmt: str) -> None:
+                    channel: str | None, delay_reason: str, note: str, open_items: str, follow_up_due: str | None,
+                    message_nature: str | None, message_contact: str | None, message_consequences: str | None,
+                    message_measures: str | None, message_lang: str, message_from_template: bool, by: str | None,
+                    force: bool, force_reason: str | None, fmt: str) -> None:
     """Record a notification to the authority or the communication to the people concerned.
 
     \b
     compliance incident notify DL-2026-0007 --authority --reference M2026-1234 --at "2026-11-30 20:10" \\
       --delay-reason "..."
+    compliance incident notify DL-2026-0007 --authority --reference M2026-1234 \\
+      --open-items "the number of letters" --follow-up-due "2026-12-04 12:00"
     compliance incident notify DL-2026-0007 --authority --follow-up --note "number of letters confirmed"
-    compliance incident notify DL-2026-0007 --subjects --channel letter --at "2026-12-01 10:00"
+    compliance incident notify DL-2026-0007 --subjects --channel letter --at "2026-12-01 10:00" \\
+      --message-from-template --message-nature "..."
     compliance incident notify DL-2026-0007 --csirt --stage early-warning --reference CSIRT-2026-42
     """
     if to_authority + to_subjects + to_csirt != 1:
@@ -431,9 +473,15 @@ def incident_notify(app: App, incident_id: str, to_authority: bool, to_subjects:
     if (stage is not None) != to_csirt:
         error("--csirt needs --stage (early-warning, notification or final)" if to_csirt
               else "--stage goes with --csirt")
+    given_parts = {"nature": message_nature, "contact": message_contact, "consequences": message_consequences,
+                   "measures": message_measures}
+    wants_message = message_from_template or any(v is not None for v in given_parts.values())
+    if wants_message and not to_subjects:
+        error("the --message-* options record what the people concerned were told: use them with --subjects")
     if to_csirt:
-        if follow_up or withdraw or channel or delay_reason:
-            error("--follow-up, --withdraw, --channel and --delay-reason are not for a report to the CSIRT")
+        if follow_up or withdraw or channel or delay_reason or open_items or follow_up_due:
+            error("--follow-up, --withdraw, --channel, --delay-reason, --open-items and --follow-up-due are not for "
+                  "a report to the CSIRT")
         assert stage is not None
         found = _register(app).notify_csirt(incident_id, stage=stage, reference=reference, at=_time(app, at, "--at"),
                                             note=note, by=who(by), force_reason=_forced(force, force_reason))
@@ -445,9 +493,26 @@ def incident_notify(app: App, incident_id: str, to_authority: bool, to_subjects:
     if follow_up and withdraw:
         error("--follow-up and --withdraw exclude each other")
     kind = "follow-up" if follow_up else "withdrawal" if withdraw else "initial"
-    found = _register(app).notify(
+    register = _register(app)
+    message: dict[str, str] | None = None
+    if wants_message:
+        message = {part: text for part, text in given_parts.items() if text is not None}
+        if message_from_template:
+            from compliance.incidents.message import template, unfinished
+
+            s = app.settings.incidents
+            draft = template(register.get(incident_id), lang=message_lang, zone=app.settings.zone,
+                             organisation=s.organisation, contact=s.contact)
+            message = {**draft, **message}
+            left = unfinished(message)
+            if left:
+                error("the template still has parts to fill in: " + ", ".join(f"--message-{p}" for p in left)
+                      + " (see `compliance incident message ID --template`; give those parts yourself)")
+        message["lang"] = message_lang
+    found = register.notify(
         incident_id, recipient="authority" if to_authority else "subjects", kind=kind,
         at=_time(app, at, "--at"), reference=reference, channel=channel or "", delay_reason=delay_reason, note=note,
+        open_items=open_items, follow_up_due=_time(app, follow_up_due, "--follow-up-due"), message=message,
         by=who(by), force_reason=_forced(force, force_reason))
     n = found.notifications[-1]
     whom = "the authority" if to_authority else f"the people concerned ({n.channel})"
@@ -455,8 +520,53 @@ def incident_notify(app: App, incident_id: str, to_authority: bool, to_subjects:
     if to_authority and kind == "initial":
         late = "; in time" if n.at <= found.deadline else (
             f"; {(n.at - found.deadline).total_seconds() / 3600:.1f} h after the deadline, reason recorded")
+    phase = (f"; follow-up due {_when(app, n.follow_up_due)} for: {n.open_items}" if n.follow_up_due else "")
+    said = "; message recorded (art. 34(2))" if n.message else ""
     _incident_out(app, fmt, found, f"{found.id}: {kind} notification to {whom} recorded, {_when(app, n.at)}"
-                  + (f", reference {n.reference}" if n.reference else "") + late + f"; status {found.status}")
+                  + (f", reference {n.reference}" if n.reference else "") + late + phase + said
+                  + f"; status {found.status}")
+
+
+@incident.command("message")
+@click.argument("incident_id", metavar="ID")
+@click.option("--template", "draft", is_flag=True,
+              help="Print a draft of the message to the people concerned, filled in from the register.")
+@click.option("--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True,
+              help="With --template: the language of the draft.")
+@format_option("text", "json", default="text")
+@pass_app
+def incident_message(app: App, incident_id: str, draft: bool, lang: str, fmt: str) -> None:
+    """The message to the people concerned (art. 34(2)): what was recorded, or with --template a draft.
+
+    The draft has the four parts art. 34(2) asks for: the nature of the breach, a contact (the FG), the
+    likely consequences and the measures; [aanvullen] marks what to write yourself. Record what was
+    sent with `compliance incident notify ID --subjects --channel ... --message-from-template
+    --message-nature TEXT` (or each --message-* part).
+    """
+    from compliance.incidents.export import local_iso
+    from compliance.incidents.message import render, template
+
+    found = _register(app).get(incident_id)
+    if draft:
+        s = app.settings.incidents
+        parts = template(found, lang=lang, zone=app.settings.zone, organisation=s.organisation, contact=s.contact)
+        if fmt == "json":
+            emit_json({"id": found.id, **parts, "text": render(found, parts)})
+        else:
+            emit_text(render(found, parts), nl=False)
+        return
+    sent = [n for n in found.notifications_to("subjects") if n.message]
+    if fmt == "json":
+        emit_json([{"at": local_iso(n.at, app.settings.zone), "channel": n.channel, "kind": n.kind, **(n.message or {})}
+                   for n in sent])
+        return
+    if not sent:
+        click.echo(f"{found.id}: no message to the people concerned recorded; start from the draft: "
+                   f"`compliance incident message {found.id} --template --lang nl`")
+        return
+    for n in sent:
+        click.echo(f"{_when(app, n.at)}, {n.channel} ({n.kind}):")
+        emit_text(render(found, n.message or {}), nl=False)
 
 
 @incident.command("close")
@@ -521,9 +631,11 @@ def incident_list(app: App, status: str, year: int | None, fmt: str) -> None:
 @incident.command("show")
 @click.argument("incident_id", metavar="ID")
 @click.option("--history", is_flag=True, help="With --format json: add the audit trail as `events`.")
+@click.option("--lang", type=click.Choice(["en", "nl"]), default="en", show_default=True,
+              help="The language of the assessment's advice and reasons.")
 @format_option("text", "json", default="text")
 @pass_app
-def incident_show(app: App, incident_id: str, history: bool, fmt: str) -> None:
+def incident_show(app: App, incident_id: str, history: bool, lang: str, fmt: str) -> None:
     """Show one incident: facts, clock, assessment, decision, notifications and its audit trail."""
     from compliance.incidents.export import as_json, local_iso, show_text
 
@@ -532,13 +644,13 @@ def incident_show(app: App, incident_id: str, history: bool, fmt: str) -> None:
     events = register.events(found.id)
     zone = app.settings.zone
     if fmt == "json":
-        data = as_json(found, zone)
+        data = as_json(found, zone, lang=lang)
         if history:
             data["events"] = [{"seq": e.seq, "at": local_iso(e.at, zone), "by": e.by, "action": e.action,
                                "field": e.field, "old": e.old, "new": e.new, "hash": e.hash} for e in events]
         emit_json(data)
     else:
-        click.echo(show_text(found, zone, events=events), nl=False)
+        emit_text(show_text(found, zone, events=events, lang=lang), nl=False)
 
 
 @incident.command("export")
@@ -548,8 +660,12 @@ def incident_show(app: App, incident_id: str, history: bool, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["ap", "json", "csv"]),
               help="ap: the answers for the AP notification form (one incident) [default for ID]; "
                    "csv [default for --all]; json.")
+@click.option("--supplement", is_flag=True,
+              help="With --format ap: the answers for a supplement (aanvulling) to the earlier notification, "
+                   "with the AP's reference number (art. 33(4)).")
 @pass_app
-def incident_export(app: App, incident_id: str | None, export_all: bool, year: int | None, fmt: str | None) -> None:
+def incident_export(app: App, incident_id: str | None, export_all: bool, year: int | None, fmt: str | None,
+                    supplement: bool) -> None:
     """Export one incident (ID) or the whole register (--all).
 
     `--format ap` prints the answers to the Autoriteit Persoonsgegevens' notification form
@@ -565,15 +681,25 @@ def incident_export(app: App, incident_id: str | None, export_all: bool, year: i
     zone = app.settings.zone
     found = register.incidents(year=year) if export_all else [register.get(incident_id or "")]
     fmt = fmt or ("csv" if export_all else "ap")
+    if supplement and fmt != "ap":
+        error("--supplement goes with --format ap (the answers for an aanvulling to the AP)")
     if fmt == "ap":
         if export_all:
             error("--format ap is for one incident: give its ID")
         if not found[0].personal_data:
             error(f"{found[0].id} involves no personal data: there is no notification to the AP to export "
                   "(see its CSIRT deadlines in `compliance incident show`)")
+        if supplement:
+            initial = found[0].authority_notification
+            if initial is None or not initial.reference:
+                error(f"{found[0].id} has no notification to the AP with a reference number, so there is nothing to "
+                      "supplement; export the answers for a new notification without --supplement, and record it "
+                      f"with `compliance incident notify {found[0].id} --authority --reference MELDNUMMER`")
+            if found[0].withdrawn:
+                error(f"the notification of {found[0].id} to the AP was withdrawn; a supplement cannot follow")
         s = app.settings.incidents
-        click.echo(ap_form(found[0], zone=zone, organisation=s.organisation, reporter=s.reporter,
-                           contact=s.contact), nl=False)
+        emit_text(ap_form(found[0], zone=zone, organisation=s.organisation, reporter=s.reporter,
+                          contact=s.contact, supplement=supplement), nl=False)
     elif fmt == "csv":
         emit_csv(CSV_COLUMNS, [csv_row(i, zone) for i in found])
     else:
@@ -581,31 +707,98 @@ def incident_export(app: App, incident_id: str | None, export_all: bool, year: i
 
 
 @incident.command("verify")
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="An earlier checkpoint: also prove that no event before it was removed or changed, and that "
+                   "the newest events were not removed.")
+@click.option("--save-checkpoint", "save_to", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the new checkpoint to FILE (mode 0600) when the trail is intact.")
+@click.option("--anchor", is_flag=True,
+              help="Once, right after introducing the audit key: append a keyed event that anchors the events "
+                   "written before it, then verify.")
 @format_option("text", "json", default="text")
 @pass_app
-def incident_verify(app: App, fmt: str) -> None:
-    """Check the audit trail: recompute the hash chain and compare every incident with its events.
+def incident_verify(app: App, checkpoint_file: Path | None, save_to: Path | None, anchor: bool, fmt: str) -> None:
+    """Check the audit trail: recompute the keyed chain and compare every incident with its events.
 
     Exit 0 when intact; 1 when an event or an incident was altered, removed or added outside the tool
-    (the first broken event is named). Keep the event count and head hash of each run: deleting the
-    newest events is only visible against an earlier count.
+    (the first broken event is named). When intact it prints a checkpoint: the event count and the
+    head hash with the time, signed with the audit key. Keep it outside the database (the privacy
+    officer's files, a mail to the FG): `--checkpoint FILE` later proves that nothing before it was
+    removed or changed, which is the only way to see the newest events deleted. See docs/security.md.
     """
-    from compliance.incidents.register import verify
+    from compliance.incidents.chain import read_checkpoint
 
-    result = verify(app.database())
+    register = _register(app)
+    earlier = read_checkpoint(checkpoint_file) if checkpoint_file is not None else None
+    anchored = None
+    if anchor:
+        anchored = register.anchor(by=who(None))
+        if fmt != "json":
+            click.echo(f"anchored events 1-{anchored} (written before the audit key) with keyed event {anchored + 1}")
+    result = register.verify(earlier)
+    key = register.audit_key
+    made = result.checkpoint if result.intact else None
+    if made is not None and save_to is not None:
+        _write_private(save_to, made.text() + "\n")
     if fmt == "json":
         emit_json({"intact": result.intact, "events": result.events, "incidents": result.incidents,
                    "head_hash": result.head_hash, "first_broken_event": result.first_broken_event,
-                   "problems": list(result.problems)})
+                   "problems": list(result.problems), "key_id": key.id if key else None,
+                   "unkeyed_events": result.unkeyed, "checkpoint": made.as_json() if made else None,
+                   "compared_with": earlier.as_json() if earlier else None, "anchored_events": anchored})
     elif result.intact:
         click.echo(f"audit trail intact: {result.events} event{'s' if result.events != 1 else ''}, "
                    f"{result.incidents} incident{'s' if result.incidents != 1 else ''}; head hash {result.head_hash}")
+        for line in _keying_lines(key, result.events, result.unkeyed):
+            click.echo(line)
+        if earlier is not None:
+            click.echo(f"matches the checkpoint of {_when(app, earlier.at)} ({earlier.events} events): nothing "
+                       "before it was removed or changed" + ("" if earlier.signature else
+                                                             " (an unsigned checkpoint: as good as its custody)"))
+        assert made is not None
+        click.echo("checkpoint (keep it outside the database, e.g. mail it to the FG; check later with "
+                   "`compliance incident verify --checkpoint FILE`)" + (f", saved to {save_to}" if save_to else "")
+                   + ":")
+        click.echo(made.text())
     else:
         if result.first_broken_event is not None:
             click.echo(f"audit trail BROKEN at event {result.first_broken_event}")
+        elif result.unanchored and len(result.problems) == 1:
+            click.echo("audit trail NOT ANCHORED")
         else:
             click.echo("register differs from its audit trail")
         for problem in result.problems:
             click.echo(f"  {problem}")
     if not result.intact:
         sys.exit(EXIT_FAILING)
+
+
+def _keying_lines(key: Any, events: int, unkeyed: int) -> list[str]:
+    """How far the chain is keyed, for `verify`: what an unkeyed part does not protect against."""
+    if key is None:
+        return ["not keyed: no audit key is configured, so whoever can write the database can rewrite the whole "
+                "trail and recompute its hashes unnoticed; set COMPLIANCE_AUDIT_KEY or incidents.audit_key_file "
+                "(see docs/security.md)"] if events else []
+    lines = [f"keyed with audit key {key.id} (HMAC-SHA256)"]
+    if unkeyed and unkeyed < events:
+        lines.append(f"events 1-{unkeyed} are unkeyed (written before the key was introduced); event {unkeyed + 1}, "
+                     "the first keyed one, anchors them")
+    elif unkeyed:
+        lines.append(f"events 1-{unkeyed} are unkeyed (written before the key was introduced); the next change "
+                     "anchors them, and so does the checkpoint below once kept")
+    return lines
+
+
+def _write_private(path: Path, text: str) -> None:
+    import os
+
+    from compliance.errors import ComplianceError, display_path
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the file existed
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise ComplianceError(f"{display_path(path)}: the checkpoint cannot be written ({exc.strerror}). Choose "
+                              "a writable path for --save-checkpoint") from None

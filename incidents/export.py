@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from compliance.incidents.categories import DATA_CATEGORIES
+from compliance.incidents.categories import DATA_CATEGORIES, short_nl
 from compliance.incidents.model import Assessment, Duty, Incident, Notification, utc_now
+from compliance.incidents.recommendation import BAND_NL, dpc_reasons
+from compliance.incidents.recommendation import count as count_in
 
 # -- JSON -----------------------------------------------------------------------------------------------
 
@@ -19,8 +21,9 @@ def local_iso(moment: datetime | None, zone: tzinfo) -> str | None:
     return None if moment is None else moment.astimezone(zone).isoformat(timespec="seconds")
 
 
-def as_json(incident: Incident, zone: tzinfo = UTC, now: datetime | None = None) -> dict[str, Any]:
-    """The incident as one JSON object: what `list`, `show` and `export --format json` print."""
+def as_json(incident: Incident, zone: tzinfo = UTC, now: datetime | None = None, lang: str = "en") -> dict[str, Any]:
+    """The incident as one JSON object: what `list`, `show` and `export --format json` print; the
+    assessment's `summary` and `reasons` in `lang`."""
     clock = incident.clock(now)
 
     def t(moment: datetime | None) -> str | None:
@@ -56,7 +59,7 @@ def as_json(incident: Incident, zone: tzinfo = UTC, now: datetime | None = None)
         "protection": incident.protection,
         "score": float(incident.assessment.score) if incident.assessment else None,
         "band": incident.assessment.band if incident.assessment else None,
-        "assessment": assessment_json(incident.assessment, zone) if incident.assessment else None,
+        "assessment": assessment_json(incident.assessment, zone, lang) if incident.assessment else None,
         "decision": None if incident.decision is None else {
             "notify_authority": incident.decision.notify_authority,
             "notify_subjects": incident.decision.notify_subjects,
@@ -72,6 +75,11 @@ def as_json(incident: Incident, zone: tzinfo = UTC, now: datetime | None = None)
                   for link in incident.links],
         "personal_data": incident.personal_data,
         "significant": incident.significant,
+        "found_by": incident.found_by or None,
+        "processor_discovered_at": t(incident.processor_discovered_at),
+        "processor_told_at": t(incident.processor_told_at),
+        "ap_instruction": incident.ap_instruction or None,
+        "open_items": incident.open_items or None,
         "duties": {name: duty_json(duty, zone) for name, duty in incident.duties(now).items()
                    if not name.startswith("csirt.")},
         "csirt": csirt_json(incident, zone, now),
@@ -125,7 +133,9 @@ def assessment_json(a: Assessment, zone: tzinfo = UTC, lang: str = "en") -> dict
 def notification_json(n: Notification, incident: Incident, zone: tzinfo = UTC) -> dict[str, Any]:
     return {"recipient": n.recipient, "kind": n.kind, "at": local_iso(n.at, zone), "reference": n.reference or None,
             "channel": n.channel or None, "late": _late(n, incident), "delay_reason": n.delay_reason or None,
-            "note": n.note or None, "recorded_at": local_iso(n.recorded_at, zone), "recorded_by": n.recorded_by}
+            "note": n.note or None, "recorded_at": local_iso(n.recorded_at, zone), "recorded_by": n.recorded_by,
+            "open_items": n.open_items or None, "follow_up_due": local_iso(n.follow_up_due, zone),
+            "message": dict(n.message) if n.message else None}
 
 
 def _late(n: Notification, incident: Incident) -> bool | None:
@@ -148,6 +158,8 @@ CSV_COLUMNS = (
     "decided_at", "decided_by", "authority_notified_at", "authority_reference", "notified_within_72h",
     "delay_reason", "follow_ups", "withdrawn_at", "subjects_informed_at", "subjects_channels", "links",
     "closed_at", "closed_by", "close_note", "created_at", "created_by",
+    "found_by", "processor_discovered_at", "processor_told_at", "ap_instruction", "open_items", "follow_up_due",
+    "follow_up_state",
 )
 
 
@@ -174,7 +186,13 @@ def csv_row(incident: Incident, zone: tzinfo = UTC, now: datetime | None = None)
         "measures_planned": incident.measures_planned, "protection": incident.protection,
         "links": [f"{link.kind} {link.ref}" for link in incident.links],
         "created_at": t(incident.created_at), "created_by": incident.created_by,
+        "found_by": incident.found_by, "processor_discovered_at": t(incident.processor_discovered_at),
+        "processor_told_at": t(incident.processor_told_at), "ap_instruction": incident.ap_instruction,
+        "open_items": incident.open_items,
     }
+    follow_up = incident.follow_up_duty(now)
+    if follow_up.state != "not-applicable":
+        values.update(follow_up_due=t(follow_up.deadline), follow_up_state=follow_up.state)
     if a is not None:
         values.update(
             score=f"{a.score:.2f}", band=a.band, dpc=a.dpc, dpc_basic=a.dpc_basic, dpc_reason=a.dpc_reason, ei=a.ei,
@@ -236,22 +254,24 @@ AP_SPECIAL: dict[str, tuple[str, ...]] = {
 }
 #: What the form's lists do not say about our categories.
 AP_NOTES: dict[str, str] = {
-    "contact": "'contact' in het register dekt drie antwoorden van het formulier (NAW-gegevens, telefoonnummers, "
-               "e-mailadressen); vink alleen aan wat bij dit datalek hoort.",
-    "identity": "'identity' omvat ook nationaliteit en foto's; die staan niet in de lijst van het formulier: noem ze "
-                "in de toelichting.",
-    "social-welfare": "'social-welfare' (sociaal domein: uitkeringen, schuldhulp, jeugdzorg, Wmo) valt onder "
-                      "financiële gegevens; gaat het ook om zorg of gezondheid (jeugdzorg, Wmo), vink dan ook 'Over "
-                      "iemands gezondheid' aan.",
-    "special": "'special' dekt vijf antwoorden van het formulier (godsdienst of levensovertuiging, ras, politieke "
-               "gezindheid, seksuele leven, lidmaatschap van een vakvereniging); vink aan wat van toepassing is. "
-               "Genetische en biometrische gegevens staan niet in de lijst: noem ze in de toelichting.",
-    "criminal": "'criminal' dekt twee antwoorden van het formulier (strafrechtelijke persoonsgegevens, onrechtmatig "
-                "of hinderlijk gedrag met een opgelegd verbod); vink aan wat van toepassing is.",
-    "behavioural": "'behavioural' (locatie, verkeersgegevens, gewoonten, voorkeuren) staat niet in de lijsten van het "
-                   "formulier: noem het in de toelichting.",
-    "other": "'other' staat niet in de lijsten van het formulier: kies het passende antwoord of noem het in de "
-             "toelichting (zie de samenvatting).",
+    "contact": "De categorie contactgegevens van het register dekt drie antwoorden van het formulier "
+               "(NAW-gegevens, telefoonnummers, e-mailadressen); vink alleen aan wat bij dit datalek hoort.",
+    "identity": "De categorie identiteitsgegevens van het register omvat ook nationaliteit en foto's; die staan niet "
+                "in de lijst van het formulier: noem ze in de toelichting.",
+    "social-welfare": "De categorie sociaal domein van het register (uitkeringen, schuldhulp, jeugdzorg, Wmo) valt "
+                      "onder financiële gegevens; gaat het ook om zorg of gezondheid (jeugdzorg, Wmo), vink dan ook "
+                      "'Over iemands gezondheid' aan.",
+    "special": "De categorie bijzondere persoonsgegevens van het register dekt vijf antwoorden van het formulier "
+               "(godsdienst of levensovertuiging, ras, politieke gezindheid, seksuele leven, lidmaatschap van een "
+               "vakvereniging); vink aan wat van toepassing is. Genetische en biometrische gegevens staan niet in de "
+               "lijst: noem ze in de toelichting.",
+    "criminal": "De categorie strafrechtelijke gegevens van het register dekt twee antwoorden van het formulier "
+                "(strafrechtelijke persoonsgegevens, onrechtmatig of hinderlijk gedrag met een opgelegd verbod); vink "
+                "aan wat van toepassing is.",
+    "behavioural": "De categorie gedragsgegevens van het register (locatie, verkeersgegevens, gewoonten, voorkeuren) "
+                   "staat niet in de lijsten van het formulier: noem ze in de toelichting.",
+    "other": "De categorie andere persoonsgegevens van het register staat niet in de lijsten van het formulier: kies "
+             "het passende antwoord of noem ze in de toelichting (zie de samenvatting).",
 }
 AP_NATURE = {"confidentiality": "Lezen (vertrouwelijkheid)", "integrity": "Veranderen (integriteit)",
              "availability": "Verwijderen of vernietigen (beschikbaarheid)"}
@@ -283,15 +303,23 @@ AP_EXCEPTION = {
                                "daarvan volgt een openbare mededeling (art. 34 lid 3 onder c AVG).",
 }
 AP_CHANNEL = {"letter": "per brief", "e-mail": "per e-mail", "public": "met een openbare mededeling"}
+#: Who found the breach (FOUND_BY), as the answers about the reporter and the discovery say it.
+AP_FOUND_BY = {"municipality": "de organisatie zelf", "processor": "de verwerker",
+               "joint-controller": "een gezamenlijke verwerkingsverantwoordelijke", "other": "een ander (derde)"}
+AP_MESSAGE = {"nature": "Aard van het datalek", "contact": "Contactpunt (functionaris gegevensbescherming)",
+              "consequences": "Waarschijnlijke gevolgen", "measures": "Genomen en voorgestelde maatregelen"}
 TODO = "[aanvullen]"
 
 
+
 def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporter: Any = None, contact: Any = None,
-            now: datetime | None = None) -> str:
+            now: datetime | None = None, supplement: bool = False) -> str:
     """The answers to the AP's "Meldformulier datalekken" in its order (sections 0-9) and language.
 
     `reporter` and `contact` have name, function, phone and email (the `incidents` settings).
-    Where the register has no answer the text says [aanvullen] and what to fill in.
+    Where the register has no answer the text says [aanvullen] and what to fill in. With `supplement`
+    the answers are for an aanvulling to the earlier notification (art. 33(4)); the caller checks there
+    is one with its reference number.
     """
     now = now or utc_now()
 
@@ -306,9 +334,12 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
         out.append(f"{number} {question}".strip())
         out.extend(f"    {line}" for answer in answers for line in answer.splitlines())
 
-    out += [f"Meldformulier datalekken (Autoriteit Persoonsgegevens): antwoorden voor {incident.id}",
+    title = "aanvulling op de melding" if supplement and initial is not None else "antwoorden"
+    out += [f"Meldformulier datalekken (Autoriteit Persoonsgegevens): {title} voor {incident.id}",
             f"Opgesteld uit het register datalekken op {d(now)}; tijden in {zone}.",
-            f"Neem de antwoorden over in het meldformulier en controleer ze; vul aan waar {TODO} staat.", ""]
+            f"Neem de antwoorden over in het meldformulier en controleer ze; vul aan waar {TODO} staat.",
+            "Vrije tekst uit het register (zoals de samenvatting, de oorzaak, de maatregelen en de redenen van het "
+            "besluit) staat er zoals die is ingevoerd: controleer of die in het Nederlands is.", ""]
     q("", "Vooraf: kunt u redelijkerwijs uitsluiten dat er persoonsgegevens verloren zijn gegaan of onrechtmatig "
           "zijn verwerkt?", "Nee.")
 
@@ -319,8 +350,20 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
     withdrawal = next(iter(incident.notifications_to("authority", "withdrawal")), None)
     if initial is None:
         kind = "Nieuwe melding."
+    elif supplement:
+        kind = (f"Aanvulling op een eerdere melding. Meldnummer van de eerdere melding: {initial.reference} (gemeld "
+                f"op {d(initial.at)}).")
+        for n in [initial, *follow_ups]:
+            if n.follow_up_due is not None:
+                kind += (f"\nBij de melding van {d(n.at)} stond nog open: {n.open_items} (aanvulling toegezegd vóór "
+                         f"{d(n.follow_up_due)}).")
+            if n.kind == "follow-up":
+                kind += f"\nEerder aangevuld op {d(n.at)}" + (f": {n.note}" if n.note else ".")
     else:
         kind = f"Nieuwe melding, gedaan op {d(initial.at)} (meldnummer {initial.reference})."
+        if initial.follow_up_due is not None:
+            kind += (f" Bij die melding stond nog open: {initial.open_items} (aanvulling toegezegd vóór "
+                     f"{d(initial.follow_up_due)}).")
         kind += "".join(f"\nVervolgmelding op {d(f.at)}" + (f": {f.note}" if f.note else ".") for f in follow_ups)
         if withdrawal is not None:
             kind += f"\nIngetrokken op {d(withdrawal.at)}: {withdrawal.note}"
@@ -333,8 +376,7 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
       _person(reporter, "incidents.reporter", "van wie meldt"))
     q("1.3", "Met wie kan de AP contact opnemen voor nadere informatie over de melding?",
       _person(contact, "incidents.contact", "van de contactpersoon, bijvoorbeeld de functionaris gegevensbescherming,"))
-    q("1.4", "Was er een andere organisatie betrokken bij de inbreuk?",
-      f"Ja: {incident.processor} (verwerker)." if incident.processor else "Nee.")
+    q("1.4", "Was er een andere organisatie betrokken bij de inbreuk?", *_other_organisation(incident, d))
 
     out += ["", "2. Tijdlijn"]
     q("2.1", "Wanneer is de inbreuk begonnen?", d(incident.occurred_at))
@@ -361,7 +403,9 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
       "Kopiëren en Diefstal: vink deze zelf aan als ze van toepassing zijn (het register legt ze niet apart vast)."
       + (" Er was kwade opzet." if a is not None and a.malicious else ""))
     q("3.3", "Wat is de aard van het incident (oorzaak)?", incident.cause or f"{TODO} de oorzaak")
-    q("3.4", "Hoe is de inbreuk ontdekt?", incident.how_discovered or f"{TODO} hoe de inbreuk is ontdekt")
+    found = f"Ontdekt door {AP_FOUND_BY[incident.found_by]}." if incident.found_by else ""
+    q("3.4", "Hoe is de inbreuk ontdekt?",
+      " ".join(filter(None, (found, incident.how_discovered))) or f"{TODO} hoe de inbreuk is ontdekt")
 
     out += ["", "4. Persoonsgegevens die betrokken zijn bij het datalek"]
     general = _answers(incident.data_categories, AP_GENERAL)
@@ -409,12 +453,13 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
         severity = f"{TODO} (nog geen beoordeling)"
     else:
         severity = (f"{AP_BAND[a.band]}: ernst {_nl_number(a.score)} volgens de ENISA-methode (2013), "
-                    f"{a.formula.replace('.', ',')}.")
+                    f"{a.formula.replace('.', ',')} (DPC: context van de gegevensverwerking, EI: "
+                    "identificeerbaarheid, CB: omstandigheden van de inbreuk).")
         if a.dpc_reason:
             severity += f" DPC aangepast van {a.dpc_basic} naar {a.dpc}: {a.dpc_reason}"
         if a.advice_band != a.band:
-            severity += (f" Door de omvang ({a.people} betrokkenen, meer dan {a.large_scale}) één stap hoger: "
-                         f"{AP_BAND[a.advice_band].lower()}.")
+            severity += (f" Door de omvang ({count_in(a.people, 'nl')} betrokkenen, meer dan "
+                         f"{count_in(a.large_scale, 'nl')}) één stap hoger: {AP_BAND[a.advice_band].lower()}.")
     q("7.3", "Geef een inschatting van de ernst van de mogelijke gevolgen voor de betrokkenen.", severity)
 
     out += ["", "8. Vervolgacties naar aanleiding van het datalek"]
@@ -429,6 +474,15 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
     else:
         told = f"{TODO} (nog geen besluit: `compliance incident decide {incident.id}`)"
     q("8.1", "Heeft u het datalek gemeld aan de betrokkenen of bent u van plan dat te gaan doen?", told)
+    said = next((n for n in informed if n.message), None)
+    if said is not None and said.message is not None:
+        language = "Nederlands" if said.message.get("lang", "nl") == "nl" else "Engels"
+        q("", f"Toelichting bij 8.1: de inhoud van de mededeling aan de betrokkenen (art. 34 lid 2 AVG; in het "
+              f"{language}):", *[f"- {AP_MESSAGE[part]}: {said.message[part]}" for part in AP_MESSAGE])
+    elif informed:
+        q("", "Toelichting bij 8.1: de inhoud van de mededeling aan de betrokkenen:",
+          f"{TODO} wat de betrokkenen is verteld (leg het vast met `compliance incident notify {incident.id} "
+          "--subjects --message-...`)")
     if decision is not None and not decision.notify_subjects:
         if decision.subjects_exception:
             why = AP_EXCEPTION[decision.subjects_exception]
@@ -438,7 +492,11 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
         else:
             why = "Zie de toelichting."
         q("8.2", "Waarom ziet u af van het melden van het datalek aan de betrokkenen?", why)
-    q("8.3", "Licht uw keuze toe.", decision.reason if decision is not None else f"{TODO} (nog geen besluit)")
+    choice = [decision.reason if decision is not None else f"{TODO} (nog geen besluit)"]
+    if incident.ap_instruction:
+        choice.append(f"Aanwijzing van de Autoriteit Persoonsgegevens over het informeren van de betrokkenen (art. 34 "
+                      f"lid 4 AVG): {incident.ap_instruction}")
+    q("8.3", "Licht uw keuze toe.", *choice)
     if decision is not None and decision.public_communication:
         public = [n for n in informed if n.channel == "public"]
         q("8.4", "Als het informeren van alle betrokkenen een onevenredige inspanning zou vergen, licht dan toe hoe u "
@@ -454,12 +512,8 @@ def ap_form(incident: Incident, *, zone: tzinfo, organisation: str = "", reporte
 
     out += ["", "9. Overig"]
     other = [f"Nummer in het register datalekken van de organisatie: {incident.id}."]
-    if a is not None and a.reasons_nl:
-        other.append("Beoordeling: " + " ".join(a.reasons_nl))
-    elif a is not None:
-        other.append(f"Beoordeling: ernst {_nl_number(a.score)} ({AP_BAND[a.band].lower()}). De toelichting van deze "
-                     "beoordeling is alleen in het Engels vastgelegd (beoordeeld vóór de Nederlandse redenen): "
-                     f"{TODO} beoordeel opnieuw met `compliance incident assess {incident.id}` of vat haar samen.")
+    if a is not None:
+        other.append("Beoordeling: " + " ".join(dutch_reasons(a, incident.data_categories)))
     q("9.1", "Overige informatie", *other)
     return "\n".join(out) + "\n"
 
@@ -468,8 +522,43 @@ def _answers(categories: Sequence[str], table: dict[str, tuple[str, ...]]) -> li
     lines: dict[str, list[str]] = {}
     for category in categories:
         for answer in table.get(category, ()):
-            lines.setdefault(answer, []).append(category)
+            lines.setdefault(answer, []).append(short_nl(category))
     return [f"- {answer} (register: {', '.join(ours)})" for answer, ours in lines.items()]
+
+
+def _other_organisation(incident: Incident, d: Any) -> list[str]:
+    """Answer 1.4: the processor or other organisation involved, who found the breach and, for a processor,
+    when it discovered it and told the organisation (art. 33(2))."""
+    role = {"joint-controller": "gezamenlijke verwerkingsverantwoordelijke"}.get(incident.found_by, "verwerker")
+    answer = [f"Ja: {incident.processor} ({role})." if incident.processor else "Nee."]
+    if incident.found_by:
+        answer.append(f"Het datalek is ontdekt door {AP_FOUND_BY[incident.found_by]}.")
+    if incident.processor_discovered_at is not None:
+        answer.append(f"De {role} heeft de inbreuk ontdekt op {d(incident.processor_discovered_at)}.")
+    if incident.processor_told_at is not None:
+        answer.append(f"De {role} heeft de organisatie ingelicht op {d(incident.processor_told_at)}.")
+    elif incident.found_by in ("processor", "joint-controller"):
+        answer.append(f"{TODO} wanneer de {role} de organisatie heeft ingelicht (leg het vast met `compliance "
+                      f"incident update {incident.id} --processor-told-at TIME`).")
+    return answer
+
+
+def dutch_reasons(a: Assessment, categories: Sequence[str]) -> tuple[str, ...]:
+    """The reasons of an assessment in Dutch.
+
+    An assessment recorded before the Dutch reasons has none: then the Dutch says what was recorded
+    (the severity, the DPC and the recommendation), not the English reasons.
+    """
+    if a.reasons_nl:
+        return a.reasons_nl
+    ja = {True: "ja", False: "nee"}
+    said = (f"Ernst {_nl_number(a.score)} ({BAND_NL[a.band]}): {a.formula.replace('.', ',')}. Advies: melden aan de "
+            f"autoriteit: {ja[a.notify_authority]}; betrokkenen informeren: {ja[a.notify_subjects]}"
+            + ("; openbare mededeling: ja" if a.public_communication else "") + ".")
+    basic = a.dpc_basic or a.dpc
+    return (said, *dpc_reasons(a.dpc, basic, categories, a.dpc_reason)[1],
+            "Deze beoordeling is vastgelegd voordat het register de redenen ook in het Nederlands vastlegde; een "
+            "nieuwe beoordeling geeft de volledige Nederlandse toelichting.")
 
 
 def _person(person: Any, setting: str, whose: str) -> str:
@@ -512,7 +601,8 @@ def list_row(incident: Incident, zone: tzinfo, now: datetime | None = None) -> t
     )
 
 
-_DUTY_NAMES = {"authority": "AP", "people": "people", "csirt.early-warning": "CSIRT early warning",
+_DUTY_NAMES = {"authority": "AP", "follow-up": "AP follow-up", "people": "people",
+               "csirt.early-warning": "CSIRT early warning",
                "csirt.notification": "CSIRT notification", "csirt.final": "CSIRT final report"}
 
 
@@ -534,8 +624,9 @@ def _local(moment: datetime | None, zone: tzinfo, weekday: bool = False) -> str:
 
 
 def show_text(incident: Incident, zone: tzinfo, now: datetime | None = None,
-              events: Sequence[Any] = ()) -> str:
-    """The whole record for a person to read, with the audit trail when events are given."""
+              events: Sequence[Any] = (), lang: str = "en") -> str:
+    """The whole record for a person to read, with the audit trail when events are given; the
+    assessment's reasons in `lang` (en or nl)."""
     clock = incident.clock(now)
     a, decision = incident.assessment, incident.decision
     lines = [f"{incident.id}  {incident.title}", ""]
@@ -554,12 +645,20 @@ def show_text(incident: Incident, zone: tzinfo, now: datetime | None = None,
     row("Discovered", _local(incident.discovered_at, zone, True))
     row("Became aware", _local(incident.aware_at, zone, True))
     row("Deadline", f"{_local(incident.deadline, zone, True)} ({zone}): {clock.describe()}")
+    follow_up = incident.follow_up_duty(now)
+    if follow_up.state != "not-applicable":
+        row("AP follow-up", f"due {_local(follow_up.deadline, zone, True)}: {follow_up.state}"
+            + (f" {_local(follow_up.done_at, zone, True)}" if follow_up.done_at else "")
+            + (f"; open at notification: {incident.open_items}" if incident.open_items else ""))
     row("Nature", ", ".join(incident.nature))
     row("Data categories", ", ".join(f"{c} (DPC {DATA_CATEGORIES[c].basic_dpc})" for c in incident.data_categories))
     people = f"about {incident.subjects}" + (f" to {incident.subjects_max}" if incident.subjects_max else "")
     row("People", people + (f" ({', '.join(incident.people)})" if incident.people else ""))
     row("Records", incident.records)
     row("Processor", incident.processor)
+    row("Found by", incident.found_by.replace("-", " "))
+    row("Processor found", _local(incident.processor_discovered_at, zone, True))
+    row("Processor told", _local(incident.processor_told_at, zone, True))
     row("Cross-border", "yes" if incident.cross_border else None)
     row("Description", incident.description)
     row("How discovered", incident.how_discovered)
@@ -568,6 +667,7 @@ def show_text(incident: Incident, zone: tzinfo, now: datetime | None = None,
     row("Measures taken", incident.measures_taken)
     row("Measures planned", incident.measures_planned)
     row("Protection", incident.protection)
+    row("AP instruction", incident.ap_instruction)
     lines.append("")
     if a is None:
         lines.append(f"Assessment:       none yet (`compliance incident assess {incident.id} ...`)")
@@ -578,7 +678,8 @@ def show_text(incident: Incident, zone: tzinfo, now: datetime | None = None,
         lines.append(f"Recommendation:   authority {'yes' if a.notify_authority else 'no'}, people concerned "
                      f"{'yes' if a.notify_subjects else 'no'}" + (", public communication" if a.public_communication
                                                                    else ""))
-        lines.extend(f"  - {reason}" for reason in a.reasons)
+        reasons = dutch_reasons(a, incident.data_categories) if lang == "nl" else a.reasons
+        lines.extend(f"  - {reason}" for reason in reasons)
     if decision is not None:
         lines.append(f"Decision:         {_decision_words(decision)}"
                      + (f" (art. 34(3): {decision.subjects_exception})" if decision.subjects_exception else "")
@@ -592,7 +693,10 @@ def show_text(incident: Incident, zone: tzinfo, now: datetime | None = None,
             if n.recipient == "subjects" and n.kind != "initial":
                 what += f", {n.kind}"
             extra = [f"reference {n.reference}" if n.reference else "", "LATE" if _late(n, incident) else "",
-                     f"delay: {n.delay_reason}" if n.delay_reason else "", n.note]
+                     f"delay: {n.delay_reason}" if n.delay_reason else "", n.note,
+                     f"still open: {n.open_items}, follow-up due {_local(n.follow_up_due, zone)}"
+                     if n.follow_up_due else "", "message recorded (`compliance incident message`)" if n.message
+                     else ""]
             lines.append(f"  {_local(n.at, zone)}  {what}" + "".join(f"; {x}" for x in extra if x))
     if incident.links:
         lines.append("Linked:           " + ", ".join(f"{link.kind} {link.ref}" for link in incident.links))

@@ -26,6 +26,11 @@ STATUSES = ("open", "assessed", "notified", "closed")
 RECIPIENTS = ("authority", "subjects")
 NOTIFICATION_KINDS = ("initial", "follow-up", "withdrawal")
 CHANNELS = ("letter", "e-mail", "public")
+#: Who found the breach: the municipality itself, its processor (art. 33(2)), a joint controller, someone else.
+FOUND_BY = ("municipality", "processor", "joint-controller", "other")
+#: The parts of the communication to the people concerned that art. 34(2) (with art. 33(3)(b)-(d)) asks for.
+MESSAGE_PARTS = ("nature", "contact", "consequences", "measures")
+MESSAGE_LANGS = ("nl", "en")
 LINK_KINDS = ("control", "finding")
 
 
@@ -53,6 +58,10 @@ def csirt_deadlines(aware_at: datetime) -> dict[str, datetime]:
             "final": one_month_after(aware)}
 
 
+#: The years a moment given on the command line may have: a year such as 0001 or 9999 is a typo.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+
+
 def parse_time(text: str, zone: tzinfo, option: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 moment from the command line, in UTC. Without an offset it is local time in zone.
 
@@ -67,6 +76,10 @@ def parse_time(text: str, zone: tzinfo, option: str, now: datetime | None = None
     except ValueError:
         raise InvalidInput(f"{option} '{text}' is not a date and time; write e.g. 2026-11-27T16:40 (local time) "
                            "or 2026-11-27T15:40:00Z") from None
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        # also keeps the time-zone arithmetic below (and the 72-hour deadline) inside datetime's range
+        raise InvalidInput(f"{option} '{text}' has the year {parsed.year}, outside {EARLIEST_YEAR}-{LATEST_YEAR}. "
+                           "Write the date with its whole year, e.g. 2026-11-27T16:40")
     if parsed.tzinfo is None:
         if len(value) <= 10:
             raise InvalidInput(f"{option} '{text}' has no time of day; the 72-hour clock needs one, e.g. "
@@ -200,11 +213,24 @@ class Notification:
     note: str
     recorded_at: datetime
     recorded_by: str
+    # art. 33(4): what was still open when notifying the authority, and when the follow-up is due
+    open_items: str = ""
+    follow_up_due: datetime | None = None
+    # art. 34(2): what the people concerned were told, by part (MESSAGE_PARTS) plus its `lang`
+    message: dict[str, str] | None = None
 
     def record(self) -> dict[str, Any]:
-        return {"recipient": self.recipient, "kind": self.kind, "at": iso(self.at), "reference": self.reference,
-                "channel": self.channel, "delay_reason": self.delay_reason, "note": self.note,
-                "recorded_at": iso(self.recorded_at), "recorded_by": self.recorded_by}
+        data: dict[str, Any] = {
+            "recipient": self.recipient, "kind": self.kind, "at": iso(self.at), "reference": self.reference,
+            "channel": self.channel, "delay_reason": self.delay_reason, "note": self.note,
+            "recorded_at": iso(self.recorded_at), "recorded_by": self.recorded_by}
+        # only when present, so notifications recorded before these fields keep their trail value
+        if self.open_items or self.follow_up_due:
+            data.update(open_items=self.open_items, follow_up_due=iso(self.follow_up_due) if self.follow_up_due
+                        else None)
+        if self.message:
+            data["message"] = dict(self.message)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +338,10 @@ class Incident:
     notifications: tuple[Notification, ...] = field(default=())
     links: tuple[Link, ...] = field(default=())
     significant: bool = False  # a significant incident under the Cbw (NIS2 art. 23): reported to the CSIRT
+    found_by: str = ""  # FOUND_BY, or "" when not recorded
+    processor_discovered_at: datetime | None = None  # when the processor discovered it (art. 33(2))
+    processor_told_at: datetime | None = None  # when the processor told the municipality
+    ap_instruction: str = ""  # what the authority required about informing the people (art. 34(4))
 
     @property
     def personal_data(self) -> bool:
@@ -347,9 +377,30 @@ class Incident:
             informed = next(iter(self.notifications_to("subjects")), None)
             people = (_duty(None, informed, moment) if d.notify_subjects or d.public_communication or informed
                       else Duty("not-required"))
-        out = {"authority": authority, "people": people}
+        out = {"authority": authority, "follow-up": self.follow_up_duty(moment), "people": people}
         out.update({f"csirt.{stage}": duty for stage, duty in self.csirt_duties(moment).items()})
         return out
+
+    def follow_up_duty(self, now: datetime | None = None) -> Duty:
+        """The follow-up to the authority of a notification in phases (art. 33(4)).
+
+        `not-applicable` unless a notification to the authority said what was still open; `due` or
+        `overdue` against the last such notification's `follow_up_due` until a follow-up comes after it.
+        """
+        to_authority = [n for n in self.notifications_to("authority") if n.kind in ("initial", "follow-up")]
+        phased = [i for i, n in enumerate(to_authority) if n.follow_up_due is not None]
+        if not phased or self.withdrawn:
+            return Duty("not-applicable")
+        last = to_authority[phased[-1]]
+        assert last.follow_up_due is not None
+        answer = next(iter(to_authority[phased[-1] + 1:]), None)
+        return _duty(last.follow_up_due, answer, now or utc_now())
+
+    @property
+    def open_items(self) -> str:
+        """What was still open at the last notification to the authority that left something open."""
+        phased = [n for n in self.notifications_to("authority") if n.follow_up_due is not None]
+        return phased[-1].open_items if phased else ""
 
     def notifications_to(self, recipient: str, kind: str | None = None) -> list[Notification]:
         return [n for n in self.notifications if n.recipient == recipient and (kind is None or n.kind == kind)]

@@ -25,8 +25,10 @@ The privacy officer decides; the recommendation is advice she may depart from wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from compliance.incidents.categories import DATA_CATEGORIES, short_nl
 from compliance.incidents.enisa import BANDS, Severity
 
 #: The default of `incidents.large_scale`: above this many people the band rises one step.
@@ -299,6 +301,25 @@ def _availability_words(availability: str, lang: str = "en") -> str:
     return words[availability][lang == "nl"] if availability in words else availability
 
 
+def dpc_reasons(dpc: int, basic: int, categories: Sequence[str], dpc_reason: str) -> tuple[tuple[str, ...],
+                                                                                        tuple[str, ...]]:
+    """The reasons about the DPC (en, nl): the adjustment with its reason, or the product default that set it."""
+    if dpc != basic:
+        listed = ", ".join(f"{c} {DATA_CATEGORIES[c].basic_dpc}" for c in categories)
+        listed_nl = ", ".join(f"{short_nl(c)} {DATA_CATEGORIES[c].basic_dpc}" for c in categories)
+        return ((f"DPC {dpc} instead of {basic}, the basic score of the data categories ({listed}): {dpc_reason}",),
+                (f"DPC {dpc} in plaats van {basic}, de basisscore van de gegevenscategorieën ({listed_nl}): "
+                 f"{dpc_reason}",))
+    en: list[str] = []
+    nl: list[str] = []
+    for name in categories:
+        category = DATA_CATEGORIES[name]
+        if category.why and category.basic_dpc == basic:
+            en.append(f"DPC {basic} from {name}: {category.why}.")
+            nl.append(f"DPC {basic} door {short_nl(name)}: {category.why_nl}.")
+    return tuple(en), tuple(nl)
+
+
 def exception_contradiction(exception: str, *, unintelligible: bool, integrity: str, availability: str) -> str:
     """Why the assessment contradicts an art. 34(3) exception of a decision, or "" when it does not.
 
@@ -320,4 +341,5 @@ def exception_contradiction(exception: str, *, unintelligible: bool, integrity: 
     return ""
 
 
-__all__ = ["BAND_NL", "EXCEPTIONS", "LARGE_SCALE", "Recommendation", "exception_contradiction", "recommend"]
+__all__ = ["BAND_NL", "EXCEPTIONS", "LARGE_SCALE", "Recommendation", "dpc_reasons", "exception_contradiction",
+           "recommend"]

@@ -9,6 +9,7 @@ on both back this up.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,10 @@ from compliance.incidents.errors import IncidentNotFound, InvalidInput, Personal
 from compliance.incidents.model import (
     CHANNELS,
     CSIRT_STAGES,
+    FOUND_BY,
     LINK_KINDS,
+    MESSAGE_LANGS,
+    MESSAGE_PARTS,
     NOTIFICATION_KINDS,
     RECIPIENTS,
     Assessment,
@@ -35,7 +39,13 @@ from compliance.incidents.model import (
     deadline_for,
     utc_now,
 )
-from compliance.incidents.recommendation import EXCEPTIONS, LARGE_SCALE, exception_contradiction, recommend
+from compliance.incidents.recommendation import (
+    EXCEPTIONS,
+    LARGE_SCALE,
+    dpc_reasons,
+    exception_contradiction,
+    recommend,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -72,15 +82,24 @@ class Draft:
     protection: str = ""
     cross_border: bool = False
     significant: bool = False
+    found_by: str = ""
+    processor_discovered_at: datetime | None = None
+    processor_told_at: datetime | None = None
+    ap_instruction: str = ""
 
 
 FACT_FIELDS = tuple(Draft.__dataclass_fields__)
 #: What `compliance incident new` needs; it asks for what is missing on a terminal.
 REQUIRED = ("title", "aware_at", "occurred_at", "nature", "data_categories", "subjects", "description")
 TEXT_FIELDS = ("title", "description", "how_discovered", "cause", "processor", "consequences", "measures_taken",
-               "measures_planned", "protection")
-TIME_FIELDS = ("occurred_at", "ended_at", "discovered_at", "aware_at")
+               "measures_planned", "protection", "ap_instruction")
+TIME_FIELDS = ("occurred_at", "ended_at", "discovered_at", "aware_at", "processor_discovered_at", "processor_told_at")
+#: The facts added after the first release of the register, with the value of an incident created before.
+LATER_FACTS = {"significant": False, "found_by": "", "processor_discovered_at": None, "processor_told_at": None,
+               "ap_instruction": ""}
 _LIST_FACTS = ("nature", "data_categories", "people")
+#: The action of the keyed event that anchors the unkeyed events written before the audit key existed.
+ANCHOR = "anchor"
 #: Trail fields that grow: an event on them appends its `new` value.
 APPENDED = ("notifications", "links")
 
@@ -115,6 +134,14 @@ class Verification:
     head_hash: str
     problems: tuple[str, ...]
     first_broken_event: int | None
+    #: events with plain SHA-256, written before the audit key existed (or without one)
+    unkeyed: int = 0
+    #: the count and head, signed with the audit key when one is configured; kept outside the database
+    checkpoint: chain.Checkpoint | None = None
+    #: the earlier checkpoint this verification was compared with, if any
+    compared_with: chain.Checkpoint | None = None
+    #: a key is configured but every event is unkeyed: nothing keyed anchors them (yet)
+    unanchored: bool = False
 
     @property
     def intact(self) -> bool:
@@ -149,8 +176,9 @@ class Register:
     """
 
     def __init__(self, database: Database, *, zone: tzinfo = UTC, id_prefix: str = "DL",
-                 large_scale: int = LARGE_SCALE) -> None:
+                 large_scale: int = LARGE_SCALE, audit_key: chain.AuditKey | None = None) -> None:
         self.db = database
+        self.audit_key = audit_key
         self.zone = zone
         self.id_prefix = id_prefix
         self.large_scale = large_scale
@@ -170,6 +198,7 @@ class Register:
                 # pysqlite opens its transaction lazily, at the first write; take the write lock now so
                 # reading the last id and the chain's head cannot race another writer
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
+            session.info["audit_key"] = self.audit_key
             yield session
 
     def register(self, draft: Draft, *, by: str, personal_data: bool = True, force_reason: str | None = None,
@@ -184,6 +213,7 @@ class Register:
         from compliance.db.models import IncidentRow
 
         now = now or utc_now()
+        check_by(by)  # before the row that records it is flushed
         facts = validated_facts({**asdict(draft), "personal_data": personal_data}, now, self.zone)
         overrides = _guard({name: facts[name] for name in TEXT_FIELDS}, force_reason, "the incident was not registered")
         with self._writing() as session:
@@ -266,18 +296,8 @@ class Register:
                                unintelligible=unintelligible, contained=contained, risk_removed=risk_removed,
                                disproportionate_effort=disproportionate_effort, people=people,
                                large_scale=self.large_scale)
-            reasons, reasons_nl = advice.reasons, advice.reasons_nl
-            if dpc != basic:
-                reasons += (f"DPC {dpc} instead of {basic}, the basic score of the data categories ({categories}): "
-                            f"{dpc_reason}",)
-                reasons_nl += (f"DPC {dpc} in plaats van {basic}, de basisscore van de gegevenscategorieën "
-                               f"({categories}): {dpc_reason}",)
-            else:
-                for name in row.data_categories:
-                    category = DATA_CATEGORIES[name]
-                    if category.why and category.basic_dpc == basic:
-                        reasons += (f"DPC {basic} from {name}: {category.why}.",)
-                        reasons_nl += (f"DPC {basic} door {name}: {category.why_nl}.",)
+            about_dpc, about_dpc_nl = dpc_reasons(dpc, basic, row.data_categories, dpc_reason)
+            reasons, reasons_nl = advice.reasons + about_dpc, advice.reasons_nl + about_dpc_nl
             overrides = _guard({"dpc_reason": dpc_reason}, force_reason, f"{row.id} was not assessed")
             assessment = Assessment(
                 dpc=dpc, dpc_basic=basic, dpc_reason=dpc_reason, ei=ei, confidentiality=confidentiality,
@@ -358,11 +378,15 @@ class Register:
 
     def notify(self, incident_id: str, *, recipient: str, kind: str = "initial", at: datetime | None = None,
                reference: str = "", channel: str = "", delay_reason: str = "", note: str = "", by: str,
-               force_reason: str | None = None, now: datetime | None = None) -> Incident:
+               open_items: str = "", follow_up_due: datetime | None = None,
+               message: Mapping[str, str] | None = None, force_reason: str | None = None,
+               now: datetime | None = None) -> Incident:
         """Record a notification to the authority (initial, follow-up, withdrawal) or to the people concerned.
 
         An initial notification to the authority after the deadline needs the reasons for the delay
-        (art. 33(1)). The first notification moves the incident to `notified`.
+        (art. 33(1)). The first notification moves the incident to `notified`. A notification to the
+        authority may leave items open (`open_items`) with the date the follow-up is due (art. 33(4));
+        a communication to the people may record what they were told (`message`, art. 34(2)).
         """
         if recipient not in RECIPIENTS:
             raise InvalidInput(f"unknown recipient '{recipient}'; choose from: {', '.join(RECIPIENTS)}")
@@ -371,8 +395,11 @@ class Register:
         now = now or utc_now()
         at = at or now
         reference, channel, delay_reason, note = reference.strip(), channel.strip(), delay_reason.strip(), note.strip()
+        open_items = open_items.strip()
         if at > now:
             raise InvalidInput(f"--at {self._when(at)} lies in the future; record a notification once it has been made")
+        _check_phase(recipient, kind, at, open_items, follow_up_due, self.zone)
+        message = checked_message(message, recipient)
         with self._writing() as session:
             row = self._row(session, incident_id)
             _not_closed(row, "notified")
@@ -389,13 +416,18 @@ class Register:
                 reference = self._check_authority(incident, kind, at, reference, channel, delay_reason, note)
             else:
                 self._check_subjects(incident, kind, channel)
-            overrides = _guard({"delay_reason": delay_reason, "note": note}, force_reason,
-                               f"no notification was recorded for {row.id}")
+            # the contact is the controller's (the FG's), not someone concerned: it may hold an e-mail address
+            overrides = _guard({"reference": reference, "delay_reason": delay_reason, "note": note,
+                                "open_items": open_items,
+                                **{f"message_{part}": text for part, text in (message or {}).items()
+                                   if part in ("nature", "consequences", "measures")}},
+                               force_reason, f"no notification was recorded for {row.id}")
             from compliance.db.models import IncidentNotification
 
             notification = IncidentNotification(
                 incident_id=row.id, recipient=recipient, kind=kind, at=at, reference=reference, channel=channel,
-                delay_reason=delay_reason, note=note, recorded_at=now, recorded_by=by)
+                delay_reason=delay_reason, note=note, recorded_at=now, recorded_by=by, open_items=open_items,
+                follow_up_due=follow_up_due, message=message)
             session.add(notification)
             trail = _Trail(session, by, now)
             trail.add(row.id, "notify", "notifications", None, _notification(notification).record())
@@ -447,7 +479,8 @@ class Register:
                                       "--reference ...`)")
                 if at < before.at:
                     raise InvalidInput(f"--at {self._when(at)} lies before the {earlier} ({self._when(before.at)})")
-            overrides = _guard({"note": note}, force_reason, f"no report to the CSIRT was recorded for {row.id}")
+            overrides = _guard({"reference": reference, "note": note}, force_reason,
+                               f"no report to the CSIRT was recorded for {row.id}")
             from compliance.db.models import IncidentNotification
 
             notification = IncidentNotification(
@@ -561,6 +594,15 @@ class Register:
                         n.channel == "public" for n in incident.notifications_to("subjects")):
                     missing.append("the public communication, which was decided (`compliance incident notify "
                                    f"{row.id} --subjects --channel public`)")
+                follow_up = incident.follow_up_duty(now)
+                if follow_up.state in ("due", "overdue"):
+                    missing.append("the follow-up to the authority of what was still open (art. 33(4): `compliance "
+                                   f"incident notify {row.id} --authority --follow-up --note ...`)")
+                if (incident.ap_instruction and not incident.decision.notify_subjects
+                        and not incident.notifications_to("subjects")):
+                    missing.append("a decision that follows the authority's instruction on informing the people "
+                                   f"concerned (art. 34(4): `compliance incident decide {row.id} --notify-subjects "
+                                   "yes ...`)")
             if missing:
                 raise StepSkipped(f"{row.id} cannot be closed yet; it still needs " + "; ".join(missing))
             overrides = _guard({"note": note}, force_reason, f"{row.id} was not closed")
@@ -578,6 +620,7 @@ class Register:
 
         from compliance.db.models import ControlRow, Finding, IncidentLink
 
+        check_by(by)
         if kind not in LINK_KINDS:
             raise InvalidInput(f"unknown link kind '{kind}'; choose from: {', '.join(LINK_KINDS)}")
         now = now or utc_now()
@@ -627,9 +670,34 @@ class Register:
             return [Event(e.seq, e.incident_id, e.at, e.by, e.action, e.field, chain.decode(e.old),
                           chain.decode(e.new), e.hash) for e in session.scalars(stmt)]
 
-    def verify(self) -> Verification:
-        """Recompute the hash chain and check every incident against its trail."""
-        return verify(self.db)
+    def anchor(self, *, by: str, now: datetime | None = None) -> int:
+        """Append a keyed event that anchors the unkeyed events written before the audit key was introduced;
+        return how many it anchors. Once, right after introducing the key (see docs/security.md)."""
+        from sqlalchemy import select
+
+        from compliance.db.models import IncidentEvent
+
+        if self.audit_key is None:
+            raise chain.AuditKeyError(f"anchoring needs the audit key: set {chain.KEY_VARIABLE} or "
+                                      "incidents.audit_key_file (see docs/security.md)")
+        now = now or utc_now()
+        with self._writing() as session:
+            last = session.scalars(select(IncidentEvent).order_by(IncidentEvent.seq.desc()).limit(1)).first()
+            if last is None:
+                raise InvalidInput("the audit trail is empty: there is nothing to anchor; every event from now on "
+                                   "is keyed")
+            if last.key_id is not None:
+                raise InvalidInput(f"the audit trail is keyed since before event {last.seq}: there is nothing to "
+                                   "anchor (anchoring is for events written before the key was introduced)")
+            anchored = last.seq
+            _Trail(session, by, now).add(last.incident_id, ANCHOR, None, None,
+                                         {"events": anchored, "head": last.hash})
+        return anchored
+
+    def verify(self, checkpoint: chain.Checkpoint | None = None) -> Verification:
+        """Recompute the chain (with the audit key), check every incident against its trail, and compare
+        with an earlier checkpoint if given."""
+        return verify(self.db, self.audit_key, checkpoint)
 
     def _row(self, session: Session, incident_id: str) -> IncidentRow:
         from sqlalchemy import select
@@ -698,6 +766,9 @@ def validated_facts(facts: Mapping[str, Any], now: datetime, zone: tzinfo = UTC)
             value = None
         elif value is not None and value < 0:
             problems.append(f"{option(name)} cannot be negative ({value}); give the approximate number")
+        elif value is not None and value > COUNT_LIMIT:
+            problems.append(f"{option(name)} {value} is more than the register can hold ({COUNT_LIMIT}); give the "
+                            "approximate number")
         out[name] = value
     if out["subjects"] is None:
         problems.append("give the approximate number of people concerned with --subjects")
@@ -716,7 +787,8 @@ def validated_facts(facts: Mapping[str, Any], now: datetime, zone: tzinfo = UTC)
         if times[name] is None:
             problems.append(f"give {option(name)}")
     if times["discovered_at"] is None:
-        times["discovered_at"] = times["aware_at"]
+        # found by a processor, the breach was discovered when the processor discovered it
+        times["discovered_at"] = times["processor_discovered_at"] or times["aware_at"]
     for name, value in times.items():
         if value is not None and value > now:
             problems.append(f"{option(name)} {_when(value, zone)} lies in the future")
@@ -731,10 +803,87 @@ def validated_facts(facts: Mapping[str, Any], now: datetime, zone: tzinfo = UTC)
                         "municipality becomes aware when or after the breach is discovered")
     if occurred and ended and ended < occurred:
         problems.append(f"--ended-at {_when(ended, zone)} lies before --occurred-at {_when(occurred, zone)}")
+    problems += _processor_problems(facts.get("found_by") or "", out["processor"], times, zone)
+    out["found_by"] = (facts.get("found_by") or "").strip()
     if problems:
         raise InvalidInput("; ".join(problems))
     out.update(times)
     return out
+
+
+def _processor_problems(found_by: str, processor: str, times: Mapping[str, datetime | None],
+                        zone: tzinfo) -> list[str]:
+    """Who found the breach and the processor's times (art. 33(2)) must fit together and the timeline."""
+    problems: list[str] = []
+    found_by = found_by.strip()
+    if found_by and found_by not in FOUND_BY:
+        hint = did_you_mean(found_by, FOUND_BY)
+        problems.append(f"unknown --found-by '{found_by}'" + (f"; {hint}" if hint else "") +
+                        f" (choose from: {', '.join(FOUND_BY)})")
+    if found_by == "processor" and not processor:
+        problems.append("--found-by processor needs the processor's name: give --processor ORGANISATION")
+    found, told = times.get("processor_discovered_at"), times.get("processor_told_at")
+    if (found or told) and found_by not in ("processor", "joint-controller"):
+        given = "--processor-discovered-at" if found else "--processor-told-at"
+        problems.append(f"{given} is for a breach found by a processor or a joint controller; give --found-by "
+                        "processor (or joint-controller)")
+    occurred, discovered, aware = (times.get(n) for n in ("occurred_at", "discovered_at", "aware_at"))
+    if found and occurred and found < occurred:
+        problems.append(f"--processor-discovered-at {_when(found, zone)} lies before --occurred-at "
+                        f"{_when(occurred, zone)}: a breach cannot be discovered before it happened")
+    if found and told and told < found:
+        problems.append(f"--processor-told-at {_when(told, zone)} lies before --processor-discovered-at "
+                        f"{_when(found, zone)}: the processor cannot tell the municipality before it discovered "
+                        "the breach")
+    if found and discovered and discovered < found:
+        problems.append(f"--discovered-at {_when(discovered, zone)} lies before --processor-discovered-at "
+                        f"{_when(found, zone)}; when a processor found the breach, --discovered-at is when it did")
+    if told and aware and aware < told:
+        problems.append(f"--aware-at {_when(aware, zone)} lies before --processor-told-at {_when(told, zone)}: the "
+                        "municipality becomes aware when its processor tells it, or later")
+    return problems
+
+
+def _check_phase(recipient: str, kind: str, at: datetime, open_items: str, follow_up_due: datetime | None,
+                 zone: tzinfo) -> None:
+    """A notification in phases (art. 33(4)): what is still open and when the follow-up is due go together,
+    on a notification to the authority, with the follow-up due after the notification."""
+    if not open_items and follow_up_due is None:
+        return
+    if recipient != "authority" or kind == "withdrawal":
+        raise InvalidInput("--open-items and --follow-up-due are for a notification to the authority in phases "
+                           "(art. 33(4)): use them with --authority (the first notification or a follow-up)")
+    if not open_items:
+        raise InvalidInput("--follow-up-due needs --open-items: say what is still open and will follow")
+    if follow_up_due is None:
+        raise InvalidInput("--open-items needs --follow-up-due: when will the rest follow (art. 33(4): without "
+                           "undue further delay)")
+    if follow_up_due <= at:
+        raise InvalidInput(f"--follow-up-due {_when(follow_up_due, zone)} is not after the notification "
+                           f"({_when(at, zone)})")
+
+
+def checked_message(message: Mapping[str, str] | None, recipient: str) -> dict[str, str] | None:
+    """What the people concerned were told (art. 34(2)): all four parts, trimmed, with its language."""
+    if not message:
+        return None
+    if recipient != "subjects":
+        raise InvalidInput("the --message-* options record what the people concerned were told: use them with "
+                           "--subjects")
+    unknown = set(message) - {*MESSAGE_PARTS, "lang"}
+    if unknown:
+        raise ValueError(f"unknown message parts: {', '.join(sorted(unknown))}")
+    parts = {part: (message.get(part) or "").strip() for part in MESSAGE_PARTS}
+    missing = [f"--message-{part}" for part, text in parts.items() if not text]
+    if missing:
+        raise InvalidInput("art. 34(2) asks the message to the people concerned to describe the nature of the "
+                           "breach, name a contact (the FG), and describe the likely consequences and the measures; "
+                           f"missing: {', '.join(missing)} (or fill them in from the template with "
+                           "--message-from-template)")
+    lang = message.get("lang") or "nl"
+    if lang not in MESSAGE_LANGS:
+        raise InvalidInput(f"unknown --message-lang '{lang}'; choose from: {', '.join(MESSAGE_LANGS)}")
+    return {**parts, "lang": lang}
 
 
 def _check_circumstances(row: IncidentRow, levels: Mapping[str, str]) -> None:
@@ -767,8 +916,66 @@ def _not_closed(row: IncidentRow, verb: str) -> None:
         raise StepSkipped(f"{row.id} is closed and cannot be {verb}; the register keeps it as it was closed")
 
 
+#: The largest count of people or records (the columns are 32-bit integers on PostgreSQL).
+COUNT_LIMIT = 2**31 - 1
+#: Fields of one line: a line break there is refused (it would also break tables and CSV rows).
+SINGLE_LINE = ("title", "processor", "reference", "by")
+#: The longest `--by` (the width of the columns that record who did something).
+BY_LIMIT = 200
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def control_problems(texts: Mapping[str, str | None]) -> list[str]:
+    """Control characters in text fields (keyed by field name): terminal escapes (ESC, OSC, BEL), carriage
+    returns, bidirectional overrides, and line breaks in one-line fields. Tabs and line breaks are
+    allowed in the other text."""
+    problems = []
+    for name, text in texts.items():
+        if not text:
+            continue
+        flag = option(name)
+        if name in SINGLE_LINE and any(ch in text for ch in "\n\u2028\u2029\u0085"):
+            problems.append(f"{flag} contains a line break; it is one line. Put the details in --description or "
+                            "--note")
+        for position, ch in enumerate(text, 1):
+            if ch in "\n\t" or (unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS):
+                continue  # a line break in a one-line field is reported above
+            what = _CONTROL_NAMES.get(ch, "a control character")
+            problems.append(f"{flag} contains {what} (U+{ord(ch):04X}) at character {position}. Remove it: type "
+                            "or paste the text as plain text")
+            break
+    return problems
+
+
+_CONTROL_NAMES = {"\x1b": "an escape character (ESC, terminal control)", "\x07": "a bell character (BEL)",
+                  "\r": "a carriage return", "\x00": "a NUL character", "\x9b": "a terminal control (CSI)",
+                  "\x9d": "a terminal control (OSC)", "\x08": "a backspace"}
+
+
+def check_by(by: str) -> None:
+    """`--by` names who did something: one line, at most BY_LIMIT characters, no control characters, and
+    no personal data (it goes into the audit trail for good, where --force cannot take it out)."""
+    problems = control_problems({"by": by})
+    if len(by) > BY_LIMIT:
+        problems.append(f"--by is {len(by)} characters long; the most is {BY_LIMIT}. Give a user name or a role")
+    if not by.strip():
+        problems.append("--by must not be empty. Give a user name or a role, or leave --by out for the "
+                        "operating-system user")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    findings = pii.scan("by", by)
+    if findings:
+        raise PersonalDataFound("; ".join(map(str, findings)) + ". --by names who in the municipality did it and "
+                                "is kept in the audit trail for good: give a user name or a role (e.g. "
+                                "privacy-officer)")
+
+
 def _guard(texts: Mapping[str, str], force_reason: str | None, outcome: str) -> list[pii.Finding]:
-    """Refuse personal data in free text unless forced with a reason; return what the force overrides."""
+    """Refuse control characters in text, and personal data unless forced with a reason; return what the
+    force overrides."""
+    problems = control_problems({**texts, "force_reason": force_reason})
+    if problems:
+        raise InvalidInput(f"{outcome}: " + "; ".join(problems))
     findings = pii.scan_fields({option(name)[2:]: text for name, text in texts.items()})
     if force_reason is not None:
         reason = force_reason.strip()
@@ -792,28 +999,42 @@ def _guard(texts: Mapping[str, str], force_reason: str | None, outcome: str) -> 
 
 
 class _Trail:
-    """Appends events to the chain inside the caller's transaction (which holds the write lock)."""
+    """Appends events to the chain inside the caller's transaction (which holds the write lock).
+
+    With the audit key (`Register(audit_key=...)`) events are keyed; once the chain is keyed, writing
+    without that key is refused, so the chain never falls back to plain SHA-256.
+    """
 
     def __init__(self, session: Session, by: str, at: datetime) -> None:
         from sqlalchemy import select
 
         from compliance.db.models import IncidentEvent
 
+        check_by(by)
         self.session, self.by, self.at = session, by, at
-        last = session.execute(select(IncidentEvent.seq, IncidentEvent.hash)
-                               .order_by(IncidentEvent.seq.desc()).limit(1)).first()
+        self.key: chain.AuditKey | None = session.info.get("audit_key")
+        with session.no_autoflush:  # a refusal above or here comes before the caller's new rows are written
+            last = session.execute(select(IncidentEvent.seq, IncidentEvent.hash, IncidentEvent.key_id)
+                                   .order_by(IncidentEvent.seq.desc()).limit(1)).first()
         self.seq: int = last.seq if last else 0
         self.prev: str = last.hash if last else chain.GENESIS
+        if last is not None and last.key_id is not None and (self.key is None or self.key.id != last.key_id):
+            where = "no audit key is configured" if self.key is None else f"the configured key has id {self.key.id}"
+            raise chain.AuditKeyError(
+                f"the audit trail is keyed with the audit key {last.key_id} but {where}; nothing was stored. Set "
+                f"{chain.KEY_VARIABLE} or incidents.audit_key_file to that key (see docs/security.md)")
 
     def add(self, incident_id: str, action: str, field: str | None, old: Any, new: Any) -> None:
         from compliance.db.models import IncidentEvent
 
         old_text, new_text = chain.encode(old), chain.encode(new)
         self.seq += 1
-        digest = chain.event_hash(seq=self.seq, incident_id=incident_id, at=self.at, by=self.by, action=action,
-                                  field=field, old=old_text, new=new_text, prev_hash=self.prev)
-        self.session.add(IncidentEvent(seq=self.seq, incident_id=incident_id, at=self.at, by=self.by, action=action,
-                                       field=field, old=old_text, new=new_text, prev_hash=self.prev, hash=digest))
+        fields: dict[str, Any] = dict(seq=self.seq, incident_id=incident_id, at=self.at, by=self.by, action=action,
+                                      field=field, old=old_text, new=new_text, prev_hash=self.prev)
+        digest = chain.keyed_hash(self.key, **fields) if self.key else chain.event_hash(**fields)
+        self.session.add(IncidentEvent(**fields, hash=digest,
+                                       alg=chain.HMAC_SHA256 if self.key else None,
+                                       key_id=self.key.id if self.key else None))
         self.prev = digest
 
     def overrides(self, incident_id: str, findings: Sequence[pii.Finding], reason: str | None) -> None:
@@ -843,12 +1064,15 @@ def snapshot(row: IncidentRow, notifications: Sequence[Any], links: Sequence[Any
     return data
 
 
-def verify(database: Database) -> Verification:
-    """Check the chain of events, then that each incident's current state is what its events say.
+def verify(database: Database, key: chain.AuditKey | None = None, checkpoint: chain.Checkpoint | None = None,
+           now: datetime | None = None) -> Verification:
+    """Check the chain of events, then that each incident's current state is what its events say, and
+    against an earlier checkpoint if given; return the result with a new checkpoint.
 
     Catches events altered, removed or inserted in the database, and rows changed without an event.
-    It cannot see the newest events removed together with what they recorded: compare the event
-    count and head hash with an earlier run (the annual audit keeps them).
+    Only the key makes a rewritten chain visible (someone with write access can recompute plain
+    SHA-256), and only a checkpoint kept outside the database shows the newest events removed, or
+    all of them. Keyed events need the key: without it AuditKeyError (exit 2).
     """
     from sqlalchemy import select
 
@@ -858,13 +1082,23 @@ def verify(database: Database) -> Verification:
     first_broken: int | None = None
     state: dict[str, dict[str, Any]] = {}
     last_set: dict[tuple[str, str], int] = {}
+    first_event: dict[str, Any] = {}
+    last_at: dict[str, datetime] = {}
     with database.sessions() as session:
         events = list(session.scalars(select(IncidentEvent).order_by(IncidentEvent.seq)))
-        chain_problems = chain.check_chain(events)
+        keyed = [e for e in events if e.key_id is not None]
+        if keyed and key is None:
+            raise chain.AuditKeyError(
+                f"the audit trail is keyed with the audit key {keyed[0].key_id} from event {keyed[0].seq}: checking "
+                f"it needs that key. Set {chain.KEY_VARIABLE} or incidents.audit_key_file (see docs/security.md)")
+        chain_problems = chain.check_chain(events, key)
         if chain_problems:
             first_broken = chain_problems[0].seq
             problems += [str(p) for p in chain_problems]
         for event in events:
+            first_event.setdefault(event.incident_id, event)
+            if event.action != ANCHOR:  # the register's own event, not a change of the incident
+                last_at[event.incident_id] = max(event.at, last_at.get(event.incident_id, event.at))
             try:
                 old, new = chain.decode(event.old), chain.decode(event.new)
             except ValueError:
@@ -872,8 +1106,8 @@ def verify(database: Database) -> Verification:
                 first_broken = first_broken or event.seq
                 continue
             if event.action == "create":
-                # incidents created before the Cbw track (schema 0009) were not significant
-                state[event.incident_id] = {"significant": False, **(new or {})}
+                # incidents created before the Cbw track (0009) and the processor facts (0010) lack those
+                state[event.incident_id] = {**LATER_FACTS, **(new or {})}
                 continue
             current = state.get(event.incident_id)
             if current is None:
@@ -917,8 +1151,64 @@ def verify(database: Database) -> Verification:
             if (row.score, row.band) != ((row.assessment or {}).get("score"), (row.assessment or {}).get("band")):
                 problems.append(f"incident {row.id}: score/band ({row.score}, {row.band}) differ from its assessment: "
                                 "changed outside the tool")
+            problems += _bookkeeping_problems(row, first_event[row.id], last_at[row.id])
     head = events[-1].hash if events else chain.GENESIS
-    return Verification(len(events), len(rows), head, tuple(problems), first_broken)
+    unanchored = key is not None and bool(events) and not keyed
+    if unanchored:
+        problems.append(f"events 1-{len(events)} were written without the audit key and no keyed event follows "
+                        "them, so they could have been rewritten or the keyed events after them removed. If the key "
+                        "was introduced just now, anchor them once: `compliance incident verify --anchor`; otherwise "
+                        "compare with the last checkpoint: `compliance incident verify --checkpoint FILE`")
+    if checkpoint is not None:
+        problems += _checkpoint_problems(checkpoint, events, key)
+    made = chain.make_checkpoint(len(events), head, now or utc_now(), key)
+    return Verification(len(events), len(rows), head, tuple(problems), first_broken,
+                        unkeyed=len(events) - len(keyed), checkpoint=made, compared_with=checkpoint,
+                        unanchored=unanchored)
+
+
+def _bookkeeping_problems(row: IncidentRow, create: Any, last_at: datetime) -> list[str]:
+    """The row's own columns (id, created_*, updated_at) against its events: they are in the chain too."""
+    problems = []
+    if not row.id.endswith(f"-{row.year}-{row.number:04d}"):
+        problems.append(f"incident {row.id}: year/number ({row.year}, {row.number}) do not match its id: changed "
+                        "outside the tool")
+    if (row.created_at, row.created_by) != (create.at, create.by):
+        problems.append(f"incident {row.id}: created_at/created_by ({chain.iso(row.created_at)}, {row.created_by}) "
+                        f"differ from its first event ({chain.iso(create.at)}, {create.by}): changed outside the tool")
+    if row.updated_at != last_at:
+        problems.append(f"incident {row.id}: updated_at {chain.iso(row.updated_at)} is not the time of its last "
+                        f"event ({chain.iso(last_at)}): changed outside the tool")
+    return problems
+
+
+def _checkpoint_problems(checkpoint: chain.Checkpoint, events: Sequence[Any], key: chain.AuditKey | None) -> list[str]:
+    """What an earlier checkpoint shows: events removed from the end (or all), or the chain up to it rewritten."""
+    when = chain.iso(checkpoint.at)
+    problems = []
+    if checkpoint.signature is not None:
+        if key is None or checkpoint.key_id != key.id:
+            raise chain.AuditKeyError(
+                f"the checkpoint of {when} is signed with the audit key {checkpoint.key_id}; "
+                + ("no audit key is configured" if key is None else f"the configured key is {key.id}")
+                + f". Set {chain.KEY_VARIABLE} or incidents.audit_key_file to that key")
+        if not chain.signature_holds(checkpoint, key):
+            problems.append(f"checkpoint of {when}: its signature does not match: the checkpoint file was altered; "
+                            "compare with the copy the privacy officer or the FG keeps")
+            return problems
+    if len(events) < checkpoint.events:
+        removed = ("all of them were" if not events else
+                   f"events {len(events) + 1}-{checkpoint.events} were" if len(events) + 1 < checkpoint.events
+                   else f"event {checkpoint.events} was")
+        problems.append(f"checkpoint of {when}: the trail held {checkpoint.events} events then and holds "
+                        f"{len(events)} now: {removed} removed")
+    elif checkpoint.events and events[checkpoint.events - 1].hash != checkpoint.head:
+        problems.append(f"checkpoint of {when}: event {checkpoint.events} is not the one recorded then (head "
+                        f"{checkpoint.head[:16]}...): events up to it were rewritten")
+    elif not checkpoint.events and checkpoint.head != chain.GENESIS:
+        problems.append(f"checkpoint of {when}: an empty trail must have the head {chain.GENESIS[:16]}...: the "
+                        "checkpoint is not valid")
+    return problems
 
 
 # reading ----------------------------------------------------------------------------------------------
@@ -1013,7 +1303,7 @@ def figures(database: Database, *, since: datetime | None = None, until: datetim
 
 def _notification(n: Any) -> Notification:
     return Notification(n.recipient, n.kind, n.at, n.reference, n.channel, n.delay_reason, n.note, n.recorded_at,
-                        n.recorded_by)
+                        n.recorded_by, n.open_items or "", n.follow_up_due, n.message or None)
 
 
 def _link(link: Any) -> Link:
@@ -1034,7 +1324,9 @@ def _view(row: IncidentRow, notifications: Sequence[Any], links: Sequence[Any]) 
         closure=Closure.from_record(row.closure) if row.closure else None,
         created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at,
         notifications=tuple(_notification(n) for n in notifications), links=tuple(_link(x) for x in links),
-        significant=bool(row.significant),
+        significant=bool(row.significant), found_by=row.found_by or "",
+        processor_discovered_at=row.processor_discovered_at, processor_told_at=row.processor_told_at,
+        ap_instruction=row.ap_instruction or "",
     )
 
 

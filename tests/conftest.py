@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,14 @@ def pg_template() -> Iterator[str]:
     yield name
     with _pg_connect() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+#: For a test that is about one database only (an SQLite file, PostgreSQL's advisory lock): parametrizes the
+#: `db_url` fixture, which `database`, `store` and `project` use, with that database alone, so the test is
+#: neither run nor skipped on the other.
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+POSTGRESQL_ONLY = pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgresql)],
+                                          indirect=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
@@ -172,3 +181,8 @@ def probe_plugin() -> Iterator[type]:
     yield Probe
     RELEASE.set()
     plugins.unregister("probe")
+    from compliance.engine import abandoned_checks
+
+    deadline = time.monotonic() + 5
+    while abandoned_checks() and time.monotonic() < deadline:  # a hang released ends before the next test
+        time.sleep(0.01)

@@ -15,6 +15,7 @@ naming the controls that use it.
 from __future__ import annotations
 
 import enum
+import errno
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,6 +52,9 @@ class Severity(enum.StrEnum):
 ControlId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")]
 Theme = Literal["organizational", "people", "physical", "technological"]
 Reference = str | list[str]
+
+#: The longest path of a control file the database keeps (the `source` of a control).
+SOURCE_LENGTH = 1000
 
 #: The languages a control's texts can be written in; English is the one every text has.
 LANGUAGES = ("en", "nl")
@@ -93,8 +97,8 @@ class Control(_Strict):
     theme: Theme
     references: dict[str, Reference] = Field(default_factory=dict)
     severity: Severity
-    owner: str | None = None
-    schedule: str | None = None
+    owner: str | None = Field(default=None, max_length=200)
+    schedule: str | None = Field(default=None, max_length=100)
     tags: list[str] = Field(default_factory=list)
     checks: list[CheckSpec] = Field(min_length=1)
     combine: Literal["all", "any"] = "all"
@@ -244,20 +248,64 @@ class Catalog:
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
-    """The YAML files named by paths (folders are searched recursively), in a stable order."""
+    """The YAML files named by paths (folders are searched recursively), in a stable order.
+
+    A YAML name under a folder that is not a readable regular file (a dangling symbolic link, a link
+    loop, a FIFO, a device) is a problem, not skipped: its controls would otherwise look removed and be
+    marked inactive by the next scan.
+    """
     files: list[Path] = []
     problems: list[Problem] = []
     for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
-        elif path.is_file():
-            files.append(path)
+        if _is_dir(path):
+            for found in sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")):
+                if _is_dir(found):
+                    continue
+                problem = _not_a_file(found)
+                if problem is None:
+                    files.append(found)
+                else:
+                    problems.append(problem)
+        elif path.is_symlink() or path.exists():
+            problem = _not_a_file(path)
+            if problem is None:
+                files.append(path)
+            else:
+                problems.append(problem)
         else:
             problems.append(Problem(str(path), 0, 0, "no such file or folder",
                                     "check the path, or run `compliance init` to create controls/"))
     seen: set[Path] = set()
     unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]  # type: ignore[func-returns-value]
     return unique, problems
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _not_a_file(path: Path) -> Problem | None:
+    """Why path cannot be read as a control file, or None when it is a regular file."""
+    import os
+    import stat
+
+    from compliance.yamlfile import unreadable
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if path.is_symlink() and exc.errno == errno.ENOENT:
+            return Problem(str(path), 1, 1, f"symbolic link to '{os.readlink(path)}', which does not exist",
+                           "fix or remove the link; its controls stay in the database until then")
+        return unreadable(path, exc)
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        return Problem(str(path), 1, 1, f"is {kind}, not a file",
+                       "control files must be regular files; remove it or give it another name")
+    return None
 
 
 @dataclass
@@ -414,6 +462,10 @@ def _validate_item(item: _Item, meaning: _Meaning, problems: list[Problem]) -> C
         problems.extend(first_per_place.values())
         problems.extend(meaning.problems(item, *_sound_parts(data, exc)))
         return None
+    if len(item.path) > SOURCE_LENGTH:
+        problems.append(Problem(item.path, *item.pos, f"the path of this file is {len(item.path)} characters "
+                                f"long; at most {SOURCE_LENGTH} fit", "move the file to a shorter path"))
+        return None
     control._source, control._line, control._bundled = item.path, item.pos[0], item.bundled
     control._override_source = item.override_path
     problems.extend(meaning.problems(item, control.references, control.schedule, list(enumerate(control.checks))))
@@ -472,6 +524,10 @@ def _type_problem(path: str, raw: Any, prefix: tuple[int, ...], item: Mapping[st
         return Problem(path, line, col, f"missing required key '{dotted}'",
                        f"add `{field}:` with {_KEY_HINTS.get(field, 'a value')}")
     value = _lookup(item, loc)
+    if kind == "string_too_long" and isinstance(value, str):
+        limit = err.get("ctx", {}).get("max_length")
+        return Problem(path, line, col, f"{dotted} is {len(value)} characters long; at most {limit} fit",
+                       "shorten it (the database keeps no more)")
     shown = f" '{value}'" if isinstance(value, str | int | float) else ""
     message = str(err["msg"]).removeprefix("Value error, ")
     hint = ""

@@ -257,7 +257,9 @@ def controls_soa(app: App, fmt: str, lang: str, output: str | None, control_path
     rows = soa.statement(app.catalog(control_paths), app.database(), lang)
     text = render_soa(rows, fmt, lang, zone=app.settings.zone)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        from compliance.safe_output import write_private
+
+        write_private(Path(output), text.encode("utf-8"))
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 #: The newest migration. A test checks it is the head of the migration scripts.
-SCHEMA_HEAD = "0012"
+SCHEMA_HEAD = "0013"
 
 
 class DatabaseError(ComplianceError):
@@ -82,18 +82,32 @@ def _create_private_file(file: Path) -> None:
         raise DatabaseError(f"cannot create the database at {display_path(file)}: {exc.strerror}") from None
 
 
+#: The database systems the monitor supports, by SQLAlchemy's backend name.
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+_URL_EXAMPLES = "use e.g. sqlite:///compliance.db or postgresql+psycopg://user@host:5432/dbname"
+
+
 def create_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for url; on SQLite with WAL, a busy timeout and foreign keys switched on."""
     import sqlalchemy
     from sqlalchemy import event
+    from sqlalchemy.engine import make_url
 
     url = normalize_url(url)
     try:
-        engine = sqlalchemy.create_engine(url, **kwargs)
-    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ValueError) as exc:
+        backend = make_url(url).get_backend_name()
+    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        raise DatabaseError(f"invalid database URL {safe_url(url)}: {exc}; {_URL_EXAMPLES}") from None
+    if backend not in SUPPORTED_BACKENDS:
         raise DatabaseError(
-            f"invalid database URL {safe_url(url)}: {exc}; use e.g. sqlite:///compliance.db or "
-            "postgresql+psycopg://user@host:5432/dbname"
+            f"unsupported database '{backend}' in the URL {safe_url(url)}: the monitor works with SQLite and "
+            f"PostgreSQL; {_URL_EXAMPLES} (database.url in compliance.yaml or COMPLIANCE_DATABASE_URL)"
+        )
+    try:
+        engine = sqlalchemy.create_engine(url, **kwargs)
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError, ValueError) as exc:
+        raise DatabaseError(
+            f"invalid database URL {safe_url(url)}: {exc}; {_URL_EXAMPLES}"
         ) from None
     if engine.dialect.name == "sqlite":
 
@@ -119,7 +133,91 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# What the database said, by SQLite's message or PostgreSQL's SQLSTATE, and how the user fixes it.
+_SQLITE_CAUSES = {
+    "readonly database": "read-only",
+    "read-only database": "read-only",
+    "database or disk is full": "full",
+    "file is not a database": "not-a-database",
+    "database disk image is malformed": "damaged",
+    "unable to open database file": "unopenable",
+    "database is locked": "locked",
+    "disk i/o error": "io",
+}
+_PG_CAUSES = {"53100": "full", "25006": "read-only", "42501": "read-only", "53300": "busy"}
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _cause(exc: BaseException) -> str | None:
+    """What kind of database trouble exc is (read-only, full, ...), or None when it is none we know."""
+    import sqlalchemy
+
+    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return None
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _PG_CAUSES:
+        return _PG_CAUSES[sqlstate]
+    if isinstance(sqlstate, str) and sqlstate.startswith("08"):
+        return "unreachable"
+    reason = _reason(exc).lower()
+    return next((cause for text, cause in _SQLITE_CAUSES.items() if text in reason), None)
+
+
+def explain(exc: BaseException, url: str) -> DatabaseError | None:
+    """The user's error behind a database failure (a read-only file, a full disk, a file that is not a
+    database, ...) as a message with the fix, or None for a failure that is not the user's to fix.
+
+    The exceptions a failure led to (a scan that could not record that it failed) are searched too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        cause = _cause(current)
+        if cause is not None:
+            return _explained(cause, url, _reason(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _explained(cause: str, url: str, reason: str) -> DatabaseError:
+    where = safe_url(url)
+    file = sqlite_file(url)
+    if file is not None:
+        where = display_path(file)
+    fixes = {
+        "read-only": f"the database {where} cannot be written by this user ({reason}); give the account that "
+                     "runs the monitor write access to it"
+                     + (" and to its folder (SQLite writes -wal and -shm files beside it)" if file else "")
+                     + ", or run the command as that account",
+        "full": f"the disk of the database {where} is full ({reason}); free some space (or raise the "
+                "database's size limit) and run the command again. A scan keeps the controls it stored "
+                "before the disk filled up",
+        "not-a-database": f"{where} is not an SQLite database ({reason}); check that database.url in "
+                          "compliance.yaml (or COMPLIANCE_DATABASE_URL) names the monitor's database, or move "
+                          "the file away and create a new database with `compliance db upgrade`",
+        "damaged": f"the database {where} is damaged ({reason}); restore it from your backup",
+        "unopenable": f"cannot open the database {where} ({reason}); check that its folder exists and that "
+                      "the account that runs the monitor may read and write it",
+        "locked": f"the database {where} is locked by another process ({reason}); run the command again when "
+                  "that process is done",
+        "io": f"the database {where} could not be read or written ({reason}); check the disk and the file",
+        "unreachable": f"cannot reach the database {where} ({reason}); check that the server is running and "
+                       "database.url in compliance.yaml (or COMPLIANCE_DATABASE_URL)",
+        "busy": f"the database server {where} refuses more connections ({reason}); try again later or raise "
+                "its max_connections",
+    }
+    return DatabaseError(fixes[cause])
+
+
 def _connect_error(url: str, exc: Exception) -> DatabaseError:
+    explained = explain(exc, url)
+    if explained is not None:
+        return explained
     reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return DatabaseError(
         f"cannot open the database {safe_url(url)}: {reason}. Check database.url in compliance.yaml or "
@@ -139,17 +237,39 @@ def upgrade(url: str, revision: str = "head") -> str:
     file = sqlite_file(normalize_url(url))
     if file is not None:
         _create_private_file(file)
+    at = current_revision(url)
+    if at is not None and at not in known_revisions():
+        raise _newer_schema(url, at)
     engine = create_engine(url)
     try:
         with engine.begin() as connection:
             cfg = alembic_config(url)
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
-    except sqlalchemy.exc.OperationalError as exc:
+    except sqlalchemy.exc.DBAPIError as exc:
+        if not isinstance(exc, sqlalchemy.exc.OperationalError) and explain(exc, url) is None:
+            raise
         raise _connect_error(url, exc) from None
     finally:
         engine.dispose()
     return current_revision(url) or ""
+
+
+def known_revisions() -> set[str]:
+    """The schema revisions this version's migrations know, oldest to SCHEMA_HEAD."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return {s.revision for s in script.walk_revisions()}
+
+
+def _newer_schema(url: str, revision: str) -> DatabaseError:
+    return DatabaseError(
+        f"the database {safe_url(url)} is at schema revision {revision}, which this version of the monitor does "
+        f"not know (it knows up to {SCHEMA_HEAD}): a newer version of the monitor created or migrated it. "
+        "Install that newer version (pip install --upgrade compliance-monitor) or point database.url at a "
+        "database of this version; do not downgrade the database"
+    )
 
 
 def current_revision(url: str) -> str | None:
@@ -165,7 +285,9 @@ def current_revision(url: str) -> str | None:
             if not sqlalchemy.inspect(connection).has_table("alembic_version"):
                 return None
             return connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
-    except sqlalchemy.exc.OperationalError as exc:
+    except sqlalchemy.exc.DBAPIError as exc:
+        if not isinstance(exc, sqlalchemy.exc.OperationalError) and explain(exc, url) is None:
+            raise
         raise _connect_error(url, exc) from None
     finally:
         engine.dispose()
@@ -193,11 +315,15 @@ class Database:
                     has_table = sqlalchemy.inspect(connection).has_table("alembic_version")
                     revision = connection.execute(
                         sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar() if has_table else None
-            except sqlalchemy.exc.OperationalError as exc:
+            except sqlalchemy.exc.DBAPIError as exc:
                 self.engine.dispose()
+                if not isinstance(exc, sqlalchemy.exc.OperationalError) and explain(exc, self.url) is None:
+                    raise
                 raise _connect_error(self.url, exc) from None
             if revision != SCHEMA_HEAD:
                 self.engine.dispose()
+                if revision is not None and revision not in known_revisions():
+                    raise _newer_schema(self.url, revision)
                 state = "has no tables yet" if revision is None else f"is at schema revision {revision}"
                 raise DatabaseError(
                     f"the database {safe_url(self.url)} {state}, this version needs {SCHEMA_HEAD}; "

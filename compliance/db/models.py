@@ -238,6 +238,12 @@ class IncidentRow(Base):
     updated_at: Mapped[datetime]
     # a significant incident under the Cbw (NIS2 art. 23): reported to the CSIRT in three stages
     significant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # who found it and, for a processor, when it discovered it and told the municipality (art. 33(2))
+    found_by: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    processor_discovered_at: Mapped[datetime | None]
+    processor_told_at: Mapped[datetime | None]
+    # what the authority required about informing the people concerned (art. 34(4))
+    ap_instruction: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class IncidentNotification(Base):
@@ -256,6 +262,11 @@ class IncidentNotification(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     recorded_at: Mapped[datetime]
     recorded_by: Mapped[str] = mapped_column(String(200))
+    # art. 33(4): what was still open at this notification to the authority, and when the follow-up is due
+    open_items: Mapped[str] = mapped_column(Text, default="", server_default="")
+    follow_up_due: Mapped[datetime | None]
+    # art. 34(2): what the people concerned were told (nature, contact, consequences, measures, lang)
+    message: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class IncidentLink(Base):
@@ -273,7 +284,8 @@ class IncidentLink(Base):
 
 
 class IncidentEvent(Base):
-    """One change to the register, append-only; `hash` covers the event and the previous event's hash."""
+    """One change to the register, append-only; `hash` covers the event and the previous event's hash
+    (an HMAC under the audit key when `alg` is set)."""
 
     __tablename__ = "incident_events"
 
@@ -287,6 +299,9 @@ class IncidentEvent(Base):
     new: Mapped[str | None] = mapped_column(Text)  # canonical JSON of the value after
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: "hmac-sha256" for an event keyed with the audit key (kept outside the database), None for plain SHA-256
+    alg: Mapped[str | None] = mapped_column(String(20))
+    key_id: Mapped[str | None] = mapped_column(String(16))  # which audit key; never the key itself
 
 
 # -- evidence and the statement of applicability ------------------------------------------------------
@@ -344,6 +359,8 @@ class SchedulerLock(Base):
     acquired_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    # raised by one each time a daemon becomes the leader; runs carry it, so a former leader's writes are fenced
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
 class JobRun(Base):
@@ -361,6 +378,7 @@ class JobRun(Base):
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
     holder: Mapped[str] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
+    epoch: Mapped[int | None] = mapped_column(BigInteger)  # the leader epoch that started it: finishes only in it
 
 
 class Alert(Base):
@@ -392,7 +410,51 @@ class Delivery(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(index=True)
     finished_at: Mapped[datetime | None]
-    result: Mapped[str] = mapped_column(String(12))  # sending | sent | failed | interrupted
+    result: Mapped[str] = mapped_column(String(12))  # sending | sent | partial | failed | interrupted
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)  # never a secret: passwords and tokens are scrubbed
     retry_at: Mapped[datetime | None]
+    # partial: the addresses the mail server refused, each with its answer ({"a@b.nl": "550 5.1.1 unknown"})
+    refused: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# -- history: daily rollups of pruned results (`compliance db prune`, issue 18) ------------------------
+
+
+class HistoryDay(Base):
+    """One day (in the configured time zone) of one check of a control on one target, rolled up.
+
+    Written by `compliance db prune` in one transaction per day before that day's raw results are
+    deleted, so the report and the ENSIA export read the same facts from it as from the raw results:
+    the counts per status, the newest result and the newest failing result of the day (their message
+    and the message template from their evidence), and the scan of the newest result.
+    """
+
+    __tablename__ = "history_days"
+    __table_args__ = (
+        UniqueConstraint("day", "control_id", "check_index", "target", name="uq_history_days_day_control_id"),
+        # a control's last evaluation before a moment in one seek, as on check_results
+        Index("ix_history_days_control_last_at", "control_id", "last_at"),
+        Index("ix_history_days_control_target_fail_at", "control_id", "target", "fail_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    #: the end of the day in UTC (exclusive): raw results before the newest day_end were rolled up
+    day_end: Mapped[datetime] = mapped_column(index=True)
+    control_id: Mapped[str] = mapped_column(String(100))
+    check_index: Mapped[int] = mapped_column(Integer)
+    target: Mapped[str] = mapped_column(String(500))
+    worst_status: Mapped[str] = mapped_column(String(10))  # fail | error | pass | skipped, in that order
+    passed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    errored: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime]
+    last_scan_id: Mapped[int] = mapped_column(BigInteger)
+    last_status: Mapped[str] = mapped_column(String(10))
+    last_message: Mapped[str] = mapped_column(Text)
+    last_evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the message template only
+    fail_at: Mapped[datetime | None]
+    fail_message: Mapped[str | None] = mapped_column(Text)
+    fail_evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)

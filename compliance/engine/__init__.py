@@ -9,14 +9,18 @@ checks are done, so a crash loses at most the controls in flight.
 
 from __future__ import annotations
 
+import contextvars
+import ctypes
 import json
+import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from compliance.api import EVIDENCE_LIMIT, Context, Message, Result, Status
 
@@ -28,6 +32,9 @@ if TYPE_CHECKING:
 
 MESSAGE_LIMIT = 1000
 TARGET_LIMIT = 500
+PRINTED_KEPT = 10_000  # characters of what a check printed that are kept for the debug log
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +99,12 @@ def run_task(task: CheckTask) -> tuple[Result, ...]:
                       ca_file=task.ca_file, net_timeout=task.net_timeout, base_dir=task.base_dir,
                       facts=task.facts)
         results = tuple(_bounded(r) for r in plugin().run(params, ctx))
-    except Exception as exc:  # a plugin's crash is a finding about the plugin, not a crash of the scan
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:
+        # a plugin's crash is a finding about the plugin, not a crash of the scan; also sys.exit() in a
+        # plugin, or a KeyboardInterrupt it raises itself. Only the main thread receives a real Ctrl-C
+        # (SIGINT): there it stops the scan.
+        if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+            raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         # the exception's own text (a plugin's or a library's words) is shown as it is, in every language
         text = (Message("check '%(plugin)s' crashed: %(exception)s: %(reason)s", plugin=task.plugin,
@@ -127,35 +139,185 @@ def _bounded(result: Result) -> Result:
     return Result(status, message, target, evidence)
 
 
+class CheckAbandoned(BaseException):
+    """Raised inside a check's thread when the check is abandoned after its timeout, to end it.
+
+    A BaseException, so that a plugin's `except Exception` does not swallow it. Python delivers it only
+    between bytecodes: it ends a check that loops or waits in short steps, not one blocked in a single
+    long call (a sleep, a read without timeout); those stay until that call returns.
+    """
+
+
 @dataclass
 class _Running:
     task: CheckTask
     started_at: datetime
     started: float
     deadline: float
+    thread: threading.Thread
+    # held while deciding whether the thread is still in its plugin, so that CheckAbandoned is sent only
+    # there, never into the bookkeeping after it
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    in_plugin: bool = True
+
+    def stop(self) -> None:
+        """Ask the abandoned check's thread to end, if it still runs the plugin (see CheckAbandoned)."""
+        with self.lock:
+            if self.in_plugin and self.thread.ident is not None:
+                self.in_plugin = False
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread.ident),
+                                                           ctypes.py_object(CheckAbandoned))
+
+    def left_plugin(self) -> None:
+        with self.lock:
+            self.in_plugin = False
+
+
+def _checkpoint() -> None:
+    """Do nothing, in Python: an exception sent to this thread (CheckAbandoned) is raised on entering."""
+
+
+# What checks print must not reach the monitor's own output (`scan --format json` is read by programs):
+# while check threads run, sys.stdout and sys.stderr are proxies that send what a check thread writes to
+# that check's buffer (a context variable, so asyncio tasks of a check count too) and everything else on.
+@dataclass
+class _Printed:
+    """What one check printed, up to PRINTED_KEPT characters."""
+
+    parts: list[str] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, text: str) -> None:
+        if self.size < PRINTED_KEPT:
+            self.parts.append(text[: PRINTED_KEPT - self.size])
+            self.size += len(self.parts[-1])
+
+
+_printed: contextvars.ContextVar[_Printed | None] = contextvars.ContextVar("printed", default=None)
+_proxy_lock = threading.Lock()
+_proxy_users = 0
+
+
+class _CheckOutputProxy:
+    """A text stream that keeps what check threads write and passes everything else to `stream`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        printed = _printed.get()
+        if printed is None:
+            return self.stream.write(text)
+        printed.add(text)
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if _printed.get() is None:
+            self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _capture_check_output() -> None:
+    """Put the proxies in place (once, for every check thread running)."""
+    global _proxy_users
+    with _proxy_lock:
+        _proxy_users += 1
+        if not isinstance(sys.stdout, _CheckOutputProxy):
+            sys.stdout = _CheckOutputProxy(sys.stdout)
+        if not isinstance(sys.stderr, _CheckOutputProxy):
+            sys.stderr = _CheckOutputProxy(sys.stderr)
+
+
+def _release_check_output() -> None:
+    """Take the proxies away when the last check thread ends (unless someone replaced them since)."""
+    global _proxy_users
+    with _proxy_lock:
+        _proxy_users -= 1
+        if _proxy_users:
+            return
+        if isinstance(sys.stdout, _CheckOutputProxy):
+            sys.stdout = sys.stdout.stream
+        if isinstance(sys.stderr, _CheckOutputProxy):
+            sys.stderr = sys.stderr.stream
+
+
+def _run_in_thread(task: CheckTask) -> tuple[Result, ...]:
+    """run_task in a check thread: what the check prints is kept from our output and logged at debug."""
+    printed = _Printed()
+    token = _printed.set(printed)
+    try:
+        results = run_task(task)
+    finally:
+        _printed.reset(token)
+    if printed.size:
+        log.debug("check '%s' of %s printed %s", task.plugin, task.control_id, repr("".join(printed.parts))[1:-1])
+    return results
+
+
+# Checks that did not finish within their timeout and still run (blocked in a call that CheckAbandoned
+# cannot interrupt). They are bounded: a check still running from an earlier run is not started again,
+# and no new check starts while as many are abandoned as an executor has slots. Shared by every executor
+# of the process, as the daemon makes one per run.
+_abandoned_lock = threading.Lock()
+_abandoned: dict[tuple[str, int, str, str], tuple[threading.Thread, float]] = {}
+
+
+def _task_key(task: CheckTask) -> tuple[str, int, str, str]:
+    return (task.control_id, task.check_index, task.plugin,
+            json.dumps(task.params, sort_keys=True, default=str))
+
+
+def abandoned_checks() -> int:
+    """How many checks that exceeded their timeout are still running in this process."""
+    with _abandoned_lock:
+        for key in [k for k, (thread, _) in _abandoned.items() if not thread.is_alive()]:
+            del _abandoned[key]
+        return len(_abandoned)
 
 
 class ThreadExecutor:
     """Runs tasks in threads on this machine, at most `concurrency` at a time.
 
     Each task gets a thread of its own. A task that exceeds its timeout is reported as an `error` and
-    abandoned: its slot is freed at once, so a hanging plugin cannot stall the scan. (Python cannot
-    stop a thread; an abandoned one ends when its plugin returns, and is a daemon thread meanwhile.)
+    abandoned: its slot is freed at once, so a hanging plugin cannot stall the scan, and CheckAbandoned
+    is raised in its thread, which ends a check that loops. Python cannot stop a thread blocked in one
+    long call; such a thread ends when the call returns, and is a daemon thread meanwhile. So that
+    repeated runs (the daemon) cannot pile up hung threads, a task whose earlier run still hangs is not
+    started again, and while `abandoned_limit` (default: `concurrency`) abandoned checks run in this
+    process no new check starts: both are reported as an `error` at once. What check threads print
+    goes to the debug log, not to our output.
     """
 
-    def __init__(self, concurrency: int = 32) -> None:
+    def __init__(self, concurrency: int = 32, abandoned_limit: int | None = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.concurrency = concurrency
+        self.abandoned_limit = concurrency if abandoned_limit is None else abandoned_limit
 
     def execute(self, tasks: Sequence[CheckTask]) -> Iterator[TaskOutcome]:
         done: queue.SimpleQueue[tuple[int, tuple[Result, ...]]] = queue.SimpleQueue()
-        running: dict[int, _Running] = {}
+        running: dict[int, _Running] = {}  # started, neither done nor abandoned
+        runs: dict[int, _Running] = {}  # every task started
         pending = iter(enumerate(tasks))
         exhausted = False
 
         def worker(token: int, task: CheckTask) -> None:
-            done.put((token, run_task(task)))
+            run = runs[token]
+            try:
+                results = _run_in_thread(task)
+                run.left_plugin()  # from here on no CheckAbandoned is sent
+                _checkpoint()  # one sent just before is raised here, not after the try
+                done.put((token, results))
+            except CheckAbandoned:  # its outcome was reported when it was abandoned
+                pass
+            finally:
+                _release_check_output()
 
         while True:
             while not exhausted and len(running) < self.concurrency:
@@ -164,10 +326,20 @@ class ThreadExecutor:
                     exhausted = True
                     break
                 token, task = item
+                refused = self._refused(task)
+                if refused is not None:
+                    yield TaskOutcome(task, (Result.errored(default_target(task), refused),), datetime.now(UTC), 0.0)
+                    continue
                 now = time.monotonic()
-                running[token] = _Running(task, datetime.now(UTC), now, now + task.timeout)
-                threading.Thread(target=worker, args=(token, task), daemon=True,
-                                 name=f"check-{task.plugin}-{token}").start()
+                thread = threading.Thread(target=worker, args=(token, task), daemon=True,
+                                          name=f"check-{task.plugin}-{token}")
+                runs[token] = running[token] = _Running(task, datetime.now(UTC), now, now + task.timeout, thread)
+                _capture_check_output()
+                try:
+                    thread.start()
+                except BaseException:
+                    _release_check_output()
+                    raise
             if not running:
                 return
             wait = max(0.0, min(r.deadline for r in running.values()) - time.monotonic())
@@ -177,6 +349,9 @@ class ThreadExecutor:
                 now = time.monotonic()
                 for token in [t for t, r in running.items() if r.deadline <= now]:
                     run = running.pop(token)
+                    with _abandoned_lock:
+                        _abandoned[_task_key(run.task)] = (run.thread, run.task.timeout)
+                    run.stop()
                     message = Message("check '%(plugin)s' did not finish within its timeout of %(timeout)s s "
                                       "and was abandoned", plugin=run.task.plugin,
                                       timeout=format(run.task.timeout, "g"))
@@ -188,6 +363,20 @@ class ThreadExecutor:
             if run_ is None:  # finished after it was abandoned: already reported
                 continue
             yield TaskOutcome(run_.task, results, run_.started_at, time.monotonic() - run_.started)
+
+    def _refused(self, task: CheckTask) -> Message | None:
+        """Why task may not start now (its earlier run still hangs, or too many do), or None."""
+        count = abandoned_checks()
+        with _abandoned_lock:
+            earlier = _abandoned.get(_task_key(task))
+        if earlier is not None:
+            return Message("check '%(plugin)s' is still running from an earlier run (it did not finish within "
+                           "its timeout of %(timeout)s s); skipped", plugin=task.plugin,
+                           timeout=format(earlier[1], "g"))
+        if count >= self.abandoned_limit:
+            return Message("check '%(plugin)s' was not started: %(count)d checks that did not finish within "
+                           "their timeout are still running; skipped", plugin=task.plugin, count=count)
+        return None
 
 
 ProgressCallback = Callable[[int, int, str], None]

@@ -9,7 +9,6 @@ a covering control during the year), with the reference of its risk analysis.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from compliance.errors import ComplianceError
+from compliance.safe_output import SafeCsvWriter, spreadsheet_text
 
 if TYPE_CHECKING:
     from compliance.catalog import Catalog, Control
@@ -255,15 +255,23 @@ class _History:
     def __init__(self, db: Database, start: datetime, as_of: datetime, as_of_day: date, zone: tzinfo) -> None:
         from sqlalchemy import select
 
-        from compliance.db.models import Attestation, CheckResultRow, Finding, FindingChange, RiskException
+        from compliance.db.models import Attestation, CheckResultRow, ControlRow, Finding, FindingChange, RiskException
+        from compliance.history import last_scans, raw_from
 
         self.start, self.as_of, self.as_of_day = start, as_of, as_of_day
         start_day = start.astimezone(zone).date()
         with db.sessions() as session:
-            results = session.execute(
+            # pruned days (before `since`) are read from their daily rollups: each control's last scan there
+            since = raw_from(session)
+            results: list[Any] = []
+            if since is not None and since > start:
+                rolled = last_scans(session, list(session.scalars(select(ControlRow.id))), min(as_of, since), start)
+                results = sorted(((r.control_id, r.scan_id, r.target, r.status, r.at)
+                                  for scan in rolled.values() for r in scan.results), key=lambda r: r[4])
+            results += session.execute(
                 select(CheckResultRow.control_id, CheckResultRow.scan_id, CheckResultRow.target,
                        CheckResultRow.status, CheckResultRow.started_at)
-                .where(CheckResultRow.started_at >= start, CheckResultRow.started_at < as_of)
+                .where(CheckResultRow.started_at >= max(start, since or start), CheckResultRow.started_at < as_of)
                 .order_by(CheckResultRow.started_at, CheckResultRow.id)).all()
             findings = session.execute(select(Finding.id, Finding.control_id)).all()
             changes = session.execute(
@@ -411,7 +419,7 @@ def _deviation_headers(lang: str) -> list[str]:
 
 def _csv(evaluation: Evaluation, zone: tzinfo) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(_headers(evaluation.lang))
     for m in evaluation.measures:
         writer.writerow(_measure_row(m, evaluation.lang))
@@ -453,6 +461,14 @@ tr.not_compliant td:nth-child(4){{background:#f8d0d0}}tr.not_applicable td:nth-c
 """
 
 
+def _keep_text(cell: Any) -> None:
+    """Keep a text cell text: openpyxl stores a string that starts with `=` as a formula, which the
+    spreadsheet would run; a quote prefix (not shown) keeps any formula-like text text on editing too."""
+    if isinstance(cell.value, str) and spreadsheet_text(cell.value) != cell.value:
+        cell.data_type = "s"
+        cell.quotePrefix = True
+
+
 def _xlsx(evaluation: Evaluation, zone: tzinfo) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
@@ -476,6 +492,9 @@ def _xlsx(evaluation: Evaluation, zone: tzinfo) -> bytes:
         for row in ws.iter_rows(min_row=2):
             for cell in row:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
+        for row in ws.iter_rows():
+            for cell in row:
+                _keep_text(cell)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from compliance.cli import App, controls_option, error, pass_app
+from compliance.safe_output import write_private
 
 
 @click.group(short_help="The ENSIA BIO self-evaluation: an answer per BIO2 measure.")
@@ -48,7 +49,7 @@ def ensia_export(app: App, year: int, fmt: str, lang: str, output: str | None,
     evaluation = evaluate(app.catalog(control_paths), app.database(), year, lang=lang, zone=app.settings.zone)
     content = render(evaluation, fmt, app.settings.zone)
     if output:
-        Path(output).write_bytes(content)
+        write_private(Path(output), content)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(content, nl=False)  # bytes go to the binary stream as they are

@@ -14,6 +14,7 @@ scrubbed from every error text before it is logged, printed or stored (`scrub`, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING
@@ -58,6 +59,14 @@ class NotConfigured(ComplianceError):
     """A channel is asked for but the configuration lacks what it needs."""
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What a channel accepted: how many recipients, and those it refused, each with the server's answer."""
+
+    recipients: int
+    refused: dict[str, str] = field(default_factory=dict)
+
+
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value in the settings, and the parts of them that an error text could show."""
     found: list[str] = []
@@ -99,7 +108,41 @@ def slack_configured(settings: Settings) -> str | None:
         return "slack.mode is token but COMPLIANCE_SLACK_TOKEN is not set"
     if mode == "webhook" and slack.webhook_url is None:
         return "slack.mode is webhook but COMPLIANCE_SLACK_WEBHOOK_URL is not set"
+    if mode == "token" and not encrypted_or_local(slack.api_url):
+        return (
+            f"slack.api_url '{slack.api_url}' is not https: the token would cross the network readable; "
+            "use https (plain http is allowed only to a loopback address, for tests)"
+        )
+    if (
+        mode == "webhook"
+        and slack.webhook_url is not None
+        and not encrypted_or_local(slack.webhook_url.get_secret_value())
+    ):
+        return (
+            "COMPLIANCE_SLACK_WEBHOOK_URL is not https: the webhook URL, a secret, would cross the network "
+            "readable; use its https URL (plain http is allowed only to a loopback address, for tests)"
+        )
     return None
+
+
+def encrypted_or_local(url: str) -> bool:
+    """Whether a secret may go to url: https, or plain http to this machine (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return True
+    if scheme != "http":
+        return False
+    host = (parts.hostname or "").rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 __all__ = [
@@ -109,7 +152,9 @@ __all__ = [
     "REDACTED",
     "DeliveryError",
     "NotConfigured",
+    "Sent",
     "email_configured",
+    "encrypted_or_local",
     "gettext",
     "ngettext",
     "scrub",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from compliance.notify import email_configured, gettext, slack_configured
+from compliance.notify import Sent, email_configured, gettext, slack_configured
 
 if TYPE_CHECKING:
     from compliance.db import Database
@@ -285,7 +285,7 @@ def _status(status: str, _: Any) -> str:
     return str(names.get(status, status))
 
 
-def _sender(channel: str, message: AlertMessage, settings: Settings, now: datetime) -> Callable[[], int]:
+def _sender(channel: str, message: AlertMessage, settings: Settings, now: datetime) -> Callable[[], int | Sent]:
     from compliance.notify import email, slack
 
     subject, body = message.texts()

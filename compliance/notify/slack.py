@@ -2,9 +2,12 @@
 
 Messages are Block Kit, kept within Slack's limits (`MAX_BLOCKS` blocks, `MAX_TEXT` characters per
 text, `MAX_HEADER` per header) by `section`, `header` and `fit`, and always carry a plain `text` for
-notifications. Rate limits (HTTP 429) are retried after the Retry-After Slack names, by slack-sdk's
-`RateLimitErrorRetryHandler`; connection errors once. The SDK's own debug log, which would show the
-webhook URL, is kept quiet.
+notifications. Rate limits (HTTP 429) are retried after the Retry-After Slack names, up to
+`MAX_RETRY_AFTER` seconds (`CappedRateLimitHandler`); a longer wait is not waited for: the attempt
+fails and the delivery is retried later with back-off, so a hostile or broken server cannot hold a
+worker for hours. Connection errors are retried once. The SDK's own debug log, which would show the
+webhook URL, is kept quiet. The token and the webhook URL go only over https, or plain http to a
+loopback address (`compliance.notify.slack_configured`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ MAX_BLOCKS = 50
 MAX_TEXT = 3000
 MAX_HEADER = 150
 RATE_LIMIT_RETRIES = 3
+#: The longest Retry-After (seconds) waited for; beyond it the attempt fails and is retried with back-off.
+MAX_RETRY_AFTER = 60.0
 
 _sdk_log = logging.getLogger("compliance.notify.slack_sdk")
 _sdk_log.setLevel(logging.WARNING)
@@ -61,19 +66,59 @@ def fit(blocks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
+def retry_after(headers: dict[str, Any]) -> float | None:
+    """The seconds a 429 answer asks to wait (Retry-After), None when it names none or no number."""
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            text = value[0] if isinstance(value, list | tuple) and value else value
+            try:
+                seconds = float(str(text).strip())
+            except ValueError:
+                return None  # an HTTP date, or garbage: wait the SDK's default second
+            return seconds if seconds >= 0 and seconds == seconds else None  # not negative, not NaN
+    return None
+
+
+def _rate_limit_handler() -> Any:
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    class CappedRateLimitHandler(RateLimitErrorRetryHandler):
+        """slack-sdk's rate-limit retry, but never waiting longer than MAX_RETRY_AFTER seconds."""
+
+        def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+            if response is None or response.status_code != 429:
+                return False
+            wait = retry_after(response.headers)
+            return wait is None or wait <= MAX_RETRY_AFTER
+
+        def prepare_for_next_attempt(self, *, state: Any, request: Any, response: Any = None,
+                                     error: Any = None) -> None:
+            import random
+            import time
+
+            if response is None:
+                raise error
+            state.next_attempt_requested = True
+            wait = retry_after(response.headers)
+            time.sleep(min(MAX_RETRY_AFTER, 1 + random.random() if wait is None else wait))
+            state.increment_current_attempt()
+
+    return CappedRateLimitHandler(max_retry_count=RATE_LIMIT_RETRIES)
+
+
 def post(settings: Settings, text: str, blocks: Sequence[dict[str, Any]], *, channel: str | None = None) -> int:
     """Post a message: to `channel` (default slack.channel) with a token, or to the webhook's channel.
 
     Returns 1 (one channel). Raises NotConfigured or DeliveryError (naming Slack's answer, never the
     token or the webhook URL).
     """
-    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
     problem = slack_configured(settings)
     if problem:
         raise NotConfigured(f"cannot post to Slack: {problem}")
     slack = settings.slack
-    handlers = [ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)]
+    handlers = [ConnectionErrorRetryHandler(), _rate_limit_handler()]
     payload = fit(blocks)
     if slack.effective_mode == "token":
         target = channel or slack.channel
@@ -98,7 +143,8 @@ def _post_with_token(settings: Settings, channel: str, text: str, blocks: list[d
         response = exc.response
         reason = response.get("error") if isinstance(response.data, dict) else None
         raise DeliveryError(f"Slack refused the message for {channel}: HTTP {response.status_code}"
-                            + (f", {reason}" if reason else "")) from None
+                            + (f", {reason}" if reason else "") + _long_wait(response.status_code, response.headers)) \
+            from None
     except (SlackClientError, OSError) as exc:
         raise DeliveryError(f"cannot reach Slack at {slack.api_url}: {_reason(exc)}") from None
     return 1
@@ -118,8 +164,16 @@ def _post_to_webhook(settings: Settings, text: str, blocks: list[dict[str, Any]]
         raise DeliveryError(f"cannot reach the Slack webhook: {_reason(exc)}") from None
     if response.status_code != 200:
         body = " ".join(str(response.body or "").split())[:200]
-        raise DeliveryError(f"the Slack webhook answered HTTP {response.status_code}" + (f": {body}" if body else ""))
+        raise DeliveryError(f"the Slack webhook answered HTTP {response.status_code}" + (f": {body}" if body else "")
+                            + _long_wait(response.status_code, response.headers))
     return 1
+
+
+def _long_wait(status: int, headers: dict[str, Any]) -> str:
+    wait = retry_after(headers) if status == 429 else None
+    if wait is None or wait <= MAX_RETRY_AFTER:
+        return ""
+    return f" (Retry-After {wait:g} s is longer than the {MAX_RETRY_AFTER:g} s waited at most; tried again later)"
 
 
 def _reason(exc: BaseException) -> str:

@@ -59,6 +59,8 @@ def init_project(folder: Path, *, force: bool = False, database_url: str | None 
     config_text = (files("compliance.config") / "compliance.example.yaml").read_text(encoding="utf-8")
     if not catalog:
         config_text = config_text.replace(BUNDLED_LINE, "  bundled: []   # e.g. [bio2, avg, forum-standaardisatie]\n")
+    # the config names the key file that init writes beside it
+    config_text = config_text.replace(f"# audit_key_file: {AUDIT_KEY_FILE}\n", f"audit_key_file: {AUDIT_KEY_FILE}\n")
     for path, text in ((config, config_text), (example, EXAMPLE_CONTROL)):
         if path.exists() and not force:
             result.kept.append(path)
@@ -66,12 +68,33 @@ def init_project(folder: Path, *, force: bool = False, database_url: str | None 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         result.written.append(path)
+    key = folder / AUDIT_KEY_FILE
+    if config in result.written and _write_audit_key(key):
+        result.written.append(key)
     settings = load_settings(str(config), environ={} if database_url is None else
                              {"COMPLIANCE_DATABASE_URL": database_url})
     url = settings.database_url
     db.upgrade(url)  # creates a missing SQLite file readable by its owner only
     result.database = db.safe_url(url)
     return result
+
+
+#: The audit trail's key file that `init` writes beside compliance.yaml and names in it.
+AUDIT_KEY_FILE = "audit.key"
+
+
+def _write_audit_key(path: Path) -> bool:
+    """Write a new random audit key readable by its owner only; never replace one (even with --force):
+    a keyed trail cannot be verified without its key. True when written."""
+    import secrets
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    return True
 
 
 # -- the demo ----------------------------------------------------------------------------------------

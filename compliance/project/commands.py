@@ -23,7 +23,7 @@ def init(force: bool, catalog: bool) -> None:
     creates or migrates the database named in the config (an SQLite file by default). The config takes
     the shipped control catalog unless --no-catalog; `compliance controls coverage` shows what it covers.
     """
-    from compliance.project import init_project
+    from compliance.project import AUDIT_KEY_FILE, init_project
 
     result = init_project(Path.cwd(), force=force, database_url=os.environ.get("COMPLIANCE_DATABASE_URL"),
                           catalog=catalog)
@@ -33,6 +33,9 @@ def init(force: bool, catalog: bool) -> None:
         click.echo(f"wrote {display_path(path)}")
     for path in result.kept:
         click.echo(f"kept  {display_path(path)} (exists; --force overwrites)")
+    if any(path.name == AUDIT_KEY_FILE for path in result.written):
+        click.echo(f"{AUDIT_KEY_FILE} keys the breach register's audit trail (mode 0600): back it up apart from the "
+                   "database; without it the register cannot be verified")
     click.echo(f"database {result.database} is at the current schema")
     program = this_program()
     click.echo(f"next: edit controls/, run `{program} controls validate`, then `{program} scan`")

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from compliance.cli import App, error, pass_app
+from compliance.safe_output import write_private
 
 
 @click.command(short_help="The risk overview for management.")
@@ -39,7 +40,7 @@ def report(app: App, period: str, as_of: Any, fmt: str, lang: str, output: str |
                               default_schedule=app.settings.schedule.default_cron, kinds=_check_kinds(app))
     content = render(overview, fmt, lang, organisation=app.settings.incidents.organisation)
     if output:
-        Path(output).write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        write_private(Path(output), content if isinstance(content, bytes) else content.encode("utf-8"))
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(content, nl=False)  # bytes (PDF) go to the binary stream as they are

@@ -64,8 +64,19 @@ def period_containing(kind: str, day: date) -> Period:
     return Period(kind, start, following - timedelta(days=1))
 
 
+#: The earliest day a report can be as of: no monitor stored anything before it, and a report looks
+#: back twelve periods (twelve years at most) from its day, which must stay within the calendar.
+EARLIEST_DAY = date(1970, 1, 1)
+
+
 def report_period(kind: str, as_of: date) -> Period:
     """The period a report as of a day covers: its calendar period, up to and including that day."""
+    if as_of < EARLIEST_DAY:
+        raise ComplianceError(
+            f"--as-of {as_of.isoformat()} lies before {EARLIEST_DAY.isoformat()}, before "
+            f"anything the monitor stored; give a day from {EARLIEST_DAY.isoformat()} on "
+            "(YYYY-MM-DD, four digits for the year)"
+        )
     whole = period_containing(kind, as_of)
     return Period(kind, whole.start, as_of, complete=as_of == whole.end)
 

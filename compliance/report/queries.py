@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from compliance.db import Database
+    from compliance.history import RolledResult
     from compliance.soa import Decision
     from compliance.store import ExceptionView
 
@@ -132,6 +133,8 @@ class LastEvaluation:
     failed: bool
     errored: bool
     passed: bool
+    #: the part of the evaluation read from the daily rollups of pruned days (see compliance.history)
+    rolled: tuple[RolledResult, ...] = ()
 
     @property
     def status(self) -> str:
@@ -150,14 +153,19 @@ def last_evaluations(session: Session, control_ids: Collection[str], moment: dat
     from sqlalchemy.orm import aliased
 
     from compliance.db.models import CheckResultRow, ControlRow, Scan
+    from compliance.history import raw_from
 
     if not control_ids:
         return {}
+    # raw results count from the end of the newest pruned day; the rollups hold the days before it
+    since = raw_from(session)
     newest = aliased(CheckResultRow)
 
     def newest_before(column: Any) -> Any:
-        return (select(column).where(newest.control_id == ControlRow.id, newest.started_at < moment)
-                .order_by(newest.started_at.desc()).limit(1).correlate(ControlRow).scalar_subquery())
+        stmt = select(column).where(newest.control_id == ControlRow.id, newest.started_at < moment)
+        if since is not None:
+            stmt = stmt.where(newest.started_at >= since)
+        return stmt.order_by(newest.started_at.desc()).limit(1).correlate(ControlRow).scalar_subquery()
 
     last = (select(ControlRow.id.label("control_id"), newest_before(newest.started_at).label("at"),
                    newest_before(newest.scan_id).label("scan_id"))
@@ -166,13 +174,43 @@ def last_evaluations(session: Session, control_ids: Collection[str], moment: dat
 
     def occurred(status: Status) -> Any:
         result = aliased(CheckResultRow)
-        return exists().where(result.control_id == last.c.control_id, result.started_at >= scan_start,
-                              result.started_at <= last.c.at, result.status == status.value).correlate(last)
+        seen = exists().where(result.control_id == last.c.control_id, result.started_at >= scan_start,
+                              result.started_at <= last.c.at, result.status == status.value)
+        return (seen.where(result.started_at >= since) if since is not None else seen).correlate(last)
 
     stmt = select(last.c.control_id, last.c.at, scan_start, occurred(Status.FAIL), occurred(Status.ERROR),
                   occurred(Status.PASS)).where(last.c.at.is_not(None))
-    return {cid: LastEvaluation(at, started, bool(failed), bool(errored), bool(passed))
-            for cid, at, started, failed, errored, passed in session.execute(stmt)}
+    found = {cid: LastEvaluation(at, started, bool(failed), bool(errored), bool(passed))
+             for cid, at, started, failed, errored, passed in session.execute(stmt)}
+    if since is not None:
+        found = _with_rollups(session, control_ids, moment, since, found)
+    return found
+
+
+def _with_rollups(session: Session, control_ids: Collection[str], moment: datetime, since: datetime,
+                  raw: dict[str, LastEvaluation]) -> dict[str, LastEvaluation]:
+    """The last evaluations with the pruned days read from the daily rollups: controls without a raw
+    result before moment from their rolled-up last scan, and a scan that ran over the end of the newest
+    pruned day with its rolled-up part."""
+    from dataclasses import replace
+
+    from compliance.history import last_scans, scan_tail
+
+    def statuses(rolled: Iterable[RolledResult]) -> set[str]:
+        return {r.status for r in rolled}
+
+    found = dict(raw)
+    for cid, last in raw.items():
+        if last.scan_started_at < since and (tail := tuple(scan_tail(session, cid, last.scan_started_at, since))):
+            seen = statuses(tail)
+            found[cid] = replace(last, failed=last.failed or "fail" in seen, errored=last.errored or "error" in seen,
+                                 passed=last.passed or "pass" in seen, rolled=tail)
+    missing = [cid for cid in control_ids if cid not in raw]
+    for cid, scan in last_scans(session, missing, min(moment, since)).items():
+        seen = statuses(scan.results)
+        found[cid] = LastEvaluation(scan.results[-1].at, scan.started_at, "fail" in seen, "error" in seen,
+                                    "pass" in seen, scan.results)
+    return found
 
 
 def evaluations_at(session: Session, controls: Mapping[str, ControlFacts], moment: datetime) -> dict[str, Evaluation]:
@@ -199,18 +237,25 @@ def errors_at(session: Session, control_ids: Collection[str], moment: datetime) 
     from sqlalchemy import select
 
     from compliance.db.models import CheckResultRow
+    from compliance.history import raw_from
 
+    since = raw_from(session)
     errors: list[ErrorResult] = []
     for control_id, last in sorted(last_evaluations(session, control_ids, moment).items()):
         if not last.errored:
             continue
-        rows = session.execute(
-            select(CheckResultRow.target, CheckResultRow.message, CheckResultRow.evidence, CheckResultRow.started_at)
-            .where(CheckResultRow.control_id == control_id, CheckResultRow.started_at >= last.scan_started_at,
-                   CheckResultRow.started_at <= last.at, CheckResultRow.status == Status.ERROR.value)
-            .order_by(CheckResultRow.target, CheckResultRow.started_at))
-        errors.extend(ErrorResult(control_id, target, check_message(message, evidence), at)
-                      for target, message, evidence, at in rows)
+        stmt = (select(CheckResultRow.target, CheckResultRow.message, CheckResultRow.evidence,
+                       CheckResultRow.started_at)
+                .where(CheckResultRow.control_id == control_id, CheckResultRow.started_at >= last.scan_started_at,
+                       CheckResultRow.started_at <= last.at, CheckResultRow.status == Status.ERROR.value))
+        if since is not None:  # before it the rollups of the pruned days hold the results (`last.rolled`)
+            stmt = stmt.where(CheckResultRow.started_at >= since)
+        found = [(target, at, check_message(message, evidence))
+                 for target, message, evidence, at in session.execute(stmt)]
+        found += [(r.target, r.at, check_message(r.message, r.evidence)) for r in last.rolled
+                  if r.status == Status.ERROR.value]
+        errors.extend(ErrorResult(control_id, target, message, at) for target, at, message in
+                      sorted(found, key=lambda e: (e[0], e[1])))
     return errors
 
 
@@ -253,16 +298,21 @@ def failure_messages(session: Session, findings: Iterable[OpenFinding], moment: 
     from sqlalchemy import select
 
     from compliance.db.models import CheckResultRow
+    from compliance.history import newest_failure, raw_from
 
+    since = raw_from(session)
     messages = {}
     for f in findings:
-        newest = session.execute(
-            select(CheckResultRow.message, CheckResultRow.evidence)
-            .where(CheckResultRow.control_id == f.control_id, CheckResultRow.target == f.target,
-                   CheckResultRow.started_at < moment, CheckResultRow.status == Status.FAIL.value)
-            .order_by(CheckResultRow.started_at.desc()).limit(1)).first()
-        if newest is not None and f.message in (None, newest.message):
-            messages[f.id] = check_message(newest.message, newest.evidence)
+        stmt = (select(CheckResultRow.message, CheckResultRow.evidence)
+                .where(CheckResultRow.control_id == f.control_id, CheckResultRow.target == f.target,
+                       CheckResultRow.started_at < moment, CheckResultRow.status == Status.FAIL.value))
+        if since is not None:  # before it the rollups of the pruned days hold the newest failure of each day
+            stmt = stmt.where(CheckResultRow.started_at >= since)
+        row = session.execute(stmt.order_by(CheckResultRow.started_at.desc()).limit(1)).first()
+        newest = (row.message, row.evidence) if row is not None else (
+            newest_failure(session, f.control_id, f.target, min(moment, since)) if since is not None else None)
+        if newest is not None and f.message in (None, newest[0]):
+            messages[f.id] = check_message(*newest)
         else:
             messages[f.id] = f.message if f.message is not None else ""
     return messages

@@ -6,12 +6,13 @@ gettext domain `soa` (compliance/report/locale/<lang>/LC_MESSAGES/soa.po).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import UTC, datetime, tzinfo
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
+
+from compliance.safe_output import SafeCsvWriter
 
 if TYPE_CHECKING:
     from compliance.soa import SoaRow
@@ -34,7 +35,7 @@ def render_soa(rows: list[SoaRow], fmt: str, lang: str, zone: tzinfo = UTC, gene
                           indent=2, ensure_ascii=False, default=str) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = SafeCsvWriter(out, lineterminator="\n")
         writer.writerow(CSV_FIELDS)
         for row in rows:
             writer.writerow(_csv_line({**row.as_dict(), "row": "control", "control": row.number}))

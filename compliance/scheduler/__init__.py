@@ -14,7 +14,8 @@ Jobs (module-level functions, so the job store keeps a reference, not code):
 - `controls:default`: every other enabled control, on `schedule.default`;
 - `digest`: the weekly digest, on `digest.cron`, when a channel is configured;
 - `notifications`: breach deadline alerts and retries of failed deliveries, every `schedule.alert_interval`,
-  when the alerts or the digest have a channel.
+  when the alerts or the digest have a channel;
+- `history:prune`: `compliance db prune` (compliance.history), on `history.cron`, while `history.raw_days` is set.
 
 A job without a channel is planned but off: `schedule list` shows it with why, and the daemon logs a
 warning for it at start, so that no digest or breach alert is dropped without a word.
@@ -43,7 +44,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from compliance.engine import CheckTask, Executor, TaskOutcome
     from compliance.notify.deliveries import Outcome
     from compliance.settings import Settings
+    from compliance.store import ControlOutcome
 
 log = logging.getLogger("compliance.scheduler")
 
@@ -69,6 +71,8 @@ CONTROL_JOB = "control:"
 DEFAULT_JOB = "controls:default"
 DIGEST_JOB = "digest"
 NOTIFICATIONS_JOB = "notifications"
+#: The daily prune of the history (`compliance db prune`, see compliance.history).
+HISTORY_JOB = "history:prune"
 #: Jobs running at the same time at most (each scan runs its checks concurrently itself).
 WORKERS = 4
 
@@ -93,7 +97,7 @@ class PlannedJob:
     """A job as the configuration and the catalog define it; off (with why) when it has nowhere to deliver."""
 
     id: str
-    kind: str  # scan | digest | notifications
+    kind: str  # scan | digest | notifications | prune
     schedule: str
     func: str
     name: str
@@ -127,6 +131,11 @@ def planned_jobs(settings: Settings, catalog: Catalog) -> list[PlannedJob]:
     jobs.append(PlannedJob(NOTIFICATIONS_JOB, "notifications", f"every {settings.schedule.alert_interval:g}s",
                            f"{__name__}:run_notifications_job", name,
                            why_off=no_alerts if no_digest is not None else None))
+    history = settings.history
+    no_prune = ("history.raw_days is null (raw results are kept)" if history.raw_days is None
+                else "history.cron is null (prune with `compliance db prune`)" if history.cron is None else None)
+    jobs.append(PlannedJob(HISTORY_JOB, "prune", history.cron or "30 3 * * *", f"{__name__}:run_prune_job",
+                           "roll up and prune the history", why_off=no_prune))
     return jobs
 
 
@@ -176,13 +185,16 @@ def _utcnow() -> datetime:
 class LeaseLock:
     """Leadership by a lease row in `scheduler_lock`: taken when free or expired, renewed by the leader.
 
-    Safe on SQLite, where every write is serialized; a standby takes over once the lease ran out.
+    Safe on SQLite, where every write is serialized; a standby takes over once the lease ran out. Each
+    time a daemon becomes the leader it raises the row's `epoch` by one and keeps the new value: its runs
+    carry it, and a run finishes only while the epoch is still the leader's (`holds`).
     """
 
     def __init__(self, database: Database, holder: str, lease: float) -> None:
         self.database = database
         self.holder = holder
         self.lease = timedelta(seconds=lease)
+        self.epoch: int | None = None
         self._expires: datetime | None = None
 
     def acquire(self) -> bool:
@@ -192,14 +204,16 @@ class LeaseLock:
         now = _utcnow()
         try:
             with self.database.engine.begin() as connection:
-                if not self._take(connection, now):
+                epoch = self._take(connection, now)
+                if epoch is None:
                     return False
         except sqlalchemy.exc.IntegrityError:
             return False  # another daemon created the row a moment before
-        self._expires = now + self.lease
+        self._expires, self.epoch = now + self.lease, epoch
         return True
 
-    def _take(self, connection: Connection, now: datetime, *, force: bool = False) -> bool:
+    def _take(self, connection: Connection, now: datetime, *, force: bool = False) -> int | None:
+        """Take the row (when free, expired, ours, or forced) with the next epoch; that epoch, or None."""
         from sqlalchemy import insert, or_, select, update
 
         from compliance.db.models import SchedulerLock
@@ -208,12 +222,21 @@ class LeaseLock:
         condition = SchedulerLock.name == LOCK_NAME
         if not force:
             condition = condition & or_(SchedulerLock.holder == self.holder, SchedulerLock.expires_at < now)
-        if connection.execute(update(SchedulerLock).where(condition).values(**values)).rowcount:
-            return True
+        if connection.execute(update(SchedulerLock).where(condition)
+                              .values(epoch=SchedulerLock.epoch + 1, **values)).rowcount:
+            return int(connection.execute(select(SchedulerLock.epoch).where(SchedulerLock.name == LOCK_NAME))
+                       .scalar_one())
         if connection.execute(select(SchedulerLock.name).where(SchedulerLock.name == LOCK_NAME)).first() is not None:
-            return False
-        connection.execute(insert(SchedulerLock).values(name=LOCK_NAME, **values))
-        return True
+            return None
+        connection.execute(insert(SchedulerLock).values(name=LOCK_NAME, epoch=1, **values))
+        return 1
+
+    def _ours(self) -> Any:
+        """The condition on `scheduler_lock` that this process still leads in its epoch."""
+        from compliance.db.models import SchedulerLock
+
+        return (SchedulerLock.name == LOCK_NAME) & (SchedulerLock.holder == self.holder) \
+            & (SchedulerLock.epoch == self.epoch)
 
     def renew(self) -> bool:
         """Extend the lease; False when it was lost (another daemon took over)."""
@@ -225,9 +248,8 @@ class LeaseLock:
         now = _utcnow()
         try:
             with self.database.engine.begin() as connection:
-                renewed = connection.execute(
-                    update(SchedulerLock).where(SchedulerLock.name == LOCK_NAME, SchedulerLock.holder == self.holder)
-                    .values(heartbeat_at=now, expires_at=now + self.lease)).rowcount == 1
+                renewed = connection.execute(update(SchedulerLock).where(self._ours())
+                                             .values(heartbeat_at=now, expires_at=now + self.lease)).rowcount == 1
         except sqlalchemy.exc.OperationalError as exc:  # busy for longer than the busy timeout: try again soon
             log.warning("could not renew the leader lease: %s", str(exc.orig).strip())
             return self._expires is not None and now < self._expires
@@ -235,32 +257,50 @@ class LeaseLock:
             self._expires = now + self.lease
         return renewed
 
+    def holds(self, connection: Connection) -> bool:
+        """Whether this process still leads in its epoch, read in the caller's transaction (the fence of
+        every run: checked as a run starts, and in the statement that finishes it)."""
+        from sqlalchemy import select
+
+        from compliance.db.models import SchedulerLock
+
+        if self.epoch is None:
+            return False
+        # a lease that ran out but that no standby took is still ours (the next renewal extends it); once a
+        # standby takes it, holder and epoch change, and this process's runs are fenced
+        return connection.execute(select(SchedulerLock.name).where(self._ours())).first() is not None
+
     def release(self) -> None:
         """Give up leadership at once, so a standby can take over without waiting for the lease."""
         from sqlalchemy import update
 
         from compliance.db.models import SchedulerLock
 
+        if self.epoch is None:
+            return
         try:
             with self.database.engine.begin() as connection:
-                connection.execute(update(SchedulerLock)
-                                   .where(SchedulerLock.name == LOCK_NAME, SchedulerLock.holder == self.holder)
-                                   .values(expires_at=_utcnow()))
+                connection.execute(update(SchedulerLock).where(self._ours()).values(expires_at=_utcnow()))
         except Exception as exc:  # the lease runs out by itself
             log.warning("could not release the leader lease: %s", exc)
+        self.epoch = None
 
 
 class AdvisoryLock(LeaseLock):
     """Leadership by a PostgreSQL session advisory lock on a connection of its own.
 
     The server releases the lock when that connection ends, also when the process is killed. The row in
-    `scheduler_lock` is kept up to date too, for `compliance schedule list`.
+    `scheduler_lock` is kept up to date too, for `compliance schedule list`, and carries the epoch: a
+    daemon whose lock connection broke (a restart of PostgreSQL, a network blip) may still be running
+    while a standby takes over, so each run checks the lock connection and the epoch before it starts
+    (`holds`), and finishes only in its epoch.
     """
 
     def __init__(self, database: Database, holder: str, lease: float) -> None:
         super().__init__(database, holder, lease)
         self._engine: Engine | None = None
         self._connection: Connection | None = None
+        self._mutex = threading.Lock()  # the lock connection is used by the daemon's thread and by the jobs
 
     def acquire(self) -> bool:
         from sqlalchemy import text
@@ -268,51 +308,89 @@ class AdvisoryLock(LeaseLock):
 
         from compliance.db import create_engine
 
-        if self._connection is None:
-            self._engine = create_engine(self.database.url, poolclass=NullPool)
-            self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}).scalar()
-        except Exception:
-            self.release()  # a broken connection: the next attempt opens a new one
-            raise
-        if got:
-            self._note()
-        return bool(got)
-
-    def _note(self) -> None:
+        with self._mutex:
+            if self._connection is None:
+                self._engine = create_engine(self.database.url, poolclass=NullPool)
+                self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                got = self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                               {"key": ADVISORY_KEY}).scalar()
+            except Exception:
+                self._close()  # a broken connection: the next attempt opens a new one
+                raise
+        if not got:
+            return False
         try:
             with self.database.engine.begin() as connection:
-                self._take(connection, _utcnow(), force=True)
-        except Exception as exc:  # only for display: leadership is the advisory lock
-            log.warning("could not record the leader in scheduler_lock: %s", exc)
-
-    def renew(self) -> bool:
-        from sqlalchemy import text
-
-        if self._connection is None:
-            return False
-        try:
-            self._connection.execute(text("SELECT 1"))
-        except Exception as exc:
-            log.error("the connection holding the leader lock broke: %s", exc)
-            return False
-        self._note()
+                epoch = self._take(connection, _utcnow(), force=True)
+        except Exception:
+            self.release()  # without an epoch it cannot fence its runs: not the leader
+            raise
+        self.epoch = epoch
         return True
 
-    def release(self) -> None:
+    def _alive(self) -> bool:
+        """Whether the connection holding the advisory lock still works (and so still holds it)."""
         from sqlalchemy import text
 
+        with self._mutex:
+            if self._connection is None:
+                return False
+            try:
+                self._connection.execute(text("SELECT 1"))
+            except Exception as exc:
+                log.error("the connection holding the leader lock broke: %s", str(getattr(exc, "orig", exc)).strip())
+                self._close()
+                return False
+        return True
+
+    def renew(self) -> bool:
+        from sqlalchemy import update
+
+        from compliance.db.models import SchedulerLock
+
+        if not self._alive():
+            return False
+        now = _utcnow()
+        try:
+            with self.database.engine.begin() as connection:
+                # only for display (leadership is the advisory lock); 0 rows: a newer leader has the row
+                return connection.execute(update(SchedulerLock).where(self._ours())
+                                          .values(heartbeat_at=now, expires_at=now + self.lease)).rowcount == 1
+        except Exception as exc:
+            log.warning("could not record the leader's heartbeat in scheduler_lock: %s", exc)
+            return True
+
+    def holds(self, connection: Connection) -> bool:
+        from sqlalchemy import select
+
+        from compliance.db.models import SchedulerLock
+
+        if self.epoch is None or not self._alive():
+            return False
+        return connection.execute(select(SchedulerLock.name).where(self._ours())).first() is not None
+
+    def _close(self) -> None:
         if self._connection is not None:
             try:
-                self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
                 self._connection.close()
             except Exception as exc:  # the server frees the lock with the connection anyway
-                log.warning("could not release the advisory lock: %s", exc)
+                log.warning("could not close the leader lock's connection: %s", exc)
             self._connection = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+    def release(self) -> None:
+        from sqlalchemy import text
+
+        with self._mutex:
+            if self._connection is not None:
+                try:
+                    self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
+                except Exception as exc:  # the server frees the lock with the connection anyway
+                    log.warning("could not release the advisory lock: %s", exc)
+            self._close()
         super().release()
 
 
@@ -358,6 +436,25 @@ class _Runtime:
     database: Database
     holder: str
     stopping: threading.Event
+    #: the leader lock; None only where a test runs a job without a daemon (nothing is fenced then)
+    lock: LeaseLock | None = None
+    #: set the moment a job finds the lock lost: no run starts after it, a scan in flight is abandoned
+    lost: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def epoch(self) -> int | None:
+        return None if self.lock is None else self.lock.epoch
+
+    def leads(self, connection: Connection) -> bool:
+        """Whether this daemon still leads (in the caller's transaction); when not, it stops starting work."""
+        if self.lost.is_set():
+            return False
+        if self.lock is None or self.lock.holds(connection):
+            return True
+        log.error("lost the leader lock (another daemon took over, or the database went away); starting "
+                  "no more runs")
+        self.lost.set()
+        return False
 
     def controls_for(self, job_id: str) -> list[Control]:
         enabled = [c for c in self.catalog if c.enabled]
@@ -382,10 +479,12 @@ class Stopping(SystemExit):
 class _Stoppable:
     """An executor that hands out another's outcomes until the daemon stops and the grace is over."""
 
-    def __init__(self, inner: Executor, stopping: threading.Event, grace: float) -> None:
+    def __init__(self, inner: Executor, stopping: threading.Event, grace: float,
+                 lost: threading.Event | None = None) -> None:
         self.inner = inner
         self.stopping = stopping
         self.grace = grace
+        self.lost = lost or threading.Event()
 
     def execute(self, tasks: Sequence[CheckTask]) -> Iterator[TaskOutcome]:
         done = object()
@@ -402,6 +501,8 @@ class _Stoppable:
         threading.Thread(target=pump, daemon=True, name="scan-outcomes").start()
         deadline: float | None = None
         while True:
+            if self.lost.is_set():  # another daemon leads and runs this job again: no grace
+                raise Stopping()
             if self.stopping.is_set():
                 deadline = deadline if deadline is not None else time.monotonic() + self.grace
                 if time.monotonic() >= deadline:
@@ -419,12 +520,15 @@ class _Stoppable:
 
 class _RunStore(Store):
     """The store for one job run: the scan starts in the same transaction that notes it in the run's row,
-    so a crash cannot leave a scan that no run knows of."""
+    so a crash cannot leave a scan that no run knows of; and it finishes only while the run is still this
+    leader's (a new leader closes the scan as interrupted and runs the job again)."""
 
-    def __init__(self, database: Database, zone: tzinfo, run_id: int) -> None:
-        super().__init__(database, zone)
+    def __init__(self, rt: _Runtime, run_id: int) -> None:
+        super().__init__(rt.database, rt.settings.zone)
+        self.rt = rt
         self.run_id = run_id
         self.scan_id: int | None = None
+        self.fenced = False
 
     def start_scan(self, trigger: str) -> tuple[int, datetime]:
         from compliance.db.models import JobRun
@@ -435,9 +539,24 @@ class _RunStore(Store):
             session.get_one(JobRun, self.run_id).scan_id = self.scan_id = scan.id
         return scan.id, scan.started_at
 
+    def finish_scan(self, scan_id: int, status: str, outcomes: Sequence[ControlOutcome]) -> datetime:
+        from sqlalchemy import select
+
+        from compliance.db.models import JobRun
+
+        with self.db.transaction() as session:
+            run = session.scalar(select(JobRun).where(JobRun.id == self.run_id).with_for_update())
+            mine = run is not None and run.status == "running" and self.rt.leads(session.connection())
+        if not mine:
+            self.fenced = True  # the scan is the new leader's to close (it marks it interrupted)
+            return _utcnow()
+        return super().finish_scan(scan_id, status, outcomes)
+
 
 def _start_run(rt: _Runtime, job_id: str, scheduled_at: datetime, status: str = "running") -> int | None:
-    """Record a run of job_id for scheduled_at; None when that run exists already (it ran elsewhere)."""
+    """Record a run of job_id for scheduled_at in this leader's epoch; None when that run exists already
+    (it ran elsewhere). A daemon that no longer leads records it as `interrupted` instead, so that the
+    new leader runs it; `status` is then that."""
     import sqlalchemy
 
     from compliance.db.models import JobRun
@@ -445,21 +564,36 @@ def _start_run(rt: _Runtime, job_id: str, scheduled_at: datetime, status: str = 
     now = _utcnow()
     try:
         with rt.database.transaction() as session:
+            if status == "running" and not rt.leads(session.connection()):
+                status = "interrupted"
             run = JobRun(job_id=job_id, scheduled_at=scheduled_at, started_at=now, status=status, holder=rt.holder,
-                         finished_at=None if status == "running" else now)
+                         epoch=rt.epoch, finished_at=None if status == "running" else now,
+                         error=None if status == "running" or not rt.lost.is_set()
+                         else "not started: the daemon had lost the leader lock")
             session.add(run)
             session.flush()
-            return run.id
+            return run.id if status == "running" else None
     except sqlalchemy.exc.IntegrityError:
         return None
 
 
-def _finish_run(rt: _Runtime, run_id: int, status: str, error: str | None = None) -> None:
-    from compliance.db.models import JobRun
+def _finish_run(rt: _Runtime, run_id: int, status: str, error: str | None = None) -> bool:
+    """Record how a run ended, fenced: only a run still `running`, started in the epoch that leads now.
+    False when the run is no longer this daemon's (a new leader marked it interrupted)."""
+    from sqlalchemy import select, update
 
+    from compliance.db.models import JobRun, SchedulerLock
+
+    condition = (JobRun.id == run_id) & (JobRun.status == "running")
+    if rt.lock is not None:
+        current = select(SchedulerLock.epoch).where(SchedulerLock.name == LOCK_NAME).scalar_subquery()
+        condition = condition & (JobRun.epoch == current)
     with rt.database.transaction() as session:
-        run = session.get_one(JobRun, run_id)
-        run.status, run.finished_at, run.error = status, _utcnow(), error
+        done = session.connection().execute(update(JobRun).where(condition)
+                                            .values(status=status, finished_at=_utcnow(), error=error)).rowcount == 1
+    if not done:
+        log.warning("run %d was taken over by another leader: its end (%s) is not recorded", run_id, status)
+    return done
 
 
 def run_scan_job(job_id: str, *, scheduled_at: datetime | None = None) -> None:
@@ -474,19 +608,28 @@ def run_scan_job(job_id: str, *, scheduled_at: datetime | None = None) -> None:
         return
     run_id = _start_run(rt, job_id, scheduled_at)
     if run_id is None:
-        log.warning("%s: the run scheduled at %s ran already; not running it twice", job_id, scheduled_at)
+        if rt.lost.is_set():
+            log.warning("%s: the run scheduled at %s is not started: this daemon no longer leads", job_id,
+                        scheduled_at)
+        else:
+            log.warning("%s: the run scheduled at %s ran already; not running it twice", job_id, scheduled_at)
         return
     controls = rt.controls_for(job_id)
     if not controls:
         _finish_run(rt, run_id, "completed", "no enabled controls")
         return
-    store = _RunStore(rt.database, rt.settings.zone, run_id)
+    store = _RunStore(rt, run_id)
     executor = _Stoppable(ThreadExecutor(rt.settings.scan.concurrency), rt.stopping,
-                          rt.settings.schedule.stop_grace.total_seconds())
+                          rt.settings.schedule.stop_grace.total_seconds(), rt.lost)
     try:
         report = run_scan(controls, rt.settings, store, executor=executor, trigger="schedule",
                           fact_sources=FACT_SOURCES)
     except Stopping:
+        if rt.lost.is_set():
+            _finish_run(rt, run_id, "interrupted", "abandoned when the daemon lost the leader lock")
+            log.warning("%s: scan %s abandoned because this daemon no longer leads; the new leader runs it again",
+                        job_id, store.scan_id)
+            return
         _finish_run(rt, run_id, "interrupted", "abandoned when the daemon stopped")
         log.warning("%s: scan %s abandoned because the daemon stops; it runs again at the next start", job_id,
                     store.scan_id)
@@ -495,7 +638,10 @@ def run_scan_job(job_id: str, *, scheduled_at: datetime | None = None) -> None:
         _finish_run(rt, run_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
         log.exception("%s: scan %s failed", job_id, store.scan_id)
         return
-    _finish_run(rt, run_id, "completed")
+    if store.fenced or not _finish_run(rt, run_id, "completed"):
+        log.warning("%s: scan %d ended after this daemon lost the leader lock; the new leader runs it again",
+                    job_id, report.scan_id)
+        return
     statuses = [o.status.value for o in report.outcomes]
     log.info("%s: scan %d completed: %d controls, %d failed, %d could not be checked", job_id, report.scan_id,
              len(statuses), statuses.count("fail"), statuses.count("error"))
@@ -506,7 +652,7 @@ def run_digest_job(*, scheduled_at: datetime | None = None) -> None:
     from compliance.digest import send_digest
 
     rt = _current()
-    if rt.stopping.is_set():
+    if rt.stopping.is_set() or not _still_leads(rt):
         return
     try:
         for outcome in send_digest(rt.database, rt.settings):
@@ -515,13 +661,30 @@ def run_digest_job(*, scheduled_at: datetime | None = None) -> None:
         log.error("the digest could not be sent: %s", exc)
 
 
+def run_prune_job(*, scheduled_at: datetime | None = None) -> None:
+    """Roll up and prune the history by `history.raw_days` and `history.keep` (the daily prune job)."""
+    from compliance.history import prune
+
+    rt = _current()
+    if rt.stopping.is_set() or not _still_leads(rt):
+        return
+    history = rt.settings.history
+    try:
+        report = prune(rt.database, raw_days=history.raw_days, keep=history.keep, zone=rt.settings.zone)
+    except Exception as exc:
+        log.error("the history could not be pruned: %s", exc)
+        return
+    log.info("history pruned: %d raw result(s) removed, %d day(s) rolled up, %d rollup row(s) removed",
+             report.results_removed, len(report.days_rolled_up), report.rollups_removed)
+
+
 def run_notifications_job(*, scheduled_at: datetime | None = None) -> None:
     """Breach deadline alerts and retries of failed digests (the job function run every alert interval)."""
     from compliance.digest import retry_digests
     from compliance.notify.alerts import check_deadlines
 
     rt = _current()
-    if rt.stopping.is_set():
+    if rt.stopping.is_set() or not _still_leads(rt):
         return
     for step in (check_deadlines, retry_digests):
         try:
@@ -531,8 +694,13 @@ def run_notifications_job(*, scheduled_at: datetime | None = None) -> None:
             log.error("%s failed: %s", step.__name__.replace("_", " "), exc)
 
 
+def _still_leads(rt: _Runtime) -> bool:
+    with rt.database.engine.connect() as connection:
+        return rt.leads(connection)
+
+
 def _log_outcome(outcome: Outcome) -> None:
-    log.log(logging.WARNING if outcome.result == "failed" else logging.INFO, "%s", outcome.describe())
+    log.log(logging.WARNING if outcome.result in ("failed", "partial") else logging.INFO, "%s", outcome.describe())
 
 
 class _Scheduled:
@@ -630,19 +798,24 @@ class Daemon:
         if not self._wait_for_leadership():
             log.info("stopped (standby)")
             return 0
-        lost = False
+        lost = threading.Event()
         try:
-            _runtime = _Runtime(self.settings, self.catalog, self.database, self.holder, self.stopping)
+            _runtime = _Runtime(self.settings, self.catalog, self.database, self.holder, self.stopping, self.lock, lost)
             self._start()
-            while not self.stop.wait(self.renew_every):
+            renew_at = time.monotonic() + self.renew_every
+            # a job that finds the lock lost sets `lost`: the loop wakes within a tick, not at the next renewal
+            while not self.stop.wait(min(self.renew_every, 0.2)) and not lost.is_set():
+                if time.monotonic() < renew_at:
+                    continue
+                renew_at = time.monotonic() + self.renew_every
                 if not self.lock.renew():
-                    log.error("lost the leader lock (another daemon took over, or the database went away); "
-                              "stopping so that no job runs twice")
-                    lost = True
-                    break
+                    lost.set()
+            if lost.is_set():
+                log.error("lost the leader lock (another daemon took over, or the database went away); "
+                          "stopping so that no job runs twice")
         finally:
             self._wind_down()
-        return 1 if lost else 0
+        return 1 if lost.is_set() else 0
 
     def _wait_for_leadership(self) -> bool:
         import sqlalchemy

@@ -96,8 +96,9 @@ def digest_send(app: App, channel: str, dry_run: bool, lang: str | None, fmt: st
 
     The daemon's weekly job calls the same code. Every attempt is recorded; a digest that went out on
     a channel for a week is never sent there again, and one that failed is retried by the daemon with
-    back-off (exit code 1). With --format json: the week and the result per channel (with --dry-run:
-    what would be sent).
+    back-off (exit code 1). Recipients the mail server refused while it took the others are listed
+    (exit code 1) and not sent to again; `compliance digest status` shows them. With --format json:
+    the week and the result per channel (with --dry-run: what would be sent).
     """
     from compliance.digest import build_digest, chosen_channels, render_text, send_digest, slack_message
 
@@ -114,8 +115,8 @@ def digest_send(app: App, channel: str, dry_run: bool, lang: str | None, fmt: st
         return
     outcomes = send_digest(app.database(), app.settings, channels=chosen_channels(app.settings, channel), lang=lang)
     for outcome in outcomes:
-        click.echo(outcome.describe(), err=outcome.result == "failed")
-    if any(o.result == "failed" for o in outcomes):
+        click.echo(outcome.describe(), err=outcome.result in ("failed", "partial"))
+    if any(o.result in ("failed", "partial") for o in outcomes):
         sys.exit(EXIT_FAILING)
 
 
@@ -136,7 +137,46 @@ def _digest_send_json(app: App, channel: str, dry_run: bool, lang: str | None) -
     emit_json({"period": {"key": week.label, "start": week.start, "end": week.end}, "dry_run": dry_run,
                "lang": lang or app.settings.digest.lang,
                "channels": [{"channel": o.channel, "result": o.result, "attempt": o.attempt,
-                             "recipients": o.recipients, "error": o.error, "retry_at": o.retry_at}
+                             "recipients": o.recipients, "error": o.error, "retry_at": o.retry_at,
+                             "refused": [{"address": a, "answer": r} for a, r in sorted(o.refused.items())]}
                             for o in outcomes]})
-    if any(o.result == "failed" for o in outcomes):
+    if any(o.result in ("failed", "partial") for o in outcomes):
         sys.exit(EXIT_FAILING)
+
+
+@digest.command("status")
+@click.option("--week", help="Only this week, as 2026-W09 [default: the last 10 weeks with a digest].")
+@format_option("table", "json")
+@pass_app
+def digest_status(app: App, week: str | None, fmt: str) -> None:
+    """How each week's digest went on each channel: its last attempt and how many there were.
+
+    `sent`; `partial`: the mail server took it for some recipients and refused others (listed with
+    the server's answer; they are not sent to again: correct the address); `failed` (with when it is
+    retried); `sending` (in progress). With --format json: one object per week and channel.
+    """
+    from compliance.digest import digest_deliveries
+
+    found = digest_deliveries(app.database(), week=week)
+    if fmt == "json":
+        emit_json({"digests": [{"week": d.week, "channel": d.channel, "result": d.result, "attempts": d.attempts,
+                                "at": d.at, "finished_at": d.finished_at, "recipients": d.recipients,
+                                "refused": [{"address": a, "answer": r} for a, r in sorted(d.refused.items())],
+                                "error": d.error, "retry_at": d.retry_at} for d in found]})
+        return
+    if not found:
+        click.echo(f"no digest was sent for {week}" if week else "no digest was sent yet: `compliance digest send`")
+        return
+    rows = [(d.week, d.channel, d.result, str(d.attempts), str(d.recipients), local_time(app, d.at), _detail(app, d))
+            for d in found]
+    emit_table(["Week", "Channel", "Result", "Attempts", "Recipients", "Last attempt", "Detail"], rows)
+
+
+def _detail(app: App, delivery: Any) -> str:
+    if delivery.result == "partial":
+        refused = "; ".join(f"{a} ({r})" for a, r in sorted(delivery.refused.items()))
+        return f"refused {len(delivery.refused)}: {refused}; not sent to them again"
+    if delivery.result == "failed":
+        retry = f"retry at {local_time(app, delivery.retry_at)}" if delivery.retry_at else "no more retries"
+        return f"{delivery.error}; {retry}"
+    return delivery.error or ""

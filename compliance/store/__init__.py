@@ -131,14 +131,38 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_OWNER_MARK = "#"  # between host name and process start time in `scans.host`; no host name contains it
+_HOST_KEPT = 255 - 21  # `scans.host` is 255 characters: room for the mark and a start time
+
+
 def _owner() -> tuple[str, int]:
+    """This process as a scan's owner: the `scans.host` value and the PID.
+
+    The host value is the host name followed by the process's start time ("web1#81522", clock ticks since
+    boot, on Linux), so that another process that got the same PID later (PID 1 in every container) is
+    not taken for the owner of a scan that died. Elsewhere it is the host name alone.
+    """
     import os
     import socket
 
-    return socket.gethostname(), os.getpid()
+    host, pid = socket.gethostname()[:_HOST_KEPT], os.getpid()
+    started = process_start(pid)
+    return (f"{host}{_OWNER_MARK}{started}" if started is not None else host), pid
 
 
-def _alive(pid: int) -> bool:
+def process_start(pid: int) -> int | None:
+    """When process pid started, in clock ticks since boot (field 22 of /proc/PID/stat); None when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # the command name (field 2) may hold spaces and parentheses: count fields after its last ')'
+            fields = stat.read().rpartition(")")[2].split()
+        return int(fields[22 - 3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(pid: int, started: int | None) -> bool:
+    """Whether the process that owns a scan still runs: pid exists and, when known, started at `started`."""
     import os
 
     try:
@@ -146,8 +170,17 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # another user's process
-    return True
+        pass  # another user's process
+    if started is None:
+        return True
+    now_started = process_start(pid)
+    return now_started is None or now_started == started
+
+
+def _owner_start(host: str) -> int | None:
+    """The process start time stored in a `scans.host` value, None for one stored without."""
+    _, mark, started = host.partition(_OWNER_MARK)
+    return int(started) if mark and started.isdigit() else None
 
 
 def new_scan(session: Any, trigger: str) -> Any:
@@ -176,6 +209,32 @@ def close_interrupted(session: Any, scan: Any) -> None:
 
 _RESULT_COLUMNS = ("scan_id", "control_id", "check_index", "plugin", "target", "status", "message", "evidence",
                    "started_at", "duration_ms")
+
+
+#: The length of the `target` columns of check results and findings.
+TARGET_LENGTH = 500
+
+
+def storable(value: Any) -> Any:
+    """value with every NUL character in its texts (keys and values, however deep) written as `\\0`.
+
+    PostgreSQL stores no NUL in text or JSON, and a check may well report one (a path "/srv/a\\0b" in
+    a control, a plugin's message quoting binary data): one such value would abort the whole scan.
+    """
+    if isinstance(value, str):
+        return value.replace("\0", "\\0") if "\0" in value else value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
+def storable_target(target: str) -> str:
+    """A check's target as stored: NUL written as `\\0`, cut to the column's length with a mark, so
+    that the same target always maps to the same finding."""
+    text: str = storable(target)
+    return text if len(text) <= TARGET_LENGTH else text[:TARGET_LENGTH - 1] + "…"
 
 
 def _insert_results_sql(dialect: str) -> str:
@@ -207,40 +266,54 @@ class Store:
 
     def sync_controls(self, catalog: Catalog | Sequence[Control], *, deactivate_missing: bool = False) -> int:
         """Insert or update the controls from YAML; return how many changed. A disabled control is stored
-        inactive; optionally controls no longer in the catalog are deactivated too (their history stays)."""
-        from sqlalchemy import select
+        inactive; optionally controls no longer in the catalog are deactivated too (their history stays).
+
+        Each control is written with an upsert, so that two processes syncing the same new controls at
+        once (the daemon and a manual scan after the YAML changed) both succeed.
+        """
+        from sqlalchemy import select, update
 
         from compliance.db.models import ControlRow
 
         now = _now()
         changed = 0
         with self.db.transaction() as session:
-            rows = {r.id: r for r in session.scalars(select(ControlRow))}
+            stored = {cid: (digest, active) for cid, digest, active in
+                      session.execute(select(ControlRow.id, ControlRow.content_hash, ControlRow.active))}
             seen = set()
             for control in catalog:
                 seen.add(control.id)
                 digest = control.content_hash()
-                row = rows.get(control.id)
-                if row is not None and row.content_hash == digest and row.active == control.enabled:
+                if stored.get(control.id) == (digest, control.enabled):
                     continue
                 changed += 1
-                if row is None:
-                    row = ControlRow(id=control.id, synced_at=now)
-                    session.add(row)
-                row.title, row.description, row.theme = control.title, control.description, control.theme
-                row.severity, row.owner, row.schedule = control.severity.value, control.owner, control.schedule
-                row.references = dict(control.references)
-                row.tags = list(control.tags)
-                row.translations = {lang: dict(texts) for lang, texts in control.translations.items()}
                 # a control switched off (enabled: false) is out of scans and reports, like a removed one
-                row.content_hash, row.source, row.active, row.synced_at = digest, control.source, control.enabled, now
+                values = storable({
+                    "title": control.title, "description": control.description, "theme": control.theme,
+                    "severity": control.severity.value, "owner": control.owner, "schedule": control.schedule,
+                    "references": dict(control.references), "tags": list(control.tags),
+                    "translations": {lang: dict(texts) for lang, texts in control.translations.items()},
+                    "content_hash": digest, "source": control.source, "active": control.enabled,
+                })
+                session.execute(self._upsert(ControlRow, {"id": control.id, **values, "synced_at": now},
+                                             {**values, "synced_at": now}))
             if deactivate_missing:
-                for row in rows.values():
-                    if row.id not in seen and row.active:
-                        row.active = False
-                        row.synced_at = now
-                        changed += 1
+                gone = [cid for cid, (_, active) in stored.items() if cid not in seen and active]
+                if gone:
+                    session.execute(update(ControlRow).where(ControlRow.id.in_(gone))
+                                    .values(active=False, synced_at=now))
+                    changed += len(gone)
         return changed
+
+    def _upsert(self, model: Any, row: dict[str, Any], changes: dict[str, Any]) -> Any:
+        """INSERT row, or on a conflict of its primary key UPDATE it with changes (SQLite and PostgreSQL)."""
+        if self.db.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(model).values(row).on_conflict_do_update(index_elements=["id"], set_=changes)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(model).values(row).on_conflict_do_update(index_elements=["id"], set_=changes)
 
     # scans ----------------------------------------------------------------------------------------
 
@@ -261,17 +334,23 @@ class Store:
     def close_abandoned_scans(self) -> list[int]:
         """Mark scans that a process on this machine left `running` when it died as interrupted.
 
-        Scans of other machines, and of processes still alive here, are left alone. Returns their ids.
+        A scan's owner is its host, PID and the process's start time: a live process with the PID that
+        started at another time (the PID was reused) is not the owner. Scans of other machines, and of
+        processes still alive here, are left alone. Returns their ids.
         """
         from sqlalchemy import select
 
         from compliance.db.models import Scan
 
-        host, _ = _owner()
+        host = _owner()[0].partition(_OWNER_MARK)[0]
         closed = []
         with self.db.transaction() as session:
-            for scan in session.scalars(select(Scan).where(Scan.status == "running", Scan.host == host)):
-                if scan.pid is not None and not _alive(scan.pid):
+            running = select(Scan).where(Scan.status == "running", Scan.host.startswith(host, autoescape=True))
+            for scan in session.scalars(running):
+                owner = scan.host or ""
+                if owner.partition(_OWNER_MARK)[0] != host or scan.pid is None:
+                    continue
+                if not _alive(scan.pid, _owner_start(owner)):
                     close_interrupted(session, scan)
                     closed.append(scan.id)
         return closed
@@ -315,10 +394,12 @@ class Store:
             task = outcome.task
             started_at, duration_ms = time_param(outcome.started_at), int(outcome.duration * 1000)
             for result in outcome.results:
-                rows.append((scan_id, control.id, task.check_index, task.plugin, result.target, result.status.value,
-                             result.message, json.dumps(result.evidence), started_at, duration_ms))
+                target = storable_target(result.target)
+                rows.append((scan_id, control.id, task.check_index, task.plugin, target, result.status.value,
+                             storable(result.message), json.dumps(storable(result.evidence)), started_at,
+                             duration_ms))
                 results.append((task.plugin, task.check_index, result))
-                groups["*" if control.combine == "any" else result.target].append(result)
+                groups["*" if control.combine == "any" else target].append(result)
         if state is None:
             state = self.scan_state(now)
         exceptions = [e for e in state.exceptions if e.control_id == control.id]
@@ -327,7 +408,7 @@ class Store:
             status = members[0].status if len(members) == 1 else combine((r.status for r in members), control.combine)
             deciding = next((r for r in members if r.status == status), members[0])
             accepted = status == Status.FAIL and any(e.covers(control.id, target) for e in exceptions)
-            targets.append(TargetOutcome(target, status, deciding.message, accepted))
+            targets.append(TargetOutcome(target, status, storable(deciding.message), accepted))
         overall = control_status(t.status for t in targets)
 
         with self.db.transaction() as session:
@@ -426,6 +507,8 @@ class Store:
         if until < self.today(now):
             raise ComplianceError(f"--until {until.isoformat()} lies in the past; give the last day the "
                                   "risk is accepted, today or later")
+        _check_lengths({"--approved-by": (approved_by.strip(), 200), "--by": (created_by, 200),
+                        "--target": (target_pattern, 500), "--risk-analysis": ((risk_analysis or "").strip(), 500)})
         with self.db.transaction() as session:
             row = RiskException(control_id=control_id, target_pattern=target_pattern or "*", reason=reason.strip(),
                                 approved_by=approved_by.strip(), until=until, created_at=now,
@@ -448,6 +531,7 @@ class Store:
                          now: datetime | None = None) -> ExceptionView:
         from compliance.db.models import RiskException
 
+        _check_lengths({"--by": (by, 200)})
         with self.db.transaction() as session:
             row = session.get(RiskException, exception_id)
             if row is None:
@@ -457,6 +541,13 @@ class Store:
                                       f"{row.revoked_at.date().isoformat()} by {row.revoked_by}")
             row.revoked_at, row.revoked_by, row.revoke_reason = now or _now(), by, reason or None
             return _exception_view(row)
+
+
+def _check_lengths(values: dict[str, tuple[str, int]]) -> None:
+    """Refuse an option's value longer than its column holds (PostgreSQL would refuse it mid-transaction)."""
+    for option, (value, limit) in values.items():
+        if len(value) > limit:
+            raise ComplianceError(f"{option} is {len(value)} characters long; at most {limit} fit: shorten it")
 
 
 def _exception_view(row: Any) -> ExceptionView:

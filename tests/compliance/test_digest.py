@@ -120,9 +120,9 @@ def digest_json(result: Any) -> dict[str, Any]:
 
 
 def channel(name: str, result: str, *, attempt: int | None = None, recipients: int = 0, error: str | None = None,
-            retry_at: Any = None) -> dict[str, Any]:
+            retry_at: Any = None, refused: list[dict[str, str]] | None = None) -> dict[str, Any]:
     return {"channel": name, "result": result, "attempt": attempt, "recipients": recipients, "error": error,
-            "retry_at": retry_at}
+            "retry_at": retry_at, "refused": refused or []}
 
 
 def test_dry_run_as_json_says_what_would_be_sent_per_channel(project: Any) -> None:

@@ -43,12 +43,14 @@ def test_the_jobs_follow_the_catalog_and_the_channels(tmp_path: Any) -> None:
     settings = Settings.model_validate({"schedule": {"default": "0 2 * * *", "alert_interval": "2m"}})
     assert [(j.id, j.schedule, j.controls, j.enabled) for j in sched.planned_jobs(settings, catalog)] == [
         ("control:A", "0 3 * * *", ("A",), True), ("controls:default", "0 2 * * *", ("B", "C"), True),
-        ("digest", "0 8 * * mon", (), False), ("notifications", "every 120s", (), False)]
+        ("digest", "0 8 * * mon", (), False), ("notifications", "every 120s", (), False),
+        ("history:prune", "30 3 * * *", (), True)]
     mail = Settings.model_validate({
         "schedule": {"default": None, "alert_interval": "2m"},
         "smtp": {"host": "mail.example"}, "digest": {"from": "cm@example.org", "to": ["ciso@example.org"]}})
     assert [(j.id, j.schedule, j.enabled) for j in sched.planned_jobs(mail, catalog)] == [
-        ("control:A", "0 3 * * *", True), ("digest", "0 8 * * mon", True), ("notifications", "every 120s", True)]
+        ("control:A", "0 3 * * *", True), ("digest", "0 8 * * mon", True), ("notifications", "every 120s", True),
+        ("history:prune", "30 3 * * *", True)]
 
 
 NO_DIGEST = ("no channel is configured for the digest (email: smtp.host is not set (or COMPLIANCE_SMTP_HOST); "
@@ -85,7 +87,7 @@ def test_jobs_that_are_off_are_not_stored(database: Any, job_scheduler: Any) -> 
     settings = settings_for(database, default="every 1h")
     scheduler = job_scheduler()
     sched.sync_jobs(scheduler, sched.planned_jobs(settings, Catalog((control("A"),))), settings)
-    assert [job.id for job in scheduler.get_jobs()] == ["controls:default"]
+    assert sorted(job.id for job in scheduler.get_jobs()) == ["controls:default", "history:prune"]
 
 
 @pytest.fixture
@@ -119,7 +121,7 @@ def test_a_restart_adds_reschedules_and_removes_jobs_and_keeps_unchanged_ones(da
     second = job_scheduler()
     sched.sync_jobs(second, sched.planned_jobs(settings, after), settings)
     jobs = {job.id: job for job in second.get_jobs()}
-    assert sorted(jobs) == ["control:A", "control:B", "control:E"]
+    assert sorted(jobs) == ["control:A", "control:B", "control:E", "history:prune"]
     assert (jobs["control:A"].next_run_time.hour, jobs["control:A"].next_run_time.minute) == (4, 30)
     assert jobs["control:B"].next_run_time == missed  # unchanged: the missed run is still due
     assert jobs["control:E"].args == ("control:E",) and jobs["control:E"].misfire_grace_time == 12 * 3600
@@ -259,8 +261,8 @@ def test_schedule_list_shows_every_job_and_its_next_run(project: Any) -> None:
     listed = json.loads(result.output)
     assert listed["leader"] is None
     jobs = {j["id"]: j for j in listed["jobs"]}
-    assert sorted(jobs) == ["control:OWN-1", "controls:default", "digest", "notifications"]
-    assert [i for i, j in jobs.items() if j["enabled"]] == ["control:OWN-1", "controls:default"]
+    assert sorted(jobs) == ["control:OWN-1", "controls:default", "digest", "history:prune", "notifications"]
+    assert [i for i, j in jobs.items() if j["enabled"]] == ["control:OWN-1", "controls:default", "history:prune"]
     assert jobs["controls:default"]["controls"] == ["DEF-1"] and jobs["controls:default"]["schedule"] == "0 2 * * *"
     nxt = datetime.fromisoformat(jobs["control:OWN-1"]["next_run"]).astimezone(AMSTERDAM)
     assert (nxt.hour, nxt.minute, jobs["control:OWN-1"]["stored"]) == (4, 15, False)
@@ -277,7 +279,8 @@ def test_schedule_list_shows_the_digest_and_alerts_as_off_without_a_channel(proj
     result = project.run("schedule", "list", "--format", "json")
     assert result.exit_code == 0, result.output
     jobs = {j["id"]: j for j in json.loads(result.stdout)["jobs"]}
-    assert {i: (j["enabled"], j["reason"], j["schedule"], j["next_run"]) for i, j in jobs.items()} == {
+    assert {i: (j["enabled"], j["reason"], j["schedule"], j["next_run"]) for i, j in jobs.items()
+            if i != "history:prune"} == {
         "digest": (False, NO_DIGEST, "0 8 * * mon", None), "notifications": (False, NO_ALERTS, "every 60s", None)}
     table = project.run("schedule", "list").stdout
     assert "off: no channel is configured for the digest" in " ".join(table.split())

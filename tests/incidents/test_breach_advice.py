@@ -128,8 +128,8 @@ def test_5_the_bsn_scores_dpc_3_with_the_reason_shown(project: Project) -> None:
                                                  "--integrity none --availability none --malicious")
     assert (a["dpc"], a["dpc_basic"], a["score"], a["band"]) == (3, 3, 4.0, "very high")
     assert mentions(a, "DPC 3 from bsn", "identity fraud", "UAVG art. 46")
-    assert any(r.startswith("DPC 3 door bsn: met het burgerservicenummer (BSN) is identiteitsfraude mogelijk")
-               for r in a["reasons_nl"])
+    assert any(r.startswith("DPC 3 door burgerservicenummer: met het burgerservicenummer (BSN) is "
+                            "identiteitsfraude mogelijk") for r in a["reasons_nl"])
 
 
 def test_6_a_decision_contradicting_the_assessment_is_refused(project: Project) -> None:
@@ -193,7 +193,7 @@ def test_the_ap_export_gives_the_reasons_in_dutch(project: Project) -> None:
     assert "Omvang: 120.000 betrokkenen" in section
     for english in ("Authority:", "People concerned:", "Scale:", "because", "severity"):
         assert english not in section
-    assert "Door de omvang (120000 betrokkenen, meer dan 10000) één stap hoger: gemiddeld." in result.stdout
+    assert "Door de omvang (120.000 betrokkenen, meer dan 10.000) één stap hoger: gemiddeld." in result.stdout
 
 
 def test_the_new_facts_are_in_the_audit_chain(project: Project) -> None:

@@ -96,12 +96,13 @@ def test_the_life_of_a_misaddressed_benefit_letter(register_project: Project) ->
         "    Nee, de inbreuk is beëindigd op vrijdag 07-03-2025 om 17:30.",
         "    Gemeld op maandag 10-03-2025 om 20:10, na de termijn van 72 uur. Reden: The privacy officer was ill",
         "    - Lezen (vertrouwelijkheid)",
-        "    - Financiële gegevens (register: social-welfare)",
-        "    - Naam-, adres- en woonplaatsgegevens (register: contact)",
-        "    - Telefoonnummers (register: contact)",
-        "'contact' in het register dekt drie antwoorden van het formulier",
+        "    - Financiële gegevens (register: gegevens uit het sociaal domein)",
+        "    - Naam-, adres- en woonplaatsgegevens (register: contactgegevens)",
+        "    - Telefoonnummers (register: contactgegevens)",
+        "De categorie contactgegevens van het register dekt drie antwoorden van het formulier",
         "    Ongeveer 1 (minimaal en maximaal 1).",
-        "    Hoog: ernst 3,25 volgens de ENISA-methode (2013), DPC 3 × EI 1 + CB 0,25.",
+        "    Hoog: ernst 3,25 volgens de ENISA-methode (2013), DPC 3 × EI 1 + CB 0,25 (DPC: context van de "
+        "gegevensverwerking, EI: identificeerbaarheid, CB: omstandigheden van de inbreuk).",
         "    Ja: per brief op dinsdag 11-03-2025 om 10:00.",
         "    Genomen: Letter collected back the same evening",
     ):
