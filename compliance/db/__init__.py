@@ -282,15 +282,36 @@ def current_revision(url: str) -> str | None:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            if not sqlalchemy.inspect(connection).has_table("alembic_version"):
-                return None
-            return connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+            return _revision(connection)
     except sqlalchemy.exc.DBAPIError as exc:
         if not isinstance(exc, sqlalchemy.exc.OperationalError) and explain(exc, url) is None:
             raise
         raise _connect_error(url, exc) from None
     finally:
         engine.dispose()
+
+
+#: Whether Alembic's table exists, asked of the catalog directly: the same answer as SQLAlchemy's
+#: inspect(), without building an inspector on every command (part of every command's start-up).
+_HAS_VERSION_TABLE = {
+    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'",
+    "postgresql": "SELECT count(*) FROM (SELECT to_regclass('alembic_version') AS found) AS t WHERE found IS NOT NULL",
+}
+
+
+def _revision(connection: Any) -> str | None:
+    """The schema revision recorded in the database, or None when it has no Alembic table (no schema yet)."""
+    import sqlalchemy
+
+    query = _HAS_VERSION_TABLE.get(connection.dialect.name)
+    if query is not None:
+        has_table = bool(connection.execute(sqlalchemy.text(query)).scalar())
+    else:
+        has_table = sqlalchemy.inspect(connection).has_table("alembic_version")
+    if not has_table:
+        return None
+    revision: str | None = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+    return revision
 
 
 class Database:
@@ -312,9 +333,7 @@ class Database:
         if check_schema:
             try:
                 with self.engine.connect() as connection:
-                    has_table = sqlalchemy.inspect(connection).has_table("alembic_version")
-                    revision = connection.execute(
-                        sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar() if has_table else None
+                    revision = _revision(connection)
             except sqlalchemy.exc.DBAPIError as exc:
                 self.engine.dispose()
                 if not isinstance(exc, sqlalchemy.exc.OperationalError) and explain(exc, self.url) is None:

@@ -46,10 +46,11 @@ from compliance.report.queries import (
     ErrorResult,
     Evaluation,
     OpenFinding,
+    Unread,
     change_counts,
-    counted_controls,
+    counted_controls_at,
     covering_exception,
-    decisions_at,
+    decisions_in_force,
     errors_at,
     evaluations_at,
     exception_in_force,
@@ -423,9 +424,9 @@ def coverage_of(measures: Sequence[MeasureState], kinds_known: bool = True) -> C
 
 
 def _states_at(session: Session, controls: Mapping[str, ControlFacts], moment: _Moment,
-               exceptions: Sequence[ExceptionView]) -> dict[str, ControlState]:
+               exceptions: Sequence[ExceptionView], since: datetime | Unread | None) -> dict[str, ControlState]:
     in_force = [e for e in exceptions if exception_in_force(e, moment.at, moment.period.end)]
-    return control_states(controls, evaluations_at(session, controls, moment.at),
+    return control_states(controls, evaluations_at(session, controls, moment.at, since),
                           open_findings_at(session, moment.at), in_force)
 
 
@@ -436,10 +437,10 @@ def _ref(exception: ExceptionView | None) -> ExceptionRef | None:
 
 
 def _risks(session: Session, states: Mapping[str, ControlState], moment: _Moment, zone: tzinfo,
-           weights: Mapping[str, int]) -> list[Risk]:
+           weights: Mapping[str, int], since: datetime | Unread | None) -> list[Risk]:
     failing = [s for s in states.values() if s.status in ("failing", "accepted")]
     shown = {s.control.id: s.findings[:TARGETS_SHOWN] for s in failing}
-    messages = failure_messages(session, (f for fs in shown.values() for f in fs), moment.at)
+    messages = failure_messages(session, (f for fs in shown.values() for f in fs), moment.at, since)
     risks = []
     for s in failing:
         since = s.findings[0].since
@@ -578,6 +579,8 @@ def build_overview(
     `automated` or `evidence` (`compliance.soa.control_kind` over the catalog); without it the coverage
     does not split measures into automated and evidence.
     """
+    from compliance.history import raw_from
+    from compliance.soa import history
     from compliance.store import Store
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -591,16 +594,18 @@ def build_overview(
     here, before = moments[-1], moments[-2]
     exceptions = Store(database, zone).exceptions()
     weights = dict(SEVERITY_WEIGHTS)
-    counted = [counted_controls(database, m.at) for m in moments]
+    decisions = history(database)
+    counted = counted_controls_at(database, [m.at for m in moments], decisions)
     controls = counted[-1]
     with database.sessions() as session:
-        trend_states = [_states_at(session, c, m, exceptions) for c, m in zip(counted, moments, strict=True)]
+        since = raw_from(session)  # raw results count from here; before it the daily rollups (compliance.history)
+        trend_states = [_states_at(session, c, m, exceptions, since) for c, m in zip(counted, moments, strict=True)]
         states, previous_states = trend_states[-1], trend_states[-2]
-        risks = _risks(session, states, here, zone, weights)
+        risks = _risks(session, states, here, zone, weights, since)
         changes = _changes(session, states, previous_states, start_of_day(current.start, zone), here.at)
-        errors = errors_at(session, [cid for cid, s in states.items() if s.evaluation is not None], here.at)
+        errors = errors_at(session, [cid for cid, s in states.items() if s.evaluation is not None], here.at, since)
     incidents = incident_figures(database, start_of_day(current.start, zone), here.at)
-    measures = measure_states(states, decisions_at(database, here.at), kinds)
+    measures = measure_states(states, decisions_in_force(decisions, here.at), kinds)
     return Overview(
         generated_at=now,
         as_of=as_of,

@@ -96,29 +96,47 @@ def counted_controls(database: Database, moment: datetime) -> dict[str, ControlF
     applicable itself or when every ISO control it refers to is, see `compliance.soa`). Which of
     these enter the score at the moment further depends on their evaluation (see `ControlState`).
     """
+    return counted_controls_at(database, [moment])[0]
+
+
+def counted_controls_at(database: Database, moments: Sequence[datetime],
+                        decisions: Sequence[Decision] | None = None) -> list[dict[str, ControlFacts]]:
+    """`counted_controls` at each of several moments, from one read of the controls and one of the
+    applicability decisions (`decisions`: `compliance.soa.history`, read here when not given)."""
     from sqlalchemy import select
 
     from compliance.db.models import ControlRow
-    from compliance.soa import not_applicable_reason
+    from compliance.soa import history, not_applicable_reason
 
-    decided = decisions_at(database, moment)
+    made = history(database) if decisions is None else decisions
     with database.sessions() as session:
         rows = session.execute(select(
             ControlRow.id, ControlRow.title, ControlRow.theme, ControlRow.severity, ControlRow.owner,
             ControlRow.schedule, ControlRow.references, ControlRow.last_status, ControlRow.last_evaluated_at,
             ControlRow.translations,
         ).where(ControlRow.active.is_(True)).order_by(ControlRow.id)).all()
-    return {r.id: ControlFacts(r.id, control_text(r.title, r.translations, "title"), r.theme, r.severity,
-                               None if r.owner is None else control_text(r.owner, r.translations, "owner"),
-                               r.schedule, _references(r.references), r.last_status, r.last_evaluated_at)
-            for r in rows if not (decided and not_applicable_reason(r.id, r.references or {}, decided))}
+    facts = [(r, ControlFacts(r.id, control_text(r.title, r.translations, "title"), r.theme, r.severity,
+                              None if r.owner is None else control_text(r.owner, r.translations, "owner"),
+                              r.schedule, _references(r.references), r.last_status, r.last_evaluated_at))
+             for r in rows]
+    found = []
+    for moment in moments:
+        decided = decisions_in_force(made, moment)
+        found.append({f.id: f for r, f in facts
+                      if not (decided and not_applicable_reason(r.id, r.references or {}, decided))})
+    return found
 
 
 def decisions_at(database: Database, moment: datetime) -> dict[str, Decision]:
     """The applicability decisions in force at a moment: the newest per subject made before it."""
     from compliance.soa import history
 
-    return {d.subject: d for d in history(database) if d.decided_at < moment}
+    return decisions_in_force(history(database), moment)
+
+
+def decisions_in_force(decisions: Iterable[Decision], moment: datetime) -> dict[str, Decision]:
+    """Of the decisions (oldest first, as `compliance.soa.history` gives them), those in force at moment."""
+    return {d.subject: d for d in decisions if d.decided_at < moment}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,45 +161,80 @@ class LastEvaluation:
         return combine(seen or [Status.SKIPPED], "all").value
 
 
-def last_evaluations(session: Session, control_ids: Collection[str], moment: datetime) -> dict[str, LastEvaluation]:
-    """Each control's last evaluation before moment (controls without a result by then are absent).
+#: Statements built once per process and run with bound parameters: building SQLAlchemy expressions
+#: costs more than running them, and the report runs the same ones for each of its moments.
+_STATEMENTS: dict[tuple[str, bool], Any] = {}
 
-    Every part is a correlated look-up on the (control_id, started_at) index, evaluated per control,
-    so the cost is a few seeks per control whatever the number of stored results.
-    """
-    from sqlalchemy import exists, select
+
+class Unread:
+    """The type of `UNREAD`: `raw_from` not read yet."""
+
+
+#: Passed as `since` where the caller has not read `compliance.history.raw_from` (the default).
+UNREAD = Unread()
+
+
+def _raw_from(session: Session, since: datetime | Unread | None) -> datetime | None:
+    if isinstance(since, Unread):
+        from compliance.history import raw_from
+
+        return raw_from(session)
+    return since
+
+
+def _last_evaluations_statement(pruned: bool) -> Any:
+    """The statement of `last_evaluations`, with parameters moment, ids (expanding) and since (when pruned)."""
+    key = ("last_evaluations", pruned)
+    if key in _STATEMENTS:
+        return _STATEMENTS[key]
+    from sqlalchemy import bindparam, exists, select
     from sqlalchemy.orm import aliased
 
     from compliance.db.models import CheckResultRow, ControlRow, Scan
-    from compliance.history import raw_from
 
-    if not control_ids:
-        return {}
-    # raw results count from the end of the newest pruned day; the rollups hold the days before it
-    since = raw_from(session)
     newest = aliased(CheckResultRow)
 
     def newest_before(column: Any) -> Any:
-        stmt = select(column).where(newest.control_id == ControlRow.id, newest.started_at < moment)
-        if since is not None:
-            stmt = stmt.where(newest.started_at >= since)
+        stmt = select(column).where(newest.control_id == ControlRow.id, newest.started_at < bindparam("moment"))
+        if pruned:
+            stmt = stmt.where(newest.started_at >= bindparam("since"))
         return stmt.order_by(newest.started_at.desc()).limit(1).correlate(ControlRow).scalar_subquery()
 
     last = (select(ControlRow.id.label("control_id"), newest_before(newest.started_at).label("at"),
                    newest_before(newest.scan_id).label("scan_id"))
-            .where(ControlRow.id.in_(sorted(control_ids))).subquery())
+            .where(ControlRow.id.in_(bindparam("ids", expanding=True))).subquery())
     scan_start = select(Scan.started_at).where(Scan.id == last.c.scan_id).correlate(last).scalar_subquery()
 
     def occurred(status: Status) -> Any:
         result = aliased(CheckResultRow)
         seen = exists().where(result.control_id == last.c.control_id, result.started_at >= scan_start,
                               result.started_at <= last.c.at, result.status == status.value)
-        return (seen.where(result.started_at >= since) if since is not None else seen).correlate(last)
+        return (seen.where(result.started_at >= bindparam("since")) if pruned else seen).correlate(last)
 
     stmt = select(last.c.control_id, last.c.at, scan_start, occurred(Status.FAIL), occurred(Status.ERROR),
                   occurred(Status.PASS)).where(last.c.at.is_not(None))
+    _STATEMENTS[key] = stmt
+    return stmt
+
+
+def last_evaluations(session: Session, control_ids: Collection[str], moment: datetime,
+                     since: datetime | Unread | None = UNREAD) -> dict[str, LastEvaluation]:
+    """Each control's last evaluation before moment (controls without a result by then are absent).
+
+    Every part is a correlated look-up on the (control_id, started_at) index, evaluated per control,
+    so the cost is a few seeks per control whatever the number of stored results. `since` is
+    `compliance.history.raw_from(session)` when the caller has read it already.
+    """
+    if not control_ids:
+        return {}
+    # raw results count from the end of the newest pruned day; the rollups hold the days before it
+    since = _raw_from(session, since)
+    stmt = _last_evaluations_statement(since is not None)
+    params: dict[str, Any] = {"moment": moment, "ids": sorted(control_ids)}
+    if since is not None:
+        params["since"] = since
     found = {cid: LastEvaluation(at, started, bool(failed), bool(errored), bool(passed))
-             for cid, at, started, failed, errored, passed in session.execute(stmt)}
+             for cid, at, started, failed, errored, passed in session.execute(stmt, params)}
     if since is not None:
         found = _with_rollups(session, control_ids, moment, since, found)
     return found
@@ -213,7 +266,8 @@ def _with_rollups(session: Session, control_ids: Collection[str], moment: dateti
     return found
 
 
-def evaluations_at(session: Session, controls: Mapping[str, ControlFacts], moment: datetime) -> dict[str, Evaluation]:
+def evaluations_at(session: Session, controls: Mapping[str, ControlFacts], moment: datetime,
+                   since: datetime | Unread | None = UNREAD) -> dict[str, Evaluation]:
     """Each control's last evaluation before moment; controls never evaluated by then are absent.
 
     A control last evaluated before the moment is read from its row (exact, as the store decided).
@@ -227,44 +281,51 @@ def evaluations_at(session: Session, controls: Mapping[str, ControlFacts], momen
             found[c.id] = Evaluation(c.last_evaluated_at, c.last_status)
         else:
             earlier.append(c.id)
-    for control_id, last in last_evaluations(session, earlier, moment).items():
+    for control_id, last in last_evaluations(session, earlier, moment, since).items():
         found[control_id] = Evaluation(last.at, last.status)
     return found
 
 
-def errors_at(session: Session, control_ids: Collection[str], moment: datetime) -> list[ErrorResult]:
-    """The results with status error in each control's last evaluation before moment."""
-    from sqlalchemy import select
+def errors_at(session: Session, control_ids: Collection[str], moment: datetime,
+              since: datetime | Unread | None = UNREAD) -> list[ErrorResult]:
+    """The results with status error in each control's last evaluation before moment.
+
+    One statement for all the controls whose last evaluation had errors: per control a range seek on
+    the (control_id, started_at) index.
+    """
+    from sqlalchemy import and_, or_, select
 
     from compliance.db.models import CheckResultRow
-    from compliance.history import raw_from
 
-    since = raw_from(session)
-    errors: list[ErrorResult] = []
-    for control_id, last in sorted(last_evaluations(session, control_ids, moment).items()):
-        if not last.errored:
-            continue
-        stmt = (select(CheckResultRow.target, CheckResultRow.message, CheckResultRow.evidence,
-                       CheckResultRow.started_at)
-                .where(CheckResultRow.control_id == control_id, CheckResultRow.started_at >= last.scan_started_at,
-                       CheckResultRow.started_at <= last.at, CheckResultRow.status == Status.ERROR.value))
+    since = _raw_from(session, since)
+    errored = {cid: last for cid, last in last_evaluations(session, control_ids, moment, since).items()
+               if last.errored}
+    found: dict[str, list[tuple[str, datetime, str]]] = {cid: [] for cid in errored}
+    if errored:
+        stmt = (select(CheckResultRow.control_id, CheckResultRow.target, CheckResultRow.message,
+                       CheckResultRow.evidence, CheckResultRow.started_at)
+                .where(or_(*[and_(CheckResultRow.control_id == cid, CheckResultRow.started_at >= last.scan_started_at,
+                                  CheckResultRow.started_at <= last.at) for cid, last in sorted(errored.items())]),
+                       CheckResultRow.status == Status.ERROR.value))
         if since is not None:  # before it the rollups of the pruned days hold the results (`last.rolled`)
             stmt = stmt.where(CheckResultRow.started_at >= since)
-        found = [(target, at, check_message(message, evidence))
-                 for target, message, evidence, at in session.execute(stmt)]
-        found += [(r.target, r.at, check_message(r.message, r.evidence)) for r in last.rolled
-                  if r.status == Status.ERROR.value]
+        for cid, target, message, evidence, at in session.execute(stmt):
+            found[cid].append((target, at, check_message(message, evidence)))
+    errors: list[ErrorResult] = []
+    for control_id, last in sorted(errored.items()):
+        results = found[control_id] + [(r.target, r.at, check_message(r.message, r.evidence)) for r in last.rolled
+                                       if r.status == Status.ERROR.value]
         errors.extend(ErrorResult(control_id, target, message, at) for target, at, message in
-                      sorted(found, key=lambda e: (e[0], e[1])))
+                      sorted(results, key=lambda e: (e[0], e[1])))
     return errors
 
 
-def open_findings_at(session: Session, moment: datetime) -> list[OpenFinding]:
-    """The findings open at moment (accepted or not), each with the time of its last change to open.
-
-    Per finding two seeks on finding_changes (finding_id, at): its last change before moment and when.
-    """
-    from sqlalchemy import or_, select
+def _open_findings_statement() -> Any:
+    """The statement of `open_findings_at`, with the parameter moment."""
+    key = ("open_findings", False)
+    if key in _STATEMENTS:
+        return _STATEMENTS[key]
+    from sqlalchemy import bindparam, or_, select
     from sqlalchemy.orm import aliased
 
     from compliance.db.models import Finding, FindingChange
@@ -272,44 +333,67 @@ def open_findings_at(session: Session, moment: datetime) -> list[OpenFinding]:
     change = aliased(FindingChange)
 
     def last_change(column: Any) -> Any:
-        return (select(column).where(change.finding_id == Finding.id, change.at < moment)
+        return (select(column).where(change.finding_id == Finding.id, change.at < bindparam("moment"))
                 .order_by(change.at.desc(), change.id.desc()).limit(1).correlate(Finding).scalar_subquery())
 
     candidates = (select(Finding.id, Finding.control_id, Finding.target, last_change(change.at).label("since"),
                          Finding.message, Finding.state, Finding.last_seen,
                          last_change(change.to_state).label("state_then"))
                   # a finding resolved before the moment and not reopened since cannot have been open then
-                  .where(Finding.first_seen < moment, or_(Finding.state == "open", Finding.resolved_at >= moment))
+                  .where(Finding.first_seen < bindparam("moment"),
+                         or_(Finding.state == "open", Finding.resolved_at >= bindparam("moment")))
                   .subquery())
     stmt = (select(*[c for c in candidates.c if c.name != "state_then"]).where(candidates.c.state_then == "open")
             .order_by(candidates.c.control_id, candidates.c.target))
+    _STATEMENTS[key] = stmt
+    return stmt
+
+
+def open_findings_at(session: Session, moment: datetime) -> list[OpenFinding]:
+    """The findings open at moment (accepted or not), each with the time of its last change to open.
+
+    Per finding two seeks on finding_changes (finding_id, at): its last change before moment and when.
+    """
     # the stored message is the newest failure's while the finding is open; else it is looked up
     return [OpenFinding(fid, cid, target, since, message if state == "open" and last_seen < moment else None)
-            for fid, cid, target, since, message, state, last_seen in session.execute(stmt)]
+            for fid, cid, target, since, message, state, last_seen
+            in session.execute(_open_findings_statement(), {"moment": moment})]
 
 
-def failure_messages(session: Session, findings: Iterable[OpenFinding], moment: datetime) -> dict[int, str]:
+def failure_messages(session: Session, findings: Iterable[OpenFinding], moment: datetime,
+                     since: datetime | Unread | None = UNREAD) -> dict[int, str]:
     """The message of the newest failing result before moment for each finding, with its template.
 
-    One index seek per finding, for the result's message template (kept in its evidence); the text is
+    Two statements whatever the number of findings: one index seek per finding for its newest failing
+    result, then those results' messages and templates (kept in their evidence) by id; the text is
     the finding row's while it is open. A finding of a `combine: any` control (target `*`) has no
     result of its own target: it gets the finding row's message, or an empty one.
     """
     from sqlalchemy import select
 
-    from compliance.db.models import CheckResultRow
-    from compliance.history import newest_failure, raw_from
+    from compliance.db.models import CheckResultRow, Finding
+    from compliance.history import newest_failure
 
-    since = raw_from(session)
+    since = _raw_from(session, since)
+    wanted = list(findings)
+    if not wanted:
+        return {}
+    newest_id = (select(CheckResultRow.id)
+                 .where(CheckResultRow.control_id == Finding.control_id, CheckResultRow.target == Finding.target,
+                        CheckResultRow.started_at < moment, CheckResultRow.status == Status.FAIL.value))
+    if since is not None:  # before it the rollups of the pruned days hold the newest failure of each day
+        newest_id = newest_id.where(CheckResultRow.started_at >= since)
+    newest_id = newest_id.order_by(CheckResultRow.started_at.desc()).limit(1).correlate(Finding)
+    result_of = {fid: rid for fid, rid in session.execute(
+        select(Finding.id, newest_id.scalar_subquery()).where(Finding.id.in_(sorted({f.id for f in wanted}))))}
+    ids = sorted({rid for rid in result_of.values() if rid is not None})
+    texts = {rid: (message, evidence) for rid, message, evidence in session.execute(
+        select(CheckResultRow.id, CheckResultRow.message, CheckResultRow.evidence).where(CheckResultRow.id.in_(ids)))
+    } if ids else {}
     messages = {}
-    for f in findings:
-        stmt = (select(CheckResultRow.message, CheckResultRow.evidence)
-                .where(CheckResultRow.control_id == f.control_id, CheckResultRow.target == f.target,
-                       CheckResultRow.started_at < moment, CheckResultRow.status == Status.FAIL.value))
-        if since is not None:  # before it the rollups of the pruned days hold the newest failure of each day
-            stmt = stmt.where(CheckResultRow.started_at >= since)
-        row = session.execute(stmt.order_by(CheckResultRow.started_at.desc()).limit(1)).first()
-        newest = (row.message, row.evidence) if row is not None else (
+    for f in wanted:
+        rid = result_of.get(f.id)
+        newest = texts[rid] if rid is not None else (
             newest_failure(session, f.control_id, f.target, min(moment, since)) if since is not None else None)
         if newest is not None and f.message in (None, newest[0]):
             messages[f.id] = check_message(*newest)

@@ -207,10 +207,6 @@ def close_interrupted(session: Any, scan: Any) -> None:
     scan.results_total, scan.controls_total = results, controls
 
 
-_RESULT_COLUMNS = ("scan_id", "control_id", "check_index", "plugin", "target", "status", "message", "evidence",
-                   "started_at", "duration_ms")
-
-
 #: The length of the `target` columns of check results and findings.
 TARGET_LENGTH = 500
 
@@ -237,15 +233,11 @@ def storable_target(target: str) -> str:
     return text if len(text) <= TARGET_LENGTH else text[:TARGET_LENGTH - 1] + "…"
 
 
-def _insert_results_sql(dialect: str) -> str:
-    mark = "?" if dialect == "sqlite" else "%s"
-    return (f"INSERT INTO check_results ({', '.join(_RESULT_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(_RESULT_COLUMNS))})")
-
-
 def _sqlite_time(value: datetime) -> str:
     """A UTC time as SQLAlchemy stores it in SQLite (naive, microseconds), so the ORM reads it back."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _as_is(value: datetime) -> datetime:
@@ -380,26 +372,38 @@ class Store:
         """Store one control's results and update its findings, all in one transaction.
 
         The control must have been synced. `state` is the scan's `scan_state()` (loaded when not given).
-        """
-        from sqlalchemy import insert, select, update
 
-        from compliance.db.models import ControlRow, Finding, FindingChange
+        This is the hot path of every scan, so it runs a fixed handful of plain SQL statements per control
+        whatever its number of targets (see `compliance.store.ingest`): the results in one executemany,
+        the control's status, one SELECT of its findings, and the findings opened, kept, reopened and
+        resolved, and their changes, each in one statement; one commit per control, so that a crash loses
+        at most the controls in flight.
+        """
+        from compliance.store.ingest import FindingsWork, write_control
 
         now = _now()
         time_param = _sqlite_time if self.db.dialect == "sqlite" else _as_is
         rows: list[tuple[Any, ...]] = []
         groups: dict[str, list[Any]] = defaultdict(list)
         results: list[tuple[str, int, Any]] = []
+        by_target = control.combine != "any"
         for outcome in outcomes:
             task = outcome.task
+            plugin, check_index = task.plugin, task.check_index
             started_at, duration_ms = time_param(outcome.started_at), int(outcome.duration * 1000)
             for result in outcome.results:
-                target = storable_target(result.target)
-                rows.append((scan_id, control.id, task.check_index, task.plugin, target, result.status.value,
-                             storable(result.message), json.dumps(storable(result.evidence)), started_at,
-                             duration_ms))
-                results.append((task.plugin, task.check_index, result))
-                groups["*" if control.combine == "any" else target].append(result)
+                target, message = result.target, result.message
+                if "\0" in target or len(target) > TARGET_LENGTH:
+                    target = storable_target(target)
+                if "\0" in message:
+                    message = storable(message)
+                evidence = json.dumps(result.evidence)
+                if "\\u0000" in evidence:  # a NUL somewhere in it (or a text holding "\u0000": no harm)
+                    evidence = json.dumps(storable(result.evidence))
+                rows.append((scan_id, control.id, check_index, plugin, target, result.status.value, message,
+                             evidence, started_at, duration_ms))
+                results.append((plugin, check_index, result))
+                groups[target if by_target else "*"].append(result)
         if state is None:
             state = self.scan_state(now)
         exceptions = [e for e in state.exceptions if e.control_id == control.id]
@@ -407,48 +411,17 @@ class Store:
         for target, members in groups.items():
             status = members[0].status if len(members) == 1 else combine((r.status for r in members), control.combine)
             deciding = next((r for r in members if r.status == status), members[0])
-            accepted = status == Status.FAIL and any(e.covers(control.id, target) for e in exceptions)
+            accepted = status == Status.FAIL and bool(exceptions) and any(e.covers(control.id, target)
+                                                                          for e in exceptions)
             targets.append(TargetOutcome(target, status, storable(deciding.message), accepted))
         overall = control_status(t.status for t in targets)
 
-        with self.db.transaction() as session:
-            if rows:
-                # The hot path of every scan: rows are encoded once above and go to the driver's
-                # executemany, since SQLAlchemy's per-row parameter processing cost more than the insert.
-                session.connection().exec_driver_sql(_insert_results_sql(self.db.dialect), rows)
-            session.execute(update(ControlRow).where(ControlRow.id == control.id)
-                            .values(last_status=overall.value, last_evaluated_at=now))
-            if control.id not in state.controls_with_findings and overall != Status.FAIL:
-                return ControlOutcome(control.id, control.severity.value, overall, tuple(targets), tuple(results))
+        findings = None
+        if control.id in state.controls_with_findings or overall == Status.FAIL:
+            findings = FindingsWork(control.id, scan_id, [(t.target, t.status.value, t.message) for t in targets])
+        write_control(self.db, control.id, rows, overall.value, now, findings)
+        if findings is not None:
             state.controls_with_findings.add(control.id)
-            existing = {f.target: f for f in session.scalars(select(Finding).where(Finding.control_id == control.id))}
-            changes: list[tuple[Finding, str | None, str]] = []
-            for t in targets:
-                finding = existing.get(t.target)
-                if t.status == Status.FAIL:
-                    if finding is None:
-                        finding = Finding(control_id=control.id, target=t.target, state="open",
-                                          last_status=t.status.value, message=t.message, first_seen=now,
-                                          last_seen=now, times_reopened=0)
-                        session.add(finding)
-                        changes.append((finding, None, "open"))
-                    else:
-                        if finding.state == "resolved":
-                            changes.append((finding, "resolved", "open"))
-                            finding.state, finding.resolved_at = "open", None
-                            finding.times_reopened += 1
-                        finding.last_status, finding.message, finding.last_seen = t.status.value, t.message, now
-                elif finding is not None:
-                    finding.last_status = t.status.value
-                    if t.status == Status.PASS and finding.state == "open":
-                        changes.append((finding, "open", "resolved"))
-                        finding.state, finding.resolved_at, finding.message = "resolved", now, t.message
-            if changes:
-                session.flush()
-                session.execute(insert(FindingChange), [
-                    {"finding_id": f.id, "from_state": old, "to_state": new, "at": now, "scan_id": scan_id}
-                    for f, old, new in changes
-                ])
         return ControlOutcome(control.id, control.severity.value, overall, tuple(targets), tuple(results))
 
     # findings -------------------------------------------------------------------------------------
