@@ -106,15 +106,18 @@ class _Loader(_Located, yaml.SafeLoader):
 
 _LOADERS: list[type[Any]] = [_Loader]
 
-if getattr(yaml, "__with_libyaml__", False):
+#: libyaml's parser, when PyYAML was built with it (the wheels are).
+_CParser: Any = getattr(yaml, "__with_libyaml__", False) and getattr(getattr(yaml, "cyaml", None), "CParser", None)
 
-    class _FastLoader(_Located, yaml.composer.Composer, yaml.cyaml.CParser,  # type: ignore[misc]
+if _CParser:
+
+    class _FastLoader(_Located, yaml.composer.Composer, _CParser,  # type: ignore[misc]
                       yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
         """libyaml's scanner and parser (C, about ten times faster on the bundled catalog) under PyYAML's own
         composer, so that the depth limit holds and nodes keep their positions as with _Loader."""
 
         def __init__(self, stream: str, path: str) -> None:
-            yaml.cyaml.CParser.__init__(self, stream)
+            _CParser.__init__(self, stream)
             yaml.composer.Composer.__init__(self)
             yaml.constructor.SafeConstructor.__init__(self)
             yaml.resolver.Resolver.__init__(self)
