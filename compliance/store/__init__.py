@@ -400,7 +400,7 @@ class Store:
                 evidence = json.dumps(result.evidence)
                 if "\\u0000" in evidence:  # a NUL somewhere in it (or a text holding "\u0000": no harm)
                     evidence = json.dumps(storable(result.evidence))
-                rows.append((scan_id, control.id, check_index, plugin, target, result.status.value, message,
+                rows.append((scan_id, control.id, check_index, plugin, target, result.status._value_, message,
                              evidence, started_at, duration_ms))
                 results.append((plugin, check_index, result))
                 groups[target if by_target else "*"].append(result)
@@ -409,16 +409,21 @@ class Store:
         exceptions = [e for e in state.exceptions if e.control_id == control.id]
         targets: list[TargetOutcome] = []
         for target, members in groups.items():
-            status = members[0].status if len(members) == 1 else combine((r.status for r in members), control.combine)
-            deciding = next((r for r in members if r.status == status), members[0])
+            if len(members) == 1:
+                deciding = members[0]
+                status = deciding.status
+            else:
+                status = combine((r.status for r in members), control.combine)
+                deciding = next((r for r in members if r.status == status), members[0])
             accepted = status == Status.FAIL and bool(exceptions) and any(e.covers(control.id, target)
                                                                           for e in exceptions)
-            targets.append(TargetOutcome(target, status, storable(deciding.message), accepted))
+            message = deciding.message
+            targets.append(TargetOutcome(target, status, storable(message) if "\0" in message else message, accepted))
         overall = control_status(t.status for t in targets)
 
         findings = None
         if control.id in state.controls_with_findings or overall == Status.FAIL:
-            findings = FindingsWork(control.id, scan_id, [(t.target, t.status.value, t.message) for t in targets])
+            findings = FindingsWork(control.id, scan_id, [(t.target, t.status._value_, t.message) for t in targets])
         write_control(self.db, control.id, rows, overall.value, now, findings)
         if findings is not None:
             state.controls_with_findings.add(control.id)
