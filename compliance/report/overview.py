@@ -321,11 +321,14 @@ def control_states(
     for f in findings:
         if f.control_id in controls:
             by_control[f.control_id].append(f)
+    own: dict[str, list[ExceptionView]] = defaultdict(list)  # an exception covers its own control only
+    for e in exceptions:
+        own[e.control_id].append(e)
     states = {}
     for cid, control in controls.items():
         evaluation = evaluations.get(cid)
         open_ = sorted(by_control.get(cid, ()), key=lambda f: (f.since, f.target))
-        covers = tuple(covering_exception(exceptions, cid, f.target) for f in open_)
+        covers = tuple(covering_exception(own.get(cid, ()), cid, f.target) for f in open_)
         if open_:
             status = "accepted" if all(c is not None for c in covers) else "failing"
         elif evaluation is None:

@@ -330,20 +330,19 @@ def _open_findings_statement() -> Any:
 
     from compliance.db.models import Finding, FindingChange
 
-    change = aliased(FindingChange)
-
-    def last_change(column: Any) -> Any:
-        return (select(column).where(change.finding_id == Finding.id, change.at < bindparam("moment"))
-                .order_by(change.at.desc(), change.id.desc()).limit(1).correlate(Finding).scalar_subquery())
-
-    candidates = (select(Finding.id, Finding.control_id, Finding.target, last_change(change.at).label("since"),
-                         Finding.message, Finding.state, Finding.last_seen,
-                         last_change(change.to_state).label("state_then"))
+    change, then = aliased(FindingChange), aliased(FindingChange)
+    # per finding one seek on finding_changes (finding_id, at) for its last change before the moment
+    last_change = (select(change.id).where(change.finding_id == Finding.id, change.at < bindparam("moment"))
+                   .order_by(change.at.desc(), change.id.desc()).limit(1).correlate(Finding).scalar_subquery())
+    candidates = (select(Finding.id, Finding.control_id, Finding.target, last_change.label("change_id"),
+                         Finding.message, Finding.state, Finding.last_seen)
                   # a finding resolved before the moment and not reopened since cannot have been open then
                   .where(Finding.first_seen < bindparam("moment"),
                          or_(Finding.state == "open", Finding.resolved_at >= bindparam("moment")))
                   .subquery())
-    stmt = (select(*[c for c in candidates.c if c.name != "state_then"]).where(candidates.c.state_then == "open")
+    stmt = (select(candidates.c.id, candidates.c.control_id, candidates.c.target, then.at, candidates.c.message,
+                   candidates.c.state, candidates.c.last_seen)
+            .join_from(candidates, then, then.id == candidates.c.change_id).where(then.to_state == "open")
             .order_by(candidates.c.control_id, candidates.c.target))
     _STATEMENTS[key] = stmt
     return stmt
@@ -352,7 +351,7 @@ def _open_findings_statement() -> Any:
 def open_findings_at(session: Session, moment: datetime) -> list[OpenFinding]:
     """The findings open at moment (accepted or not), each with the time of its last change to open.
 
-    Per finding two seeks on finding_changes (finding_id, at): its last change before moment and when.
+    Per finding one seek on finding_changes (finding_id, at) for its last change before moment.
     """
     # the stored message is the newest failure's while the finding is open; else it is looked up
     return [OpenFinding(fid, cid, target, since, message if state == "open" and last_seen < moment else None)

@@ -12,6 +12,11 @@ opens a finding or reopens a resolved one (`times_reopened` + 1) and refreshes i
 last seen; a passing target resolves an open finding (with the passing message); an errored or skipped
 target only records its last status; each opening, reopening and resolving is one `finding_changes`
 row of this scan.
+
+Durability: one commit per control, so a crash of the monitor loses at most the controls in flight.
+PostgreSQL commits synchronously, as the server is configured: asynchronous commit (`synchronous_commit
+= off`) would save a disk flush per control, but a failing server would then lose controls the monitor
+was told were stored, which the monitor promises never to do.
 """
 
 from __future__ import annotations
@@ -64,9 +69,6 @@ class _Sql:
                         f"VALUES ({p}, {p}, {p}, {p}, {p})")
 
 
-#: PostgreSQL commits a control without waiting for its WAL to reach the disk (see `write_control`)
-_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
-
 _STATEMENTS: dict[str, _Sql] = {}
 
 
@@ -93,8 +95,6 @@ def write_control(db: Database, control_id: str, rows: list[tuple[Any, ...]], st
     at = _time(now, dialect)
     with db.engine.begin() as connection:
         run = connection.exec_driver_sql
-        if dialect == "postgresql":
-            run(_ASYNC_COMMIT)
         if rows:
             # rows are encoded once by the caller and go to the driver's executemany: SQLAlchemy's
             # per-row parameter processing cost more than the insert

@@ -283,3 +283,37 @@ def test_a_disabled_control_is_stored_inactive_and_active_again_when_enabled(sto
     assert store.sync_controls(load_catalog([tmp_path]), deactivate_missing=True) == 1
     with database.sessions() as session:
         assert session.get_one(ControlRow, "A").active is True
+
+
+def test_findings_of_many_targets_are_kept_in_bulk_as_the_orm_reads_them(store: Any, database: Database,
+                                                                         probe_plugin: type) -> None:
+    """More failing targets than one INSERT of findings takes (see compliance.store.ingest), through
+    open, keep, resolve, error and reopen; the rows read back through the ORM."""
+    from compliance.db.models import Finding
+
+    settings = settings_for(database.url)
+    names = [f"t{i:03d}" for i in range(250)]
+    first = run_scan([probe_control(targets=[(n, "fail") for n in names] + [("ok", "pass")])], settings, store)
+    # t000-t099 fixed, t100 errored, the rest still failing
+    second_targets = [(n, "pass" if i < 100 else "error" if i == 100 else "fail") for i, n in enumerate(names)]
+    run_scan([probe_control(targets=second_targets)], settings, store)
+    third = run_scan([probe_control(targets=[("t000", "fail"), ("t001", "pass")])], settings, store)
+    with database.sessions() as session:
+        findings = {f.target: f for f in session.scalars(select(Finding))}
+        changes = session.execute(select(FindingChange.finding_id, FindingChange.from_state, FindingChange.to_state,
+                                         FindingChange.scan_id).order_by(FindingChange.id)).all()
+    assert sorted(findings) == names
+    assert (findings["t000"].state, findings["t000"].times_reopened, findings["t000"].resolved_at) == ("open", 1, None)
+    assert findings["t000"].last_seen == third.started_at or findings["t000"].last_seen > third.started_at
+    assert (findings["t001"].state, findings["t001"].last_status, findings["t001"].message) == (
+        "resolved", "pass", "probe t001: pass")
+    assert findings["t001"].resolved_at is not None and findings["t001"].resolved_at.tzinfo is not None
+    assert (findings["t100"].state, findings["t100"].last_status, findings["t100"].message) == (
+        "open", "error", "probe t100: fail")
+    assert (findings["t249"].state, findings["t249"].times_reopened) == ("open", 0)
+    assert findings["t249"].first_seen < findings["t249"].last_seen
+    opened = [c for c in changes if c.from_state is None]
+    assert [c.finding_id for c in opened] == [findings[n].id for n in names]  # in the order of the targets
+    assert {c.scan_id for c in opened} == {first.scan_id}
+    assert [(c.from_state, c.to_state) for c in changes[250:]] == [("open", "resolved")] * 100 + [("resolved", "open")]
+    assert changes[-1].finding_id == findings["t000"].id and changes[-1].scan_id == third.scan_id
