@@ -156,7 +156,8 @@ def build_digest(database: Database, settings: Settings, *, week: Period | None 
     now = (now or datetime.now(UTC)).astimezone(UTC)
     zone = settings.zone
     week = week or digest_week(now, zone)
-    overview = build_overview(database, "week", week.end, zone, now=now,
+    # a week not over yet (`digest send --week` of this week) is reported up to today
+    overview = build_overview(database, "week", min(week.end, now.astimezone(zone).date()), zone, now=now,
                               default_schedule=settings.schedule.default_cron, kinds=_check_kinds(settings))
     # the moments the overview counted breaches between (see compliance.report.breaches)
     start, moment = start_of_day(week.start, zone), min(end_of_day(week.end, zone), now)

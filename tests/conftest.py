@@ -72,6 +72,15 @@ def pg_template() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def local_today() -> Any:
+    """Today in Europe/Amsterdam, the zone the monitor's days are counted in: not the machine's date,
+    which differs between 23:00 and 01:00 UTC."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+
+
 #: For a test that is about one database only (an SQLite file, PostgreSQL's advisory lock): parametrizes the
 #: `db_url` fixture, which `database`, `store` and `project` use, with that database alone, so the test is
 #: neither run nor skipped on the other.

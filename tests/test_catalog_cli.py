@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import Project, local_today
 
 BUNDLED = "controls:\n  paths: [controls]\n  bundled: [bio2, avg, forum-standaardisatie]\n"
 
@@ -103,7 +103,7 @@ def test_attest_refuses_bad_input_and_stores_nothing(catalog_project: Project, t
 
 
 def test_expired_evidence_says_what_to_renew(catalog_project: Project) -> None:
-    from datetime import UTC, date, datetime, timedelta
+    from datetime import UTC, datetime, timedelta
 
     from compliance.db import Database
     from compliance.db.models import Attestation
@@ -111,7 +111,7 @@ def test_expired_evidence_says_what_to_renew(catalog_project: Project) -> None:
     db = Database(catalog_project.db_url)
     with db.transaction() as session:  # an attestation recorded last year that ran out yesterday
         session.add(Attestation(control_id="AVG-DPIA", attested_by="FG", evidence="https://x.example/dpia",
-                                valid_until=date.today() - timedelta(days=1), recorded_at=datetime.now(UTC)
+                                valid_until=local_today() - timedelta(days=1), recorded_at=datetime.now(UTC)
                                 - timedelta(days=300), recorded_by="t"))
     db.close()
     [result] = json.loads(catalog_project.run("scan", "--control", "AVG-DPIA", "--format", "json").stdout)["results"]

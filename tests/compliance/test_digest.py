@@ -251,3 +251,20 @@ def test_the_dutch_catalog_is_complete_and_compiled() -> None:
     found = {msg[2] if isinstance(msg[2], str) else tuple(msg[2]) for msg in
              extract_from_dir(str(ROOT), method_map, options_map, keywords={"_": None, "n_": (1, 2)})}
     assert found == {k for k, v in translated.items() if v and all(v if isinstance(v, tuple) else [v])}
+
+
+def test_a_digest_of_a_week_not_over_yet_covers_it_up_to_now(database: Any) -> None:
+    """`digest send --week` of this week on a Wednesday: reported up to today, not refused as the future."""
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from compliance.digest import build_digest
+    from compliance.report.periods import period_containing
+    from compliance.settings import Settings
+
+    settings = Settings.model_validate({"database": {"url": database.url}, "schedule": {"default": None}})
+    wednesday = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+    week = period_containing("week", date(2026, 12, 2))
+    digest = build_digest(database, settings, week=week, now=wednesday, lang="en")
+    assert digest.week == week
+    assert digest.overview.as_of == date(2026, 12, 2) == wednesday.astimezone(ZoneInfo("Europe/Amsterdam")).date()

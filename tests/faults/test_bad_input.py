@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import POSTGRESQL_ONLY, SQLITE_ONLY
+from tests.conftest import POSTGRESQL_ONLY, SQLITE_ONLY, local_today
 
 pytestmark = pytest.mark.faults
 
@@ -196,9 +196,7 @@ def report_year_0001(project: Any) -> tuple[list[str], dict[str, str], str]:
 
 
 def report_year_9999(project: Any) -> tuple[list[str], dict[str, str], str]:
-    from datetime import date
-
-    today = date.today().isoformat()
+    today = local_today().isoformat()
     return (
         ["report", "--as-of", "9999-12-31", "--format", "json"],
         {},
