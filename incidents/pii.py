@@ -15,9 +15,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stdnum import iban as stdnum_iban
-from stdnum.nl import bsn as stdnum_bsn
-
 #: Spaces and dashes people type or paste (no-break, narrow, figure and thin spaces; hyphens, en dash,
 #: minus), each made a plain space or hyphen before matching.
 _SEPARATOR_FORMS = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u2009": " ", "\u2002": " ",
@@ -75,12 +72,16 @@ def passes_eleven_test(digits: str) -> bool:
     """The BSN eleven-test: 9·d1 + 8·d2 + … + 2·d8 − 1·d9 is a multiple of 11 (and not all zeros)."""
     if len(digits) != 9 or not digits.isdigit() or int(digits) == 0:
         return False
-    return bool(stdnum_bsn.is_valid(digits))
+    from stdnum.nl import bsn  # imported when a text is checked: not on every command's start-up
+
+    return bool(bsn.is_valid(digits))
 
 
 def valid_iban(text: str) -> bool:
     """ISO 13616: the country's length and format and the mod-97 check; spaces, dashes and dots allowed."""
-    return bool(stdnum_iban.is_valid(normalised(text)))
+    from stdnum import iban
+
+    return bool(iban.is_valid(normalised(text)))
 
 
 def _ibans(text: str) -> list[tuple[str, int, int]]:
