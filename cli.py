@@ -72,6 +72,8 @@ COMMANDS: dict[str, Mount] = {
     "report": Mount("compliance.report.commands:report", "The risk overview for management."),
     "scan": Mount("compliance.engine.commands:scan", "Run the checks and store results and findings."),
     "schedule": Mount("compliance.scheduler.commands:schedule", "The scheduler daemon: scans, alerts and the digest."),
+    "worker": Mount("compliance.zones.commands:worker", "Run the checks of one network zone (a Celery worker)."),
+    "workers": Mount("compliance.zones.commands:workers", "The network zones, their live workers and waiting checks."),
 }
 
 

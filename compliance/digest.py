@@ -132,8 +132,9 @@ class Digest:
 
 
 def _check_kinds(settings: Settings) -> dict[str, str] | None:
-    """Per control id `automated` or `evidence`, from the catalog (as the report command does); None when
-    the catalog does not load (the overview then leaves the automated/evidence split out)."""
+    """Per control id `automated`, `evidence` or `unconfigured`, from the catalog and the configured target
+    groups (as the report command does); None when the catalog does not load (the overview then leaves the
+    automated/evidence split out)."""
     from compliance.catalog import load_catalog
     from compliance.errors import ComplianceError
     from compliance.soa import control_kind
@@ -142,7 +143,7 @@ def _check_kinds(settings: Settings) -> dict[str, str] | None:
         catalog = load_catalog(settings.control_paths, settings.targets, bundled=settings.controls.bundled)
     except ComplianceError:
         return None
-    return {control.id: control_kind(control) for control in catalog}
+    return {control.id: control_kind(control, settings.targets) for control in catalog}
 
 
 def build_digest(database: Database, settings: Settings, *, week: Period | None = None, now: datetime | None = None,

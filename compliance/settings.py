@@ -73,6 +73,21 @@ class ScanSettings(Section):
     timeout: Seconds = 30.0
 
 
+class ZonesSettings(Section):
+    """Checks in other network zones, run by `compliance worker --zone NAME` through a message broker.
+
+    The broker's URL comes only from the environment (COMPLIANCE_BROKER_URL): it holds a password.
+    """
+
+    #: target group -> zone whose workers can reach its targets (a check or control may name its own zone)
+    groups: dict[str, Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]] = Field(default_factory=dict)
+    #: how long a scan waits for a zone that sends no answer at all, on top of the longest check timeout;
+    #: then that zone's unanswered checks become `error` results ("no answer from zone ... within N s")
+    patience: Seconds = 60.0
+    #: how long a scan waits for the workers of a zone to answer "who is there?" before it starts
+    discovery_timeout: Seconds = 1.0
+
+
 class NetworkSettings(Section):
     nameserver: str | None = None
     timeout: Seconds = 10.0
@@ -278,6 +293,7 @@ class Settings(Section):
     slack: SlackSettings = SlackSettings()
     alerts: AlertsSettings = AlertsSettings()
     history: HistorySettings = HistorySettings()
+    zones: ZonesSettings = ZonesSettings()
     targets: dict[str, list[TargetItem]] = Field(default_factory=dict)
     timezone: str = "Europe/Amsterdam"
 
@@ -301,6 +317,14 @@ class Settings(Section):
 
         groups = handler(value)
         return value if isinstance(value, LocDict) else groups
+
+    @model_validator(mode="after")
+    def _zones_name_known_groups(self) -> Settings:
+        unknown = sorted(set(self.zones.groups) - set(self.targets))
+        if unknown:
+            raise ValueError(f"zones.groups names target group {', '.join(repr(g) for g in unknown)}, which is not "
+                             "under `targets:`; correct the name or add the group")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -13,7 +13,10 @@ of the compliance score when it is marked not applicable itself, or when every B
 Coverage is counted per BIO2 measure (`measure_coverage`): a measure is covered by the enabled controls
 whose references name it (an ISO control number names none of its measures), `automated` when one of
 them has a check other than `evidence`, `evidence` when they only have evidence checks, `none` without
-a control. A control marked not applicable by its id covers nothing.
+a control. A control marked not applicable by its id covers nothing. Given the configured target groups
+(`Settings.targets`), only checks that will run count: a check on a group without targets runs nothing,
+so a control with evidence and such a check is `evidence`, and one with only such checks covers nothing
+(`control_kind`: `unconfigured`).
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from compliance.errors import ComplianceError, did_you_mean
 
 if TYPE_CHECKING:
-    from compliance.catalog import Catalog, Control
+    from compliance.catalog import Catalog, CheckSpec, Control
     from compliance.db import Database
 
 _NUMBER = re.compile(r"^([5-8])\.(\d{1,2})(?:\.(\d{1,2}))?$")
@@ -146,9 +149,45 @@ def not_applicable_control_ids(db: Database) -> set[str]:
 # -- coverage ------------------------------------------------------------------------------------------
 
 
-def control_kind(control: Control) -> str:
-    """`evidence` when a control is only shown by attestations, else `automated`."""
-    return "evidence" if all(spec.plugin == "evidence" for spec in control.checks) else "automated"
+#: Target groups as configured (`Settings.targets`): group name -> its targets. None: not known (the
+#: catalog alone decides, as for a caller without a configuration).
+Groups: TypeAlias = Mapping[str, list[Any]] | None
+
+
+def check_runs(spec: CheckSpec, groups: Groups) -> bool:
+    """Whether a check will run at a scan: it has no `targets`, an inline list that is not empty, or names
+    a group that has targets in `groups`. Without `groups` (None) every check counts as running."""
+    if groups is None or spec.targets is None:
+        return True
+    if isinstance(spec.targets, str):
+        return bool(groups.get(spec.targets))
+    return bool(spec.targets)
+
+
+def unconfigured_groups(control: Control, groups: Groups) -> list[str]:
+    """The target groups named by the control's checks that have no targets in `groups` (empty or not
+    defined), sorted: those checks do not run. Empty without `groups`."""
+    if groups is None:
+        return []
+    return sorted({spec.targets for spec in control.checks
+                   if isinstance(spec.targets, str) and not check_runs(spec, groups)})
+
+
+def control_kind(control: Control, groups: Groups = None) -> str:
+    """How a control is shown at a scan: `automated` when one of its checks other than `evidence` runs,
+    `evidence` when only its evidence checks (attestations) do, `unconfigured` when none of its checks
+    runs because each one's target group is empty (it is then skipped: it covers nothing).
+
+    A check on a target group runs only when the group has targets (`check_runs`), so `groups` are the
+    configured target groups (`Settings.targets`). Without them (None) the catalog alone decides:
+    `evidence` when every check is an evidence check, else `automated`; never `unconfigured`.
+    """
+    if groups is None:
+        return "evidence" if all(spec.plugin == "evidence" for spec in control.checks) else "automated"
+    running = [spec for spec in control.checks if check_runs(spec, groups)]
+    if any(spec.plugin != "evidence" for spec in running):
+        return "automated"
+    return "evidence" if running else "unconfigured"
 
 
 @dataclass
@@ -179,28 +218,32 @@ def covering(catalog: Catalog, framework: str) -> dict[str, list[Control]]:
     return found
 
 
-def coverage(catalog: Catalog, framework: str, found: Mapping[str, Decision] | None = None) -> list[CoverageGroup]:
-    """Per group (theme), how many requirements the catalog covers automatically, by evidence, or not."""
+def coverage(catalog: Catalog, framework: str, found: Mapping[str, Decision] | None = None,
+             groups: Groups = None) -> list[CoverageGroup]:
+    """Per group (theme), how many requirements the catalog covers automatically, by evidence, or not.
+
+    `groups` are the configured target groups (see `control_kind`): a requirement whose controls' checks
+    do not run for lack of targets is missing."""
     from compliance.frameworks import load
 
     spec = load(framework)
     by_number = covering(catalog, framework)
-    groups = {g: CoverageGroup(g) for g in spec.groups}
+    themes = {g: CoverageGroup(g) for g in spec.groups}
     for requirement in spec.requirements:
-        group = groups[requirement.group]
+        group = themes[requirement.group]
         group.requirements += 1
         decision = (found or {}).get(requirement.number)
         if decision is not None and not decision.applies:
             group.not_applicable.append(requirement.number)
         controls = by_number.get(requirement.number, [])
-        kinds = {control_kind(c) for c in controls}
-        if "automated" in kinds:
+        kind = coverage_kind(controls, groups)
+        if kind == "automated":
             group.automated.append(requirement.number)
-        elif kinds:
+        elif kind == "evidence":
             group.evidence.append(requirement.number)
         else:
             group.missing.append(requirement.number)
-    return list(groups.values())
+    return list(themes.values())
 
 
 # -- coverage per BIO2 measure -------------------------------------------------------------------------
@@ -216,11 +259,12 @@ def worst_status(statuses: Iterable[str]) -> str:
     return next((s for s in _STATUS_ORDER if s in seen), "none")
 
 
-def coverage_kind(controls: Iterable[Control]) -> str:
-    """`automated` when one of the controls has a check other than evidence, `evidence` when they all
-    only have evidence checks, `none` without controls."""
-    kinds = {control_kind(c) for c in controls}
-    return "automated" if "automated" in kinds else "evidence" if kinds else "none"
+def coverage_kind(controls: Iterable[Control], groups: Groups = None) -> str:
+    """`automated` when one of the controls has a check other than evidence (that runs, with `groups`:
+    see `control_kind`), `evidence` when they only have evidence checks (that run), `none` without
+    controls or when none of their checks runs."""
+    kinds = {control_kind(c, groups) for c in controls}
+    return "automated" if "automated" in kinds else "evidence" if "evidence" in kinds else "none"
 
 
 def _counting(catalog: Catalog, found: Mapping[str, Decision]) -> list[Control]:
@@ -278,11 +322,12 @@ class MeasureCoverage:
 
 
 def measure_coverage(catalog: Catalog, found: Mapping[str, Decision], states: Mapping[str, str],
-                     lang: str = "en") -> list[MeasureCoverage]:
+                     lang: str = "en", groups: Groups = None) -> list[MeasureCoverage]:
     """Every live BIO2 measure, in the framework's order, with its coverage, applicability and status.
 
     `found` are the decisions (`decisions`), `states` the current state per control id
-    (`control_states`); a control without a state is `not evaluated`.
+    (`control_states`); a control without a state is `not evaluated`. `groups` are the configured target
+    groups (`Settings.targets`, see `control_kind`); None judges by the catalog alone.
     """
     from compliance.frameworks import load
 
@@ -296,7 +341,7 @@ def measure_coverage(catalog: Catalog, found: Mapping[str, Decision], states: Ma
         applies = decision is None or decision.applies
         rows.append(MeasureCoverage(
             measure.number, measure.control, measure.label(lang), themes.get(measure.control, ""), measure.hygiene,
-            measure.cbw, coverage_kind(controls), [c.id for c in controls], applies,
+            measure.cbw, coverage_kind(controls, groups), [c.id for c in controls], applies,
             "" if applies or decision is None else decision.reason,
             decision.decided_by if decision else None, decision.decided_at if decision else None,
             worst_status(states.get(c.id, "not evaluated") for c in controls),
@@ -347,15 +392,18 @@ class SoaRow:
                 "coverage": self.coverage, "controls": self.controls, "status": self.status}
 
 
-def statement(catalog: Catalog, db: Database, lang: str = "en") -> list[SoaRow]:
-    """The VvT: every ISO/IEC 27002:2022 control with its BIO2 measures, applicability, coverage, status."""
+def statement(catalog: Catalog, db: Database, lang: str = "en", groups: Groups = None) -> list[SoaRow]:
+    """The VvT: every ISO/IEC 27002:2022 control with its BIO2 measures, applicability, coverage, status.
+
+    `groups` are the configured target groups (`Settings.targets`): a check on a group without targets
+    does not run, so it does not make a control automated (see `control_kind`). None: the catalog alone."""
     from compliance.frameworks import load
 
     found = decisions(db)
     states = control_states(db)
     whole = covering_iso(catalog, found)
     per_control: dict[str, list[MeasureCoverage]] = {}
-    for measure in measure_coverage(catalog, found, states, lang):
+    for measure in measure_coverage(catalog, found, states, lang, groups):
         per_control.setdefault(measure.control, []).append(measure)
     rows = []
     for requirement in load("bio2").requirements:
@@ -363,7 +411,7 @@ def statement(catalog: Catalog, db: Database, lang: str = "en") -> list[SoaRow]:
         own = whole.get(requirement.number, [])
         measures = per_control.get(requirement.number, [])
         applicable = [m for m in measures if m.applies]
-        kinds = [m.coverage for m in applicable] + ([coverage_kind(own)] if own or not applicable else [])
+        kinds = [m.coverage for m in applicable] + ([coverage_kind(own, groups)] if own or not applicable else [])
         controls = list(dict.fromkeys([c.id for c in own] + [cid for m in measures for cid in m.controls]))
         statuses = [states.get(c.id, "not evaluated") for c in own] + [m.status for m in applicable]
         rows.append(SoaRow(

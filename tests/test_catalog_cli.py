@@ -32,7 +32,15 @@ def test_list_by_framework(catalog_project: Project) -> None:
     forum = json.loads(catalog_project.run("controls", "list", "--framework", "forum-standaardisatie",
                                            "--format", "json").stdout)
     assert {c["id"] for c in forum} >= {"FS-HTTPS", "FS-MAIL-AUTH", "FS-DNSSEC", "FS-SECURITY-TXT"}
-    assert {c["kind"] for c in forum} == {"automated"}
+    # their checks run on target groups this configuration leaves out: nothing of them runs yet
+    assert {c["kind"] for c in forum} == {"unconfigured"}
+    assert all(c["unconfigured_groups"] for c in forum)
+    catalog_project.config.write_text(f"database:\n  url: {catalog_project.db_url}\n{BUNDLED}"
+                                      "targets:\n  websites: [https://www.gemeente.example]\n", encoding="utf-8")
+    forum = json.loads(catalog_project.run("controls", "list", "--framework", "forum-standaardisatie",
+                                           "--format", "json").stdout)
+    https = next(c for c in forum if c["id"] == "FS-HTTPS")
+    assert (https["kind"], https["unconfigured_groups"]) == ("automated", [])
 
 
 def test_evidence_passes_while_valid_and_fails_when_missing_expired_or_changed(catalog_project: Project,

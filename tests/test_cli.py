@@ -318,7 +318,7 @@ def test_checks_list_shows_the_built_ins(run_cli: Any) -> None:
     data = json.loads(run_cli("checks", "list", "--format", "json").stdout)
     names = {d["name"]: d for d in data}
     assert {"file_age", "file_permissions", "tcp_port", "command"} <= set(names)
-    assert names["file_age"]["parameters"] == ["path", "max_age"]
+    assert names["file_age"]["parameters"] == ["path", "mode", "max_age", "min_age"]
     assert names["file_age"]["origin"].startswith("compliance-monitor ")
 
 
@@ -482,8 +482,8 @@ def test_validate_as_json_for_scripts(project: Project, probe_plugin: type) -> N
 
 def test_checks_show_prints_the_plugin_documentation(run_cli: Any) -> None:
     text = run_cli("checks", "show", "file_age").stdout
-    assert "Secure state: a recent copy exists." in text and "Example::" in text
-    assert "max_age: required — The oldest the newest match may be" in text
+    assert "Secure state, `mode: newest` (the default): a recent copy exists." in text and "Example::" in text
+    assert "max_age: default None — Mode `newest`: the oldest the newest match may be" in text
     data = json.loads(run_cli("checks", "show", "breach_register", "--format", "json").stdout)
     assert {p["name"]: p["default"] for p in data["parameters"]} == {"assess_within": "3d", "lookback": "365d"}
     assert data["facts"] == ["breaches"]

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -28,8 +29,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
-BUILT_IN_PLUGINS = ["breach_register", "command", "dnssec", "evidence", "file_age", "file_permissions", "https",
-                    "mail_auth", "security_txt", "tcp_port", "tls"]
+# the plugins pyproject.toml declares, in the order `checks list` shows them
+BUILT_IN_PLUGINS = sorted(tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(
+    encoding="utf-8"))["project"]["entry-points"]["compliance.checks"])
 # Not sources: left out of the copy that the wheel is built from
 NOT_SOURCES = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "demo", "__pycache__", "*.egg-info",
                                      ".*_cache", "*.db")

@@ -75,6 +75,11 @@ def _text_error(value: Any) -> str | None:
     return None
 
 
+#: A network zone's name: `local` (this process) or the zone of `compliance worker --zone NAME`.
+Zone = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", max_length=40)]
+LOCAL_ZONE = "local"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,6 +91,8 @@ class CheckSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     targets: str | list[str | dict[str, Any]] | None = None
     timeout: Seconds | None = None
+    #: the network zone whose workers run this check (`compliance worker --zone`); default: the control's
+    zone: Zone | None = None
 
 
 class Control(_Strict):
@@ -103,6 +110,8 @@ class Control(_Strict):
     checks: list[CheckSpec] = Field(min_length=1)
     combine: Literal["all", "any"] = "all"
     timeout: Seconds | None = None
+    #: the network zone whose workers run this control's checks; default: its target group's, else `local`
+    zone: Zone | None = None
     enabled: bool = True
     #: The texts per language beside the plain value, e.g. {"nl": {"title": ..., "description": ...}};
     #: filled from `title: {en: ..., nl: ...}` (and description, owner). An evidence check's
@@ -226,6 +235,7 @@ class PlannedCheck:
     plugin: str
     params: dict[str, Any]
     timeout: float
+    zone: str = LOCAL_ZONE
 
 
 @dataclass(frozen=True)
@@ -736,7 +746,17 @@ def target_params(
     return runs
 
 
-def plan(control: Control, groups: Mapping[str, list[Any]], default_timeout: float) -> list[PlannedCheck]:
+def check_zone(control: Control, spec: CheckSpec, group_zones: Mapping[str, str]) -> str:
+    """Where a check runs: its own zone, else its control's, else its target group's, else `local`."""
+    if spec.zone or control.zone:
+        return spec.zone or control.zone or LOCAL_ZONE
+    if isinstance(spec.targets, str):
+        return group_zones.get(spec.targets, LOCAL_ZONE)
+    return LOCAL_ZONE
+
+
+def plan(control: Control, groups: Mapping[str, list[Any]], default_timeout: float,
+         group_zones: Mapping[str, str] | None = None) -> list[PlannedCheck]:
     """Every plugin run a control needs, its targets expanded. The control must have validated."""
     from compliance import plugins
 
@@ -744,7 +764,8 @@ def plan(control: Control, groups: Mapping[str, list[Any]], default_timeout: flo
     for ci, spec in enumerate(control.checks):
         plugin = plugins.load(spec.plugin)
         timeout = spec.timeout or control.timeout or default_timeout
+        zone = check_zone(control, spec, group_zones or {})
         for params in target_params(spec, plugin, groups):
             assert isinstance(params, dict)
-            planned.append(PlannedCheck(control.id, ci, spec.plugin, params, timeout))
+            planned.append(PlannedCheck(control.id, ci, spec.plugin, params, timeout, zone))
     return planned

@@ -81,23 +81,30 @@ def controls_list(app: App, control_paths: tuple[str, ...], tags: tuple[str, ...
     Bundled controls (from the catalog shipped with the product, see controls.bundled in
     compliance.yaml) are listed with your own; `--framework` keeps those of one framework.
     """
+    # Kind (`control_kind` with the configured target groups): automated when a check other than evidence
+    # runs, evidence when only evidence checks run, unconfigured when none runs; a check on a target group
+    # runs only when the group has targets. `unconfigured_groups` (JSON) names the groups without targets.
     from compliance.errors import display_path
-    from compliance.soa import control_kind
+    from compliance.soa import control_kind, unconfigured_groups
 
+    groups = app.settings.targets
     selected = [c for c in app.catalog(control_paths) if (not tags or set(tags) & set(c.tags))
                 and (framework is None or framework in c.frameworks)]
     if fmt == "json":
         emit_json([{**c.model_dump(mode="json"), "source": "bundled" if c.bundled else display_path(c.source),
-                    "line": c.line, "frameworks": c.frameworks, "kind": control_kind(c),
-                    "overridden_in": display_path(c.override_source) if c.override_source else None}
+                    "line": c.line, "frameworks": c.frameworks, "kind": control_kind(c, groups),
+                    "overridden_in": display_path(c.override_source) if c.override_source else None,
+                    "unconfigured_groups": unconfigured_groups(c, groups)}
                    for c in selected])
         return
+    waiting = sorted({g for c in selected for g in unconfigured_groups(c, groups)})
     emit_table(["Id", "Title", "Theme", "Severity", "Kind", "Checks", "Source"], [
-        (c.id, c.title + ("" if c.enabled else " (disabled)"), c.theme, c.severity.value, control_kind(c),
+        (c.id, c.title + ("" if c.enabled else " (disabled)"), c.theme, c.severity.value, control_kind(c, groups),
          ", ".join(s.plugin for s in c.checks),
          ("bundled" if c.bundled else display_path(c.source)) + (" + override" if c.override_source else ""))
         for c in selected
-    ])
+    ], title=(f"Checks on target group{'s' if len(waiting) > 1 else ''} without targets do not run (add them "
+              f"under `targets:` in compliance.yaml): {', '.join(waiting)}") if waiting else None)
 
 
 @controls.command("coverage")
@@ -125,17 +132,20 @@ def controls_coverage(app: App, framework: str, by: str, lang: str, control_path
     """
     from compliance import soa
 
+    # a check on a target group without targets in compliance.yaml does not run: it makes nothing automated
     if by != "theme" and framework != "bio2":
         error(f"--by {by} lists BIO2 controls and measures; leave out --framework {framework} or use --by theme")
     catalog = app.catalog(control_paths)
+    targets = app.settings.targets
     found = soa.decisions(app.database())
     if by == "measure":
-        _coverage_by_measure(soa.measure_coverage(catalog, found, soa.control_states(app.database()), lang), fmt)
+        _coverage_by_measure(soa.measure_coverage(catalog, found, soa.control_states(app.database()), lang,
+                                                  targets), fmt)
         return
     if by == "control":
-        _coverage_by_control(soa.statement(catalog, app.database(), lang), fmt)
+        _coverage_by_control(soa.statement(catalog, app.database(), lang, targets), fmt)
         return
-    groups = soa.coverage(catalog, framework, found)
+    groups = soa.coverage(catalog, framework, found, targets)
     totals = {k: sum(g.as_dict()[k] for g in groups)
               for k in ("requirements", "automated", "evidence", "missing", "not_applicable")}
     if fmt == "json":
@@ -254,7 +264,7 @@ def controls_soa(app: App, fmt: str, lang: str, output: str | None, control_path
     from compliance import soa
     from compliance.report.soa import render_soa
 
-    rows = soa.statement(app.catalog(control_paths), app.database(), lang)
+    rows = soa.statement(app.catalog(control_paths), app.database(), lang, app.settings.targets)
     text = render_soa(rows, fmt, lang, zone=app.settings.zone)
     if output:
         from compliance.safe_output import write_private

@@ -51,6 +51,8 @@ class CheckTask:
     net_timeout: float = 10.0
     base_dir: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    #: the network zone whose workers run it (`local`: this process)
+    zone: str = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,16 @@ class Executor(Protocol):
     """
 
     def execute(self, tasks: Sequence[CheckTask]) -> Iterator[TaskOutcome]: ...
+
+
+class Preparing(Protocol):
+    """An executor that must get ready before a scan starts (reach a broker, find the zones' workers).
+
+    `run_scan` calls `prepare(tasks)` before it writes anything; an exception there (e.g. a
+    ComplianceError: the broker cannot be reached) stops the scan with the database unchanged.
+    """
+
+    def prepare(self, tasks: Sequence[CheckTask]) -> None: ...
 
 
 def default_target(task: CheckTask) -> str:
@@ -411,12 +423,12 @@ def make_tasks(controls: Iterable[Control], settings: Settings,
     for control in controls:
         if not control.enabled:
             continue
-        for p in plan(control, settings.targets, settings.scan.timeout):
+        for p in plan(control, settings.targets, settings.scan.timeout, settings.zones.groups):
             kinds = plugins.load(p.plugin).facts
             tasks.append(CheckTask(
                 p.control_id, p.check_index, p.plugin, p.params, p.timeout, nameserver=net.nameserver,
                 ca_file=ca_file, net_timeout=net.timeout, base_dir=str(settings.base_dir),
-                facts=facts(kinds, control.id) if kinds and facts is not None else {},
+                facts=facts(kinds, control.id) if kinds and facts is not None else {}, zone=p.zone,
             ))
     return tasks
 
@@ -437,11 +449,20 @@ def run_scan(
     `breaches` (`compliance.incidents.facts.FACT_SOURCES`): the caller passes them in.
     A KeyboardInterrupt or crash marks the scan interrupted or failed; controls stored before stay.
     """
+    from compliance.errors import ComplianceError
     from compliance.facts import FactGatherer
 
-    executor = executor or ThreadExecutor(settings.scan.concurrency)
     enabled = [c for c in controls if c.enabled]
     tasks = make_tasks(enabled, settings, FactGatherer(store.db, store.zone, fact_sources))
+    if executor is None:
+        remote = sorted({t.zone for t in tasks if t.zone != "local"})
+        if remote:
+            raise ComplianceError(f"checks in zone {', '.join(remote)} need workers: run the scan with the "
+                                  "zone executor (compliance.zones.ZoneExecutor), as `compliance scan` does")
+        executor = ThreadExecutor(settings.scan.concurrency)
+    prepare = getattr(executor, "prepare", None)
+    if prepare is not None:
+        prepare(tasks)
     expected: dict[str, int] = {c.id: 0 for c in enabled}
     for task in tasks:
         expected[task.control_id] += 1

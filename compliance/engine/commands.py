@@ -55,6 +55,7 @@ def _run_scan(app: App, *, control_ids: Sequence[str], tags: Sequence[str], fmt:
     from compliance.engine import run_scan
     from compliance.errors import did_you_mean
     from compliance.incidents.facts import FACT_SOURCES
+    from compliance.zones import ZoneExecutor
 
     catalog = app.catalog(control_paths)
     for cid in control_ids:
@@ -72,7 +73,8 @@ def _run_scan(app: App, *, control_ids: Sequence[str], tags: Sequence[str], fmt:
         store.sync_controls(catalog, deactivate_missing=True)
     try:
         with _progress(enabled=sys.stderr.isatty()) as progress:
-            report = run_scan(selected, app.settings, store, progress=progress, fact_sources=FACT_SOURCES)
+            report = run_scan(selected, app.settings, store, progress=progress, fact_sources=FACT_SOURCES,
+                              executor=ZoneExecutor(app.settings))
     except KeyboardInterrupt:  # Ctrl-C: run_scan has marked the scan interrupted, stored controls stay
         click.echo("interrupted: the controls checked so far are stored and the scan is marked interrupted",
                    err=True)

@@ -161,8 +161,12 @@ def _year_bounds(year: int, zone: tzinfo) -> tuple[datetime, datetime]:
 
 
 def evaluate(catalog: Catalog, db: Database, year: int, *, lang: str = "nl", zone: tzinfo = UTC,
-             now: datetime | None = None, tolerance_days: int = TOLERANCE_DAYS) -> Evaluation:
-    """The proposed answer for every live BIO2 measure over the calendar year `year` (see docs/ensia.md)."""
+             now: datetime | None = None, tolerance_days: int = TOLERANCE_DAYS,
+             groups: Mapping[str, list[Any]] | None = None) -> Evaluation:
+    """The proposed answer for every live BIO2 measure over the calendar year `year` (see docs/ensia.md).
+
+    `groups` (the configuration's target groups) makes a check on an empty group count as not running for
+    the coverage, as in the statement of applicability (`soa.control_kind`)."""
     from compliance import soa
     from compliance.frameworks import load
 
@@ -190,7 +194,7 @@ def evaluate(catalog: Catalog, db: Database, year: int, *, lang: str = "nl", zon
         key, why = answer(decision, rows, lang, zone)
         measures.append(MeasureAnswer(
             measure.number, measure.control, measure.label(lang), key, ANSWERS[key][lang], why,
-            soa.coverage_kind(controls),
+            soa.coverage_kind(controls, groups),
             None if decision is None else {"subject": decision.subject, "applicable": decision.applies,
                                            "reason": decision.reason, "decided_by": decision.decided_by,
                                            "decided_at": decision.decided_at,

@@ -46,7 +46,8 @@ def ensia_export(app: App, year: int, fmt: str, lang: str, output: str | None,
 
     if fmt == "xlsx" and output is None and sys.stdout.isatty():
         error("a spreadsheet does not belong on a terminal; add --output ensia.xlsx (or redirect the output)")
-    evaluation = evaluate(app.catalog(control_paths), app.database(), year, lang=lang, zone=app.settings.zone)
+    evaluation = evaluate(app.catalog(control_paths), app.database(), year, lang=lang, zone=app.settings.zone,
+                          groups=app.settings.targets)
     content = render(evaluation, fmt, app.settings.zone)
     if output:
         write_private(Path(output), content)

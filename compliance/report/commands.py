@@ -47,12 +47,13 @@ def report(app: App, period: str, as_of: Any, fmt: str, lang: str, output: str |
 
 
 def _check_kinds(app: App) -> dict[str, str] | None:
-    """Per control id `automated` or `evidence`, from the catalog; None when the catalog does not load
-    (the report then leaves the automated/evidence split of its coverage out)."""
+    """Per control id `automated`, `evidence` or `unconfigured`, from the catalog and the configured target
+    groups (a check on a group without targets does not run); None when the catalog does not load (the
+    report then leaves the automated/evidence split of its coverage out)."""
     from compliance.errors import ComplianceError
     from compliance.soa import control_kind
 
     try:
-        return {c.id: control_kind(c) for c in app.catalog()}
+        return {c.id: control_kind(c, app.settings.targets) for c in app.catalog()}
     except ComplianceError:
         return None

@@ -24,8 +24,9 @@ How the figures are defined (docs/report.md explains them for readers of the rep
   references is passing, failing or accepted (it has been evaluated and its checks ran). Applicable
   measures not monitored (no control, or none evaluated) are blind spots. Each applicable measure is
   `automated` when a counted control naming it has a check other than evidence, `evidence` when they
-  only have evidence checks, `none` without a counted control (the split needs the catalog's checks,
-  passed in as `kinds`).
+  only have evidence checks, `none` without a counted control or when none of their checks runs (the
+  split needs the catalog's checks and the configured target groups, passed in as `kinds`: a check on
+  a target group without targets does not run).
 - **Top risks** are the failing and accepted controls ranked by severity weight x (days failing + 1).
 """
 
@@ -408,7 +409,9 @@ def measure_states(states: Mapping[str, ControlState], decided: Mapping[str, Dec
             kind = None
         else:  # a control stored but no longer in the catalog was synced with checks: count it automated
             covering_kinds = {kinds.get(s.control.id, "automated") for s in covering}
-            kind = "automated" if "automated" in covering_kinds else "evidence"
+            # `unconfigured` controls (no check runs: their target groups are empty) cover nothing
+            kind = ("automated" if "automated" in covering_kinds
+                    else "evidence" if "evidence" in covering_kinds else "none")
         found.append(MeasureState(measure.number, themes.get(measure.control, ""),
                                   decision is None or decision.applies,
                                   any(s.status in MONITORING for s in covering), kind))
@@ -579,8 +582,8 @@ def build_overview(
     `as_of` defaults to today in `zone` and may not lie in the future; days end at midnight in
     `zone`. `default_schedule` is the cron expression for controls without a schedule of their own
     (without it, such a control is overdue after `UNSCHEDULED_MAX_AGE`). `kinds` gives per control id
-    `automated` or `evidence` (`compliance.soa.control_kind` over the catalog); without it the coverage
-    does not split measures into automated and evidence.
+    `automated`, `evidence` or `unconfigured` (`compliance.soa.control_kind` over the catalog and the
+    configured target groups); without it the coverage does not split measures into automated and evidence.
     """
     from compliance.history import raw_from
     from compliance.soa import history

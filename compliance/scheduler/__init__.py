@@ -486,6 +486,11 @@ class _Stoppable:
         self.grace = grace
         self.lost = lost or threading.Event()
 
+    def prepare(self, tasks: Sequence[CheckTask]) -> None:
+        prepare = getattr(self.inner, "prepare", None)
+        if prepare is not None:
+            prepare(tasks)
+
     def execute(self, tasks: Sequence[CheckTask]) -> Iterator[TaskOutcome]:
         done = object()
         outcomes: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -598,8 +603,10 @@ def _finish_run(rt: _Runtime, run_id: int, status: str, error: str | None = None
 
 def run_scan_job(job_id: str, *, scheduled_at: datetime | None = None) -> None:
     """Scan the controls of a scan job, once for its scheduled time (the job function of scans)."""
-    from compliance.engine import ThreadExecutor, run_scan
+    from compliance.engine import run_scan
+    from compliance.errors import ComplianceError
     from compliance.incidents.facts import FACT_SOURCES
+    from compliance.zones import ZoneExecutor
 
     rt = _current()
     scheduled_at = (scheduled_at or _utcnow()).astimezone(UTC)
@@ -619,7 +626,7 @@ def run_scan_job(job_id: str, *, scheduled_at: datetime | None = None) -> None:
         _finish_run(rt, run_id, "completed", "no enabled controls")
         return
     store = _RunStore(rt, run_id)
-    executor = _Stoppable(ThreadExecutor(rt.settings.scan.concurrency), rt.stopping,
+    executor = _Stoppable(ZoneExecutor(rt.settings), rt.stopping,
                           rt.settings.schedule.stop_grace.total_seconds(), rt.lost)
     try:
         report = run_scan(controls, rt.settings, store, executor=executor, trigger="schedule",
@@ -636,7 +643,10 @@ def run_scan_job(job_id: str, *, scheduled_at: datetime | None = None) -> None:
         return
     except Exception as exc:
         _finish_run(rt, run_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
-        log.exception("%s: scan %s failed", job_id, store.scan_id)
+        if isinstance(exc, ComplianceError) and store.scan_id is None:  # e.g. the zones' broker is down
+            log.error("%s: the scan did not start: %s; it runs again at the next scheduled time", job_id, exc)
+        else:
+            log.exception("%s: scan %s failed", job_id, store.scan_id)
         return
     if store.fenced or not _finish_run(rt, run_id, "completed"):
         log.warning("%s: scan %d ended after this daemon lost the leader lock; the new leader runs it again",

@@ -10,6 +10,7 @@ import yaml
 from compliance import frameworks, plugins
 from compliance.catalog import bundled_folder, load_catalog
 from compliance.errors import ValidationFailed
+from tests.conftest import Project
 
 ALL = ["bio2", "avg", "forum-standaardisatie"]
 
@@ -186,3 +187,46 @@ def test_every_requirement_has_a_whole_english_and_dutch_title(name: str) -> Non
         assert titles["5.18"]["en"] == "Access rights granted, reviewed and withdrawn"
     if name == "avg":
         assert titles["5"]["en"] == "Purpose limitation, minimisation and storage limits"
+
+
+def _group_users(catalog) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
+    users: dict[str, set[str]] = {}
+    for control in catalog:
+        for spec in control.checks:
+            if isinstance(spec.targets, str):
+                users.setdefault(spec.targets, set()).add(control.id)
+    return users
+
+
+def test_every_target_group_of_the_shipped_catalog_is_documented(catalog) -> None:  # type: ignore[no-untyped-def]
+    root = Path(__file__).resolve().parents[2]
+    example = (root / "config" / "compliance.example.yaml").read_text()
+    table = (root / "docs" / "catalog.md").read_text()
+    for group, users in _group_users(catalog).items():
+        assert f"| `{group}` |" in table, group
+        for cid in users:  # the table names every control that uses the group
+            row = next(line for line in table.splitlines() if line.startswith(f"| `{group}` |"))
+            assert cid in row, (group, cid)
+    # the groups added with issue 17 have an example entry in the example configuration
+    for group in ("directories", "m365_tenants", "m365_scubagear", "m365_maester", "ssh_servers", "log_sources",
+                  "retained_logs", "backup_copies", "vulnerability_exports"):
+        assert f"  # {group}:" in example, group
+
+
+def test_a_shipped_evidence_control_keeps_its_evidence_status_while_its_new_groups_are_empty(
+        project: Project) -> None:
+    """BIO-MFA gained checks on m365 groups; a monitor that has not filled them in sees its evidence only."""
+    import json
+
+    project.config.write_text(f"database:\n  url: {project.db_url}\ncontrols:\n  paths: [controls]\n"
+                              f"  bundled: [bio2]\n", encoding="utf-8")
+    mfa = load_catalog([], {}, bundled=["bio2"]).get("BIO-MFA")
+    assert mfa is not None and {s.plugin for s in mfa.checks} > {"evidence"}
+    assert project.run("attest", "BIO-MFA", "--by", "CISO", "--evidence", "https://example.org/mfa",
+                       "--valid-until", "2099-01-31").exit_code == 0
+    out = json.loads(project.run("scan", "--control", "BIO-MFA", "--control", "BIO-PRIVILEGED-REVIEW",
+                                 "--format", "json").stdout)
+    assert {c["control"]: c["status"] for c in out["controls"]} == {"BIO-MFA": "pass",
+                                                                    "BIO-PRIVILEGED-REVIEW": "fail"}
+    assert [(r["control"], r["plugin"]) for r in out["results"]] == [("BIO-MFA", "evidence"),
+                                                                     ("BIO-PRIVILEGED-REVIEW", "evidence")]

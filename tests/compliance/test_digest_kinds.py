@@ -51,3 +51,28 @@ def test_a_digest_without_a_catalog_leaves_the_split_out(database: Any, tmp_path
                                         "controls": {"paths": [str(tmp_path / "missing")]}})
     digest = build_digest(database, settings, now=NOW)
     assert digest.overview.coverage.automated is None and digest.overview.coverage.evidence is None
+
+
+def test_a_check_on_a_group_without_targets_does_not_make_the_digest_call_a_control_automated(
+        database: Any, tmp_path: Path) -> None:
+    from compliance.digest import _check_kinds
+
+    (tmp_path / "controls.yaml").write_text(CONTROLS + """
+- id: BACKUP-02
+  title: The weekly full backup is restorable and fresh
+  theme: technological
+  references: {bio2: "8.13.02"}
+  severity: high
+  checks:
+    - plugin: evidence
+      params: {requirement: Restore test report}
+    - plugin: file_age
+      params: {max_age: 8d}
+      targets: weekly_backups
+""")
+    base = {"database": {"url": database.url}, "schedule": {"default": None},
+            "controls": {"paths": [str(tmp_path / "controls.yaml")]}}
+    empty = Settings.model_validate({**base, "targets": {"weekly_backups": []}})
+    assert _check_kinds(empty) == {"POLICY-01": "evidence", "BACKUP-01": "automated", "BACKUP-02": "evidence"}
+    filled = Settings.model_validate({**base, "targets": {"weekly_backups": ["/var/backups/weekly.tar"]}})
+    assert _check_kinds(filled) == {"POLICY-01": "evidence", "BACKUP-01": "automated", "BACKUP-02": "automated"}

@@ -195,7 +195,7 @@ def test_the_checks_catalog_is_complete_and_compiled() -> None:
     folder = root / "compliance" / "report" / "locale" / "nl" / "LC_MESSAGES"
     with (folder / "checks.po").open("rb") as po, (folder / "checks.mo").open("rb") as mo:
         source, compiled = read_po(po), read_mo(mo)
-    templates = {message for folder in (root / "checks", root / "compliance" / "engine")
+    templates = {message for folder in (root / "checks", root / "compliance" / "engine", root / "compliance" / "zones")
                  for _, _, message, _, _ in extract_from_dir(folder, method_map=[("*.py", "python")],
                                                              keywords={"Message": None})}
     translated = {m.id: m.string for m in source if m.id and m.string}

@@ -55,7 +55,8 @@ def test_the_plain_install_brings_weasyprint_for_pdf() -> None:
 
     requirements = [Requirement(line) for line in requires("compliance-monitor") or []]
     assert "weasyprint" in {r.name for r in requirements if r.marker is None}  # not behind an extra
-    assert metadata("compliance-monitor").get_all("Provides-Extra") == ["test"]
+    # the only extras: the test tools and Celery for checks in other network zones (docs/scale-out.md)
+    assert metadata("compliance-monitor").get_all("Provides-Extra") == ["scale", "test"]
 
 
 def test_pdf_without_weasyprint_says_how_to_install_it(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -239,6 +239,17 @@ def test_a_theme_is_green_only_when_most_of_its_measures_are_monitored(database:
     assert coverage["none"] == len(bio2_measures()) - total
 
 
+def test_a_control_none_of_whose_checks_runs_covers_nothing(database: Any, store: Any, probe_plugin: type) -> None:
+    """`unconfigured` (`compliance.soa.control_kind`: its checks' target groups have no targets) is no evidence."""
+    total = len(bio2_measures("people"))
+    named = (total + 1) // 2
+    _people_history(database, store, named, paper_named=total - named)
+    report = build_overview(database, "week", AS_OF, AMSTERDAM, now=NOW, kinds={"P": "automated", "Q": "unconfigured"})
+    coverage = report.to_json()["coverage"]
+    assert (coverage["automated"], coverage["evidence"]) == (named, 0)
+    assert coverage["none"] == len(bio2_measures()) - named
+
+
 def test_measures_not_applicable_leave_the_count(database: Any, store: Any, probe_plugin: type) -> None:
     """Marking the ISO controls of the unmonitored people measures not applicable turns the theme green."""
     from compliance import soa
