@@ -173,3 +173,18 @@ def test_control_kinds_with_and_without_the_configured_groups() -> None:
     assert unconfigured_groups(mixed, filled) == []
     assert coverage_kind([alone], {}) == "none" and coverage_kind([alone, plain], {}) == "evidence"
     assert coverage_kind([alone], filled) == "automated" and coverage_kind([], filled) == "none"
+
+
+def test_the_ensia_export_counts_a_measure_automated_only_once_its_group_has_a_target(town: Project) -> None:
+    from tests.conftest import local_today
+
+    year = str(local_today().year)
+
+    def coverage() -> dict[str, str]:
+        data = run_json(town, "ensia", "export", "--year", year, "--format", "json")
+        return {m["number"]: m["coverage"] for m in data["measures"] if m["number"].startswith("8.13.")}
+
+    # as the statement of applicability says: evidence only while `backups` is empty
+    assert coverage() == dict.fromkeys(("8.13.01", "8.13.02", "8.13.03", "8.13.04"), "evidence")
+    fill_groups(town)
+    assert coverage() == dict.fromkeys(("8.13.01", "8.13.02", "8.13.03", "8.13.04"), "automated")
