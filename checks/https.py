@@ -14,10 +14,18 @@ tested as internet.nl does:
   Content-Security-Policy with `frame-ancestors`; a `Referrer-Policy` that is not `unsafe-url`,
   `no-referrer-when-downgrade`, `origin` or `origin-when-cross-origin`; a `Content-Security-Policy`.
   internet.nl's finer points about the policy's directives are listed in the evidence, not failed.
+  internet.nl only *recommends* these headers (X-Frame-Options is optional there): they do not
+  count towards its score.
+
+`part` splits what internet.nl requires from what it recommends: `required` judges HTTPS, the
+redirect and HSTS (the headers are listed in the evidence under `advice`); `advice` judges only the
+security headers, as its own result; `all` (the default, as before this parameter existed) judges
+both in one result. The bundled FS-HTTPS control uses `required`, FS-WEB-ADVICE `advice`. The
+evidence names the `part`.
 
 Verdicts: `fail` for any part missed, including a certificate the browser would refuse and a site
 that answers over HTTP but not over HTTPS; `error` when the site cannot be reached at all (the name
-does not resolve, neither HTTPS nor HTTP answers).
+does not resolve, neither HTTPS nor HTTP answers) and, for `advice`, whenever no HTTPS response came.
 
 Example::
 
@@ -35,7 +43,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
@@ -73,6 +81,9 @@ class HttpsParams(Params):
     """Where plain HTTP is tested; default the same host on port 80."""
     min_hsts_max_age: int = Field(ONE_YEAR, ge=0)
     """Seconds; default one year (internet.nl)."""
+    part: Literal["all", "required", "advice"] = "all"
+    """`required`: what internet.nl requires (HTTPS, HTTPS forced, HSTS); `advice`: the security
+    headers it only recommends; `all` (default): both in one verdict, as before."""
     timeout: Seconds | None = None
     ca_file: str | None = None
 
@@ -93,6 +104,11 @@ class Https(Check):
         try:
             first = fetch(params.url, timeout=timeout, context=context)
         except FetchError as exc:
+            if params.part == "advice":
+                yield Result.errored(target, Message("Could not read the security headers of %(target)s: "
+                                                     "%(reason)s.", target=target, reason=exc.message),
+                                     part="advice", https=str(exc))
+                return
             if exc.kind == "resolve":
                 yield Result.errored(target, Message("Could not check %(target)s: %(reason)s.", target=target,
                                                      reason=exc.message))
@@ -100,19 +116,23 @@ class Https(Check):
             if exc.kind == "tls":
                 yield Result.failed(target,
                                     Message("HTTPS of %(target)s is refused by browsers: %(reason)s.", target=target,
-                                                    reason=exc.message), https=str(exc))
+                                                    reason=exc.message), part=params.part, https=str(exc))
                 return
             plain = self._plain_http(http_url, host, budget(params.timeout, ctx))
             if plain.get("answered"):
                 yield Result.failed(target, Message("%(target)s answers over HTTP but not over HTTPS (%(reason)s).",
                                             target=target, reason=exc.message),
-                                    https=str(exc), http=plain)
+                                    part=params.part, https=str(exc), http=_as_text(plain))
             else:
                 yield Result.errored(target, Message("Could not reach %(target)s over HTTPS (%(reason)s) or HTTP.",
                                              target=target, reason=exc.message),
-                                     https=str(exc), http=plain)
+                                     https=str(exc), http=_as_text(plain))
             return
 
+        headers = check_security_headers(first)
+        if params.part == "advice":
+            yield self._advice(target, headers)
+            return
         problems: list[Message] = []
         redirect = self._plain_http(http_url, host, budget(params.timeout, ctx))
         if redirect["problem"]:
@@ -120,22 +140,42 @@ class Https(Check):
         hsts = check_hsts(first.header("Strict-Transport-Security"), params.min_hsts_max_age)
         if hsts["problem"]:
             problems.append(hsts["problem"])
-        headers = check_security_headers(first)
-        problems.extend(headers["problems"])
-        evidence: dict[str, Any] = {"status": first.status, "http": _as_text(redirect), "hsts": _as_text(hsts),
-                                    "headers": headers["seen"], "csp_notes": headers["csp_notes"]}
+        if params.part == "all":
+            problems.extend(headers["problems"])
+        evidence: dict[str, Any] = {"part": params.part, "status": first.status, "http": _as_text(redirect),
+                                    "hsts": _as_text(hsts), "headers": headers["seen"],
+                                    "csp_notes": headers["csp_notes"]}
+        if params.part == "required":
+            evidence["advice"] = [str(problem) for problem in headers["problems"]]
         if problems:
             yield Result.failed(target, Message("%(target)s falls short: %(problems)s.", target=target,
                                                 problems=list(problems)), **evidence)
+            return
+        days = hsts["max_age"] // 86400
+        if params.part == "required":
+            passed = (Message("%(target)s redirects HTTP to HTTPS and sets HSTS for %(days)d days.", target=target,
+                              days=days) if redirect["answered"] else
+                      Message("%(target)s offers no plain HTTP and sets HSTS for %(days)d days.", target=target,
+                              days=days))
+        elif redirect["answered"]:
+            passed = Message("%(target)s redirects HTTP to HTTPS, sets HSTS for %(days)d days and sends the "
+                             "security headers.", target=target, days=days)
         else:
-            days = hsts["max_age"] // 86400
-            if redirect["answered"]:
-                passed = Message("%(target)s redirects HTTP to HTTPS, sets HSTS for %(days)d days and sends the "
-                                 "security headers.", target=target, days=days)
-            else:
-                passed = Message("%(target)s offers no plain HTTP, sets HSTS for %(days)d days and sends the "
-                                 "security headers.", target=target, days=days)
-            yield Result.passed(target, passed, **evidence)
+            passed = Message("%(target)s offers no plain HTTP, sets HSTS for %(days)d days and sends the "
+                             "security headers.", target=target, days=days)
+        yield Result.passed(target, passed, **evidence)
+
+    @staticmethod
+    def _advice(target: str, headers: dict[str, Any]) -> Result:
+        """The security headers internet.nl recommends (X-Content-Type-Options, Referrer-Policy, CSP)
+        or shows as optional (X-Frame-Options), as one advice result."""
+        evidence = {"part": "advice", "headers": headers["seen"], "csp_notes": headers["csp_notes"]}
+        if headers["problems"]:
+            return Result.failed(target, Message("%(target)s does not follow the advice on security headers "
+                                                 "(internet.nl recommends them): %(problems)s.", target=target,
+                                                 problems=list(headers["problems"])), **evidence)
+        return Result.passed(target, Message("%(target)s sends the advised security headers.", target=target),
+                             **evidence)
 
     @staticmethod
     def _plain_http(http_url: str, host: str, timeout: float) -> dict[str, Any]:

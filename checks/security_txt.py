@@ -4,10 +4,16 @@ Secure state (Forum Standaardisatie "pas toe of leg uit": security.txt; BIO2 / I
 contact with authorities, 6.8 information security event reporting): `https://<host>/.well-known/
 security.txt` answers 200 with `Content-Type: text/plain`, has at least one `Contact` (a URI such as
 `mailto:`, `https:` or `tel:`), exactly one `Expires` with a date in the future and less than a year
-away (RFC 9116 2.5.5 recommends under a year; the check requires it), and, when it lists `Canonical`
-URIs, lists the one it was fetched from. A PGP cleartext-signed file is accepted; like internet.nl,
-the check reads the signed text and does not validate the signature. Redirects are followed over
-HTTPS only (at most five).
+away (RFC 9116 2.5.5 recommends under a year, internet.nl shows it as a recommendation; see `part`),
+and, when it lists `Canonical` URIs, lists the one it was fetched from. A PGP cleartext-signed file
+is accepted; like internet.nl, the check reads the signed text and does not validate the signature.
+Redirects are followed over HTTPS only (at most five).
+
+`part` splits what RFC 9116 requires from what it recommends: `required` judges everything but the
+year (the advice is listed in the evidence under `advice`); `advice` judges only that Expires is
+less than a year away (`skipped` when the file is missing or not valid: the required part reports
+that); `all` (the default, as before this parameter existed) judges both in one result. The bundled
+FS-SECURITY-TXT control uses `required`, FS-WEB-ADVICE `advice`. The evidence names the `part`.
 
 Verdicts: `fail` when the file is missing, served over a certificate browsers refuse, or breaks one
 of the rules above; `error` when the site cannot be reached.
@@ -29,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from compliance.api import Check, Context, Message, Params, Result, Seconds
@@ -46,6 +52,10 @@ _FIELD = re.compile(r"([A-Za-z0-9-]+):\s*(.*)")
 class SecurityTxtParams(Params):
     url: WebsiteUrl
     """The website, e.g. https://www.gemeente.nl; the file is looked up at /.well-known/security.txt."""
+    part: Literal["all", "required", "advice"] = "all"
+    """`required`: what RFC 9116 and internet.nl require (a Contact, one valid future Expires, ...);
+    `advice`: what they only recommend (Expires less than a year ahead); `all` (default): both in one
+    verdict, as before."""
     timeout: Seconds | None = None
     ca_file: str | None = None
 
@@ -83,10 +93,13 @@ class SecurityTxt(Check):
                 yield Result.errored(target, Message("Could not fetch security.txt of %(target)s: %(reason)s.",
                                                      target=target, reason=exc.message), url=chain[-1])
             return
-        evidence: dict[str, Any] = {"url": location, "status": response.status}
+        evidence: dict[str, Any] = {"part": params.part, "url": location, "status": response.status}
         if len(chain) > 1:
             evidence["redirects"] = chain
         if response.status != 200:
+            if params.part == "advice":
+                yield self._moot(target, evidence)
+                return
             yield Result.failed(target, Message("%(target)s has no security.txt (HTTP %(status)s for %(path)s).",
                                         target=target, status=response.status, path=WELL_KNOWN),
                                 **evidence)
@@ -96,9 +109,23 @@ class SecurityTxt(Check):
         text = response.body.decode("utf-8", "replace")
         report = check_security_txt(text, content_type, location, ctx.now())
         evidence.update(report["evidence"])
-        if report["problems"]:
+        if params.part == "advice":
+            if report["problems"]:
+                yield self._moot(target, evidence)
+            elif report["advice"]:
+                yield Result.failed(target, Message("security.txt of %(target)s does not follow the advice (RFC 9116 "
+                                                    "and internet.nl recommend it): %(problems)s.", target=target,
+                                                    problems=list(report["advice"])), **evidence)
+            else:
+                yield Result.passed(target, Message("security.txt of %(target)s follows the advice: it expires "
+                                                    "within a year.", target=target), **evidence)
+            return
+        problems = report["problems"] + (report["advice"] if params.part == "all" else [])
+        if params.part == "required":
+            evidence["advice"] = [str(problem) for problem in report["advice"]]
+        if problems:
             yield Result.failed(target, Message("security.txt of %(target)s is not valid: %(problems)s.", target=target,
-                                        problems=list(report["problems"])),
+                                        problems=list(problems)),
                                 **evidence)
             return
         expires: datetime = report["expires"]
@@ -112,6 +139,12 @@ class SecurityTxt(Check):
             passed = Message("security.txt of %(target)s is valid: contact %(contact)s, expires %(day)s (in %(days)d "
                              "days).", **filled)
         yield Result.passed(target, passed, **evidence)
+
+    @staticmethod
+    def _moot(target: str, evidence: dict[str, Any]) -> Result:
+        """Advice on a file that is missing or not valid: the required check reports that, not the advice."""
+        return Result.skipped(target, Message("No advice on security.txt of %(target)s: the file is missing or not "
+                                              "valid (the required check reports that).", target=target), **evidence)
 
 
 def unsign(text: str) -> tuple[str, bool, Message | None]:
@@ -139,8 +172,10 @@ def _one_year_after(moment: datetime) -> datetime:
 
 
 def check_security_txt(text: str, content_type: str, location: str, now: datetime) -> dict[str, Any]:
-    """RFC 9116 rules on the file's text. Returns problems (`Message`s; empty when valid), evidence and the expiry."""
+    """RFC 9116 rules on the file's text. Returns problems (`Message`s; empty when valid), advice (what
+    RFC 9116 only recommends, `Message`s), evidence and the expiry."""
     problems: list[Message] = []
+    advice: list[Message] = []  # RFC 9116 recommendations, shown by internet.nl as such
     if not content_type.lower().startswith("text/plain"):
         problems.append(Message("Content-Type is %(content_type)r, not text/plain", content_type=content_type)
                         if content_type else Message("Content-Type is 'missing', not text/plain"))
@@ -191,7 +226,7 @@ def check_security_txt(text: str, content_type: str, location: str, now: datetim
             problems.append(Message("it expired on %(day)s", day=expires.date().isoformat()))
         elif expires > _one_year_after(now):
             days = (expires - now) // timedelta(days=1)
-            problems.append(Message("Expires %(day)s is %(days)d days away (at most a year)",
+            advice.append(Message("Expires %(day)s is %(days)d days away (at most a year)",
                                     day=expires.date().isoformat(), days=days))
     canonical = fields.get("canonical", [])
     if canonical and location not in canonical:
@@ -200,4 +235,4 @@ def check_security_txt(text: str, content_type: str, location: str, now: datetim
         problems.append(Message("Preferred-Languages appears more than once"))
     evidence = {"signed": signed, "contact": contacts[:10], "expires": expires_values[:3],
                 "canonical": canonical[:10], "fields": sorted(fields)[:30]}
-    return {"problems": problems, "evidence": evidence, "expires": expires}
+    return {"problems": problems, "advice": advice, "evidence": evidence, "expires": expires}

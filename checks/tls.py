@@ -8,9 +8,19 @@ has a key and signature hash the guideline accepts and is valid for at least `mi
 `tls_profile: ncsc-2025-05` (the default) or `ncsc-2021`. With `starttls: smtp` the check speaks SMTP
 first (EHLO, STARTTLS), for mail servers on port 25 or 587.
 
-What it looks at: a handshake per protocol version (TLS 1.3, 1.2, 1.1, 1.0; SSL 3.0 cannot be tried
-with this OpenSSL and is reported as not tested), the cipher suite the server picks for each, and the
-leaf certificate. It does not enumerate every cipher suite and cannot see the key-exchange group.
+What it looks at, like internet.nl: hand-built ClientHellos (checks/_tlsprobe.py, no crypto needed to see
+what a server accepts) find every protocol version (SSL 2.0 to TLS 1.3) and **every cipher suite the server
+accepts per version**, each rated; the key-exchange group each accepted suite uses (a finite-field group by
+its RFC 7919 name or as the server's own "DH-<bits>"); the cipher order on the highest TLS 1.0-1.2 version
+(a phase-out suite must not be preferred to a better one; NCSC 2025-05 also wants good before sufficient);
+secure renegotiation (RFC 5746), the extended master secret (RFC 7627), TLS compression and the hash the
+server signs its key exchange with when a client offers only SHA-1 or SHA-224; every group the server
+supports is listed as information. Through `openssl s_client`: 0-RTT early data (web servers) and
+client-initiated renegotiation (information). Python's ssl completes a handshake per version for the
+leaf certificate and the suite it picks (`ciphers`). Up to 8 probes run at once and none starts after the
+check's time budget; what could not be tried in time makes the result an `error` unless something already
+fails. With `starttls: smtp` and TLSA records at `_PORT._tcp.HOST` (DANE, asked of the configured name
+server), certificate trust and host name are information, not a failure (internet.nl shows them so for mail).
 Verdicts: `fail` when something is insufficient (or, with `phase_out_fails: true`, to be phased out),
 when the certificate is untrusted, for another name, expired, not yet valid or expiring within
 `min_days`, or when a mail server does not offer STARTTLS; `error` when the server cannot be reached
@@ -40,8 +50,10 @@ import re
 import socket
 import ssl
 import threading
+import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from fnmatch import fnmatchcase
 from importlib.resources import files
@@ -53,11 +65,16 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from pydantic import Field, field_validator, model_validator
 
 from compliance.api import Check, Context, Message, Params, Result, Seconds
-from compliance.checks._net import budget, ca_file_of, host_and_port, host_for_url, is_address
+from compliance.checks import _tlsopenssl as openssl_tools
+from compliance.checks import _tlsprobe as probes
+from compliance.checks._net import budget, ca_file_of, host_and_port, host_for_url, is_address, resolver
 
 #: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain without looking at the dates, which this
 #: check reports on its own (so that an expired certificate is still told apart from an untrusted one).
 _NO_CHECK_TIME = 0x200000
+#: OpenSSL's SSL_OP_LEGACY_SERVER_CONNECT: still connect to a server without secure renegotiation (RFC 5746),
+#: so that its certificate can be checked; the probes rate the missing extension.
+_LEGACY_SERVER_CONNECT = getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)
 
 #: The versions tried, best first: (name used in ncsc_tls.yaml and messages, ssl's version).
 _VERSIONS = (
@@ -211,26 +228,69 @@ class Tls(Check):
                                  Message("Could not check TLS of %(target)s: %(reason)s.", target=target,
                                      reason=exc.message), reachable=False)
             return
-        versions["SSL 3.0"] = "not tested (this OpenSSL cannot speak SSL 3.0)"
+        # the chain, before anything else connects (a single-threaded test server would make it wait)
+        trust = _verify_chain(handshake, best, ca_file_of(params.ca_file, ctx)) if best is not None else None
+        scanned = _scan(params.host, port, params.starttls, sni, timeout, ctx, rules)
+        # what needs a full handshake (openssl s_client), after the probes, one after the other, renegotiation
+        # last (a server's answer to a refused renegotiation may hold up what follows: s_server's does for 1 s)
+        extras_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tls-openssl")
+        server_name = None if is_address(sni) else sni
+        early_data = (extras_pool.submit(openssl_tools.zero_rtt, params.host, port, server_name=server_name,
+                                         timeout=budget(timeout, ctx))
+                      if versions.get("TLS 1.3") == "offered" and params.starttls is None else None)
+        legacy_offered = any(versions.get(label) == "offered" for label in ("TLS 1.2", "TLS 1.1", "TLS 1.0"))
+        renegotiation = (extras_pool.submit(openssl_tools.client_renegotiation, params.host, port,
+                                            server_name=server_name, starttls=params.starttls,
+                                            timeout=budget(timeout, ctx)) if legacy_offered else None)
+        extras_pool.shutdown(wait=False)
+        if scanned is not None:
+            for code, accepted in scanned.versions.items():
+                label = probes.VERSION_NAMES[code]
+                if accepted:
+                    versions[label] = "offered"  # also what Python's OpenSSL cannot speak (SSL 3.0, old suites)
+                elif label not in versions or versions[label].startswith("not tested"):
+                    versions[label] = "not offered"
+        else:
+            versions["SSL 3.0"] = "not tested (the probes could not connect)"
         offered = [label for label, state in versions.items() if state == "offered"]
         evidence: dict[str, Any] = {"profile": params.tls_profile, "starttls": params.starttls,
                                     "protocols": {label: {"state": state, **({"rating": rules["protocols"][label]}
                                                                               if state == "offered" else {})}
                                                   for label, state in versions.items()},
                                     "ciphers": ciphers}
-        if leaf is None or best is None:
-            yield Result.failed(target, Message("%(target)s accepts connections but completes no TLS handshake "
-                                        "(TLS 1.0 to 1.3 tried).", target=target), **evidence)
-            return
-
         problems: list[tuple[str, Message]] = []  # (rating, text)
+        scan_problems: list[tuple[str, Message]] = []
+        incomplete: list[str] = []
+        if scanned is not None:
+            scan_problems = _rate_scan(rules, scanned, evidence, mail=params.starttls is not None)
+            incomplete = scanned.incomplete
+        else:
+            incomplete = ["every probe"]
         for label in offered:
             rating = rules["protocols"][label]
             if rating in ("phase_out", "insufficient"):
                 problems.append((rating, Message("offers %(version)s (%(rating)s)", version=label,
                                                  rating=_SHOWN[rating])))
+        problems += scan_problems
+        evidence["client_renegotiation"] = renegotiation.result() if renegotiation is not None else None
+        evidence["zero_rtt"] = early_data.result() if early_data is not None else None
+        if evidence["zero_rtt"] == "accepted" and "zero_rtt" in rules:
+            rating = str(rules["zero_rtt"])
+            problems.append((rating, Message("accepts 0-RTT early data (%(rating)s)", rating=_SHOWN[rating])))
+        if leaf is None or best is None:
+            seen: list[Message | str] = [text for rating, text in problems if rating == "insufficient"]
+            if seen:  # e.g. only SSL 3.0, or only suites this OpenSSL no longer has
+                yield Result.failed(target, Message("%(target)s completes no TLS handshake with this OpenSSL "
+                                                    "(certificate not checked) and falls short of %(guideline)s: "
+                                                    "%(problems)s.", target=target, guideline=title, problems=seen),
+                                    **evidence)
+                return
+            yield Result.failed(target, Message("%(target)s accepts connections but completes no TLS handshake "
+                                        "(TLS 1.0 to 1.3 tried).", target=target), **evidence)
+            return
+
         for label, info in ciphers.items():
-            if info["rating"] in ("phase_out", "insufficient"):
+            if scanned is None and info["rating"] in ("phase_out", "insufficient"):
                 problems.append((info["rating"], Message("picks %(cipher)s with %(version)s (%(rating)s)",
                                                          cipher=info["cipher"], version=label,
                                                          rating=_SHOWN[info["rating"]])))
@@ -249,7 +309,6 @@ class Tls(Check):
                                                   hash=cert_info["signature_hash"], rating=_SHOWN[hash_rating])))
 
         certificate_problems: list[Message | str] = []
-        trust = _verify_chain(handshake, best, ca_file_of(params.ca_file, ctx))
         cert_info["trusted"] = trust is None
         if trust is not None:
             cert_info["trust_problem"] = trust
@@ -276,14 +335,35 @@ class Tls(Check):
                         minimum=params.min_days))
         evidence["min_days"] = params.min_days
 
+        dane_notes: list[Message | str] = []
+        if params.starttls and (trust is not None or not names_match):
+            dane = _tlsa_records(params.host, port, ctx, timeout)
+            evidence["dane"] = dane
+            if dane.get("tlsa"):
+                # opportunistic TLS with DANE (RFC 7672): the TLSA records, not the web PKI, vouch for the
+                # certificate; internet.nl shows trust and name as information then
+                dane_notes = [Message("with DANE (TLSA records at %(name)s) the certificate's trust and name are "
+                                      "information only: %(problems)s", name=dane["name"],
+                                      problems=[p for p in certificate_problems
+                                                if isinstance(p, Message) and p.template.startswith(
+                                                    ("certificate not trusted", "certificate is for"))])]
+                certificate_problems = [p for p in certificate_problems
+                                        if not (isinstance(p, Message) and p.template.startswith(
+                                            ("certificate not trusted", "certificate is for")))]
         failing: list[Message | str] = certificate_problems + [text for rating, text in problems
                                           if rating == "insufficient" or params.phase_out_fails]
         # offered versions are named with their rating already
         notes: list[Message | str] = [text for rating, text in problems
                                       if rating == "phase_out" and not params.phase_out_fails
                                       and not text.template.startswith("offers ")]
+        notes += dane_notes
         protocols = _comma_list([Message("%(version)s (%(rating)s)", version=label,
                                          rating=_SHOWN[rules["protocols"][label]]) for label in offered])
+        if incomplete and not failing:
+            evidence["incomplete"] = incomplete[:20]
+            yield Result.errored(target, Message("Could not finish testing TLS of %(target)s in time: %(what)s not "
+                                                 "tested.", target=target, what=", ".join(incomplete[:5])), **evidence)
+            return
         if failing:
             yield Result.failed(target,
                                 Message("TLS of %(target)s falls short of %(guideline)s: %(problems)s.", target=target,
@@ -308,9 +388,8 @@ def _comma_list(items: list[Message]) -> Message | str:
     return Message("%(first)s, %(rest)s", first=items[0], rest=_comma_list(items[1:]))
 
 
-def _handshake(host: str, port: int, starttls: str | None, sni: str, context: ssl.SSLContext,
-               timeout: float) -> ssl.SSLSocket:
-    """Connect (and speak SMTP up to STARTTLS when asked), then complete a TLS handshake."""
+def _connect(host: str, port: int, starttls: str | None, timeout: float) -> socket.socket:
+    """A TCP connection, after the SMTP conversation up to STARTTLS when asked; ready for a ClientHello."""
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except socket.gaierror as exc:
@@ -325,6 +404,20 @@ def _handshake(host: str, port: int, starttls: str | None, sni: str, context: ss
     try:
         if starttls == "smtp":
             _smtp_starttls(sock)
+        return sock
+    except TimeoutError:
+        sock.close()
+        raise _Unreachable(Message("no answer within %(seconds)s s", seconds=format(timeout, "g"))) from None
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _handshake(host: str, port: int, starttls: str | None, sni: str, context: ssl.SSLContext,
+               timeout: float) -> ssl.SSLSocket:
+    """Connect (and speak SMTP up to STARTTLS when asked), then complete a TLS handshake."""
+    sock = _connect(host, port, starttls, timeout)
+    try:
         server_hostname = None if is_address(sni) else sni
         return context.wrap_socket(sock, server_hostname=server_hostname)
     except TimeoutError:
@@ -399,6 +492,7 @@ def _probe_context(version: ssl.TLSVersion) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         context.set_ciphers("ALL:@SECLEVEL=0")
+        context.options |= _LEGACY_SERVER_CONNECT
         context.minimum_version = version
         context.maximum_version = version
         return context
@@ -414,6 +508,7 @@ def _verify_context(ca_file: str | None, version: ssl.TLSVersion) -> ssl.SSLCont
             context.load_verify_locations(cafile=ca_file)
         context.check_hostname = False  # checked on its own, to report it separately
         context.verify_flags |= _NO_CHECK_TIME
+        context.options |= _LEGACY_SERVER_CONNECT
         if version in _LEGACY:
             context.set_ciphers("ALL:@SECLEVEL=0")
         context.minimum_version = version
@@ -432,6 +527,131 @@ def _verify_chain(handshake: Any, version: ssl.TLSVersion, ca_file: str | None) 
         return str(exc.verify_message or exc.reason)
     except ssl.SSLError as exc:
         return f"the verifying handshake failed: {exc.reason or exc}"
+
+
+def _scan(host: str, port: int, starttls: str | None, sni: str, timeout: float, ctx: Context,
+          rules: dict[str, Any]) -> probes.ServerScan | None:
+    """Every suite, group and option the server accepts (hand-built ClientHellos, see _tlsprobe), or None
+    when no probe could connect. Probes run 8 at a time and stop starting at the check's time budget."""
+    def connect() -> socket.socket:
+        try:
+            return _connect(host, port, starttls, budget(timeout, ctx))
+        except _Why as exc:
+            raise probes.ProbeError(str(exc)) from None
+
+    deadline = time.monotonic() + max(1.0, ctx.remaining() - 1.0)
+    try:
+        # a mail server gets fewer connections at a time and no group-by-group probes (information only):
+        # every probe is an SMTP session there
+        return probes.scan(connect, deadline=deadline, rate=functools.partial(rate_cipher, rules),
+                           server_name=None if is_address(sni) else sni, workers=8 if starttls is None else 4,
+                           groups=starttls is None)
+    except probes.ProbeError:
+        return None
+
+
+def _tlsa_records(host: str, port: int, ctx: Context, timeout: float) -> dict[str, Any]:
+    """The TLSA records at _PORT._tcp.HOST (RFC 6698/7672), asked of the configuration's name server."""
+    import dns.exception
+    import dns.resolver
+
+    name = f"_{port}._tcp.{host.rstrip('.')}"
+    if is_address(host):
+        return {"name": name, "tlsa": []}
+    try:
+        answer = resolver(ctx.nameserver, budget(timeout, ctx)).resolve(name, "TLSA")
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return {"name": name, "tlsa": []}
+    except dns.exception.DNSException as exc:
+        return {"name": name, "tlsa": [], "error": str(exc)[:200]}
+    return {"name": name, "tlsa": [rdata.to_text()[:200] for rdata in answer][:10]}
+
+
+def rate_group(rules: dict[str, Any], name: str) -> str:
+    """A key-exchange group's rating ("x25519", "ffdhe3072", "DH-1024" for a server's own DH prime)."""
+    for rating in ("good", "sufficient", "phase_out"):
+        if name in (rules.get("groups", {}).get(rating) or []):
+            return rating
+    return "insufficient"
+
+
+def _names(items: list[str], shown: int = 4) -> str:
+    return ", ".join(items[:shown]) + (f" (+{len(items) - shown})" if len(items) > shown else "")
+
+
+def _rate_scan(rules: dict[str, Any], scan: probes.ServerScan, evidence: dict[str, Any],
+               mail: bool) -> list[tuple[str, Message]]:
+    """Rate what the probes saw; add it to `evidence`; return the problems as (rating, text)."""
+    problems: list[tuple[str, Message]] = []
+    accepted: dict[str, list[dict[str, str]]] = {}
+    used: dict[str, str] = {}  # group -> rating, over all accepted suites
+    for code in (probes.TLS13, *probes.LEGACY_VERSIONS):
+        if code not in scan.suites:
+            continue
+        label = probes.VERSION_NAMES[code]
+        rated = []
+        for suite in scan.suites[code]:
+            name = probes.suite_name(suite)
+            entry = {"suite": name, "rating": rate_cipher(rules, name)}
+            if group := scan.kex.get(code, {}).get(suite):
+                entry["group"] = group
+                used[group] = rate_group(rules, group)
+            rated.append(entry)
+        accepted[label] = rated[:60]
+        for rating in ("insufficient", "phase_out"):
+            bad = [entry["suite"] for entry in rated if entry["rating"] == rating]
+            if bad:
+                problems.append((rating, Message("accepts %(ciphers)s with %(version)s (%(rating)s)",
+                                                 ciphers=_names(bad), version=label, rating=_SHOWN[rating])))
+    evidence["accepted_suites"] = accepted
+    order: dict[str, Any] = {}
+    if scan.order_version is not None:
+        label = probes.VERSION_NAMES[scan.order_version]
+        order = {"version": label, "enforced": scan.order_enforced,
+                 "violation": [probes.suite_name(c) for c in scan.order_violation or ()],
+                 "good_before_sufficient_violation": [probes.suite_name(c) for c in scan.good_order_violation or ()]}
+        for key, violation in (("cipher_order", scan.order_violation), ("good_cipher_order",
+                                                                        scan.good_order_violation)):
+            if violation is not None and key in rules:
+                rating = str(rules[key])
+                problems.append((rating, Message("prefers %(worse)s to %(better)s with %(version)s (%(rating)s)",
+                                                 worse=probes.suite_name(violation[0]),
+                                                 better=probes.suite_name(violation[1]), version=label,
+                                                 rating=_SHOWN[rating])))
+    evidence["cipher_order"] = order
+    evidence["groups"] = used
+    evidence["groups_supported"] = {probes.GROUPS[g]: rate_group(rules, probes.GROUPS[g])
+                                    for g, ok in scan.groups_supported.items() if ok}
+    for rating in ("insufficient", "phase_out"):
+        bad = [name for name, given in used.items() if given == rating]
+        if bad:
+            problems.append((rating, Message("uses key-exchange group %(groups)s (%(rating)s)",
+                                             groups=_names(bad), rating=_SHOWN[rating])))
+    evidence["secure_renegotiation"] = scan.secure_renegotiation
+    if scan.secure_renegotiation is False and "no_secure_renegotiation" in rules:
+        rating = str(rules["no_secure_renegotiation"])
+        problems.append((rating, Message("no secure renegotiation (RFC 5746) (%(rating)s)", rating=_SHOWN[rating])))
+    evidence["extended_master_secret"] = scan.extended_master_secret
+    if (scan.extended_master_secret is False and scan.versions.get(probes.TLS12)
+            and "no_extended_master_secret" in rules):
+        rating = str(rules["no_extended_master_secret"])
+        problems.append((rating, Message("TLS 1.2 without extended master secret (RFC 7627) (%(rating)s)",
+                                         rating=_SHOWN[rating])))
+    evidence["compression"] = (None if scan.compression is None else
+                               "none" if scan.compression == 0 else f"method {scan.compression}")
+    if scan.compression and "compression" in rules:
+        rating = str(rules["compression"])
+        problems.append((rating, Message("TLS compression (%(rating)s)", rating=_SHOWN[rating])))
+    evidence["kex_hash"] = scan.kex_hash or ("sha2" if scan.versions.get(probes.TLS12) else None)
+    if scan.kex_hash and scan.kex_hash in rules.get("kex_hash", {}):
+        rating = str(rules["kex_hash"][scan.kex_hash])
+        if mail and rating == "insufficient":
+            rating = "phase_out"  # internet.nl: a notice for mail servers
+        problems.append((rating, Message("signs the key exchange with %(hash)s when asked to (%(rating)s)",
+                                         hash=scan.kex_hash.upper().replace("SHA", "SHA-"), rating=_SHOWN[rating])))
+    if scan.incomplete:
+        evidence["incomplete"] = scan.incomplete[:20]
+    return problems
 
 
 # --- ratings -----------------------------------------------------------------------------------

@@ -339,3 +339,62 @@ def signed_zone(origin: str, zone_text: str, *, lifetime: int = 86400) -> tuple[
     dns.dnssec.sign_zone(zone, keys=[(key, dnskey)], lifetime=lifetime)
     ds = dns.dnssec.make_ds(origin, dnskey, "SHA256")
     return zone.to_text(relativize=False), f"{origin} DS {ds.to_text()}"
+
+
+# --- IPv6 loopback (::1) helpers, for the ipv6, rpki and dane checks ------------------------------
+
+LOOPBACK6 = "::1"
+
+
+class DnsServerV6(DnsServer):
+    """A `DnsServer` that listens on the IPv6 loopback `::1` (UDP) instead of 127.0.0.1.
+
+    Same zones and options as `DnsServer`; `nameserver` is `[::1]:PORT`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        handler: Any = self._udp.RequestHandlerClass
+        self._udp.server_close()
+
+        class Server6(socketserver.ThreadingUDPServer):
+            daemon_threads = True
+            address_family = socket.AF_INET6
+
+        server6: Any = Server6((LOOPBACK6, 0), handler)
+        self._udp = server6
+        self.port = server6.server_address[1]
+        self._thread = threading.Thread(target=self._udp.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True, name=f"DnsServerV6-{self.port}")
+
+    @property
+    def nameserver(self) -> str:
+        return f"[{LOOPBACK6}]:{self.port}"
+
+    def __enter__(self) -> DnsServerV6:
+        super().__enter__()
+        return self
+
+
+class TcpListenerV6(_Listener):
+    """Accepts TCP connections on `::1` (a free port) and closes them: a service reachable over IPv6.
+
+    `connections` counts the connections accepted.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server((LOOPBACK6, 0), family=socket.AF_INET6, backlog=128)
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True, name=f"TcpListenerV6-{self.port}")
+        self.connections = 0
+
+    def handle(self, conn: socket.socket) -> None:
+        self.connections += 1
+
+
+def free_port(family: socket.AddressFamily = socket.AF_INET, kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port on loopback that nothing listens on (bound once, then released)."""
+    with socket.socket(family, kind) as sock:
+        sock.bind((LOOPBACK6 if family == socket.AF_INET6 else LOOPBACK, 0))
+        return int(sock.getsockname()[1])

@@ -552,11 +552,12 @@ def test_a_bad_target_in_compliance_yaml_is_reported_where_it_was_written(
     result = run_cli("controls", "validate")
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        f"compliance.yaml:{line}:14: target in group 'websites', used by control 'FS-HTTPS': parameter 'url' "
-        "'http://www.example.nl' of plugin 'https': 'http://www.example.nl' is not an https:// URL of a website",
-        f"compliance.yaml:{line}:14: target in group 'websites', used by control 'FS-SECURITY-TXT': parameter "
-        "'url' 'http://www.example.nl' of plugin 'security_txt': 'http://www.example.nl' is not an https:// URL "
+        f"compliance.yaml:{line}:14: target in group 'websites', used by controls 'FS-HTTPS', 'FS-WEB-ADVICE': "
+        "parameter 'url' 'http://www.example.nl' of plugin 'https': 'http://www.example.nl' is not an https:// URL "
         "of a website",
+        f"compliance.yaml:{line}:14: target in group 'websites', used by controls 'FS-SECURITY-TXT', "
+        "'FS-WEB-ADVICE': parameter 'url' 'http://www.example.nl' of plugin 'security_txt': "
+        "'http://www.example.nl' is not an https:// URL of a website",
         "2 problems found",
     ]
 

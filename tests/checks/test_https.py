@@ -180,3 +180,71 @@ checks:
     assert [(f["control"], f["target"]) for f in findings] == [("WEB-HTTPS", bad.https.url)]
     assert findings[0]["message"] == (f"{bad.https.url} falls short: HSTS max-age is 600 s (minimum 31536000 s, one "
                                       "year).")
+
+
+# --- part: required (internet.nl's requirements decide) and part: advice (its recommendations) ------------
+
+BARE_HEADERS = {"Strict-Transport-Security": "max-age=31536000"}
+
+
+def test_required_part_passes_without_the_advised_headers_and_lists_them(ca: trustme.CA, ca_file: str) -> None:
+    with Site(ca, dict(BARE_HEADERS)) as site:
+        result = run(site, ca_file, part="required")
+    assert result.status == Status.PASS
+    assert result.message == f"{site.https.url} redirects HTTP to HTTPS and sets HSTS for 365 days."
+    assert result.evidence["part"] == "required"
+    assert result.evidence["advice"] == ["no X-Content-Type-Options: nosniff",
+                                         "no X-Frame-Options (DENY or SAMEORIGIN) and no CSP frame-ancestors",
+                                         "no Referrer-Policy", "no Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(("http", "change", "status", "message"), [
+    ("redirect", {"Strict-Transport-Security": "max-age=300"}, Status.FAIL,
+     "{url} falls short: HSTS max-age is 300 s (minimum 31536000 s, one year)."),
+    ("plain", {}, Status.FAIL, "{url} falls short: HTTP answers 200 without redirecting to HTTPS."),
+    ("redirect", {"Strict-Transport-Security": None}, Status.FAIL,
+     "{url} falls short: no HSTS (Strict-Transport-Security header)."),
+])
+def test_required_part_still_fails_on_https_and_hsts(ca: trustme.CA, ca_file: str, http: str,
+                                                     change: dict[str, str | None], status: Status,
+                                                     message: str) -> None:
+    headers = {k: v for k, v in {**BARE_HEADERS, **change}.items() if v is not None}
+    with Site(ca, headers, http=http) as site:
+        result = run(site, ca_file, part="required")
+    assert (result.status, result.message) == (status, message.format(url=site.https.url))
+
+
+@pytest.mark.parametrize(("change", "status", "problem"), [
+    ({}, Status.PASS, None),
+    ({"Strict-Transport-Security": None}, Status.PASS, None),  # HSTS is required, not advice
+    ({"X-Content-Type-Options": None}, Status.FAIL, "no X-Content-Type-Options: nosniff"),
+    ({"Referrer-Policy": "unsafe-url"}, Status.FAIL, "Referrer-Policy unsafe-url passes too much to other sites"),
+    ({"Content-Security-Policy": None, "X-Frame-Options": None}, Status.FAIL,
+     "no X-Frame-Options (DENY or SAMEORIGIN) and no CSP frame-ancestors; no Content-Security-Policy"),
+])
+def test_advice_part_judges_only_the_security_headers(ca: trustme.CA, ca_file: str, change: dict[str, str | None],
+                                                      status: Status, problem: str | None) -> None:
+    headers = {k: v for k, v in {**GOOD_HEADERS, **change}.items() if v is not None}
+    with Site(ca, headers, http="plain") as site:  # plain HTTP without a redirect: required, not advice
+        result = run(site, ca_file, part="advice")
+    assert result.status == status
+    assert result.evidence["part"] == "advice"
+    if problem is None:
+        assert result.message == f"{site.https.url} sends the advised security headers."
+    else:
+        assert result.message == (f"{site.https.url} does not follow the advice on security headers (internet.nl "
+                                  f"recommends them): {problem}.")
+
+
+def test_advice_part_on_an_unreachable_site_is_an_error(ca: trustme.CA, ca_file: str) -> None:
+    with HttpServer({}, context=server_context(ca.issue_cert("127.0.0.1"))) as gone:
+        url = gone.url
+    values = {"url": url, "http_url": f"{url.replace('https:', 'http:')}/", "ca_file": ca_file, "part": "advice"}
+    [result] = Https().run(Https.Params.model_validate(values), Context("C", 20, net_timeout=5))
+    assert result.status == Status.ERROR
+    assert result.message == f"Could not read the security headers of {url}: connection refused."
+
+
+def test_unknown_part_is_refused() -> None:
+    with pytest.raises(ValueError, match="Input should be 'all', 'required' or 'advice'"):
+        Https.Params.model_validate({"url": "www.gemeente.nl", "part": "recommended"})

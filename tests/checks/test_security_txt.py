@@ -136,3 +136,51 @@ checks:
     findings = json.loads(project.run("findings", "--format", "json").stdout)
     assert [(f["control"], f["target"]) for f in findings] == [("WEB-SECURITYTXT", expired.url)]
     assert findings[0]["message"].startswith(f"security.txt of {expired.url} is not valid: it expired on ")
+
+
+# --- part: required (RFC 9116's musts decide) and part: advice (Expires within a year) ------------------
+
+def run_part(ca: trustme.CA, ca_file: str, routes: dict[str, Reply], part: str) -> tuple[str, Result]:
+    with HttpServer(routes, context=server_context(ca.issue_cert("127.0.0.1"))) as site:
+        params = SecurityTxt.Params.model_validate({"url": site.url, "ca_file": ca_file, "part": part})
+        [result] = SecurityTxt().run(params, Context("C", 20, net_timeout=5))
+    json.dumps(result.evidence)
+    assert result.evidence["part"] == part
+    return site.url, result
+
+
+@pytest.mark.parametrize(("routes", "part", "status", "message"), [
+    (serve(security_txt(400)), "required", Status.PASS,
+     "security.txt of {url} is valid: contact mailto:security@gemeente.test, expires {day400} (in 400 days)."),
+    (serve(security_txt(400)), "advice", Status.FAIL,
+     "security.txt of {url} does not follow the advice (RFC 9116 and internet.nl recommend it): Expires {day400} "
+     "is 400 days away (at most a year)."),
+    (serve(security_txt(400)), "all", Status.FAIL,
+     "security.txt of {url} is not valid: Expires {day400} is 400 days away (at most a year)."),
+    (serve(security_txt(90)), "advice", Status.PASS, "security.txt of {url} follows the advice: it expires within a "
+                                                     "year."),
+    (serve(security_txt(-3)), "required", Status.FAIL,
+     "security.txt of {url} is not valid: it expired on {dayminus3}."),
+    (serve(security_txt(-3)), "advice", Status.SKIPPED,
+     "No advice on security.txt of {url}: the file is missing or not valid (the required check reports that)."),
+    ({}, "advice", Status.SKIPPED,
+     "No advice on security.txt of {url}: the file is missing or not valid (the required check reports that)."),
+    ({}, "required", Status.FAIL, "{url} has no security.txt (HTTP 404 for /.well-known/security.txt)."),
+])
+def test_required_and_advice_parts(ca: trustme.CA, ca_file: str, routes: dict[str, Reply], part: str,
+                                   status: Status, message: str) -> None:
+    url, result = run_part(ca, ca_file, routes, part)
+    assert (result.status, result.message) == (status, message.format(url=url, day400=expires(400)[:10],
+                                                                      dayminus3=expires(-3)[:10]))
+
+
+def test_required_part_keeps_the_advice_in_the_evidence(ca: trustme.CA, ca_file: str) -> None:
+    _, result = run_part(ca, ca_file, serve(security_txt(400)), "required")
+    assert result.evidence["advice"] == [f"Expires {expires(400)[:10]} is 400 days away (at most a year)"]
+
+
+def test_advice_part_on_an_unreachable_site_is_an_error(ca: trustme.CA) -> None:
+    with HttpServer({}) as gone:
+        url = gone.url.replace("http:", "https:")
+    [result] = SecurityTxt().run(SecurityTxt.Params(url=url, part="advice"), Context("C", 5, net_timeout=2))
+    assert result.status == Status.ERROR

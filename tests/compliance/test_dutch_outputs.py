@@ -312,7 +312,7 @@ def test_a_server_with_old_tls_versions_is_described_in_dutch(tls_ca: Any, tls_c
         lenient = run_tls(server, ca_file=tls_ca_file, tls_profile="ncsc-2021")
     assert in_dutch(failing).startswith(f"TLS van 127.0.0.1:{server.port} voldoet niet aan NCSC "
                                         "ICT-beveiligingsrichtlijnen voor TLS 2025-05: biedt TLS 1.1 aan "
-                                        "(onvoldoende); biedt TLS 1.0 aan (onvoldoende); kiest ")
+                                        "(onvoldoende); biedt TLS 1.0 aan (onvoldoende); accepteert ")
     assert ": TLS 1.1 (uit te faseren), TLS 1.0 (uit te faseren); certificaat nog " in in_dutch(lenient)
 
 
