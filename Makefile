@@ -29,6 +29,7 @@ bench: install
 	$(PY) bench/bench_internet.py
 	$(PY) bench/bench_history.py
 	$(PY) bench/bench_zones.py
+	$(PY) bench/bench_tls.py
 
 # Renew the lock: the newest versions pyproject.toml allows (its dependencies and the `test` extra),
 # resolved for Python 3.11 on Linux. CI installs with it through PIP_CONSTRAINT (see .ci/run).

@@ -107,7 +107,7 @@ def wait_for(url: str, zone: str, count: int) -> None:
     raise SystemExit(f"{count} workers of zone {zone} did not start")
 
 
-def bench_broker(name: str, url: str, n: int, runs: int) -> None:
+def bench_broker(name: str, url: str, n: int, runs: int, batch: int) -> None:
     from compliance import plugins
     from compliance.engine import ThreadExecutor
     from compliance.settings import Settings
@@ -122,7 +122,7 @@ def bench_broker(name: str, url: str, n: int, runs: int) -> None:
         try:
             for k in counts:
                 wait_for(url, zones[k], k)
-            settings = Settings(base_dir=Path(folder))
+            settings = Settings.model_validate({"zones": {"batch": batch}, "base_dir": Path(folder)})
             local = {c: ZoneExecutor(settings, local=ThreadExecutor(c)) for c in (32, 64, 128)}
             remote = {k: ZoneExecutor(settings) for k in counts}
             for k in counts:
@@ -143,7 +143,8 @@ def bench_broker(name: str, url: str, n: int, runs: int) -> None:
                 p.wait(20)
     med = {key: statistics.median(v) for key, v in times.items()}
     ideal = {c: n * SLEEP / c for c in (32, 64, 128)}
-    print(f"\n{name} ({url.split('@')[-1]}): {n} checks of {SLEEP * 1000:.0f} ms, {runs} runs, medians (min-max)")
+    print(f"\n{name} ({url.split('@')[-1]}): {n} checks of {SLEEP * 1000:.0f} ms, {batch} a message, {runs} runs, "
+          "medians (min-max)")
     print(f"{'executor':<28} {'wall time':>26} {'ideal':>9} {'slot per check':>15}")
     for c, k in ((32, 1), (64, 2), (128, 4)):
         for label, key in ((f"in process, concurrency {c}", f"in-process {c}"),
@@ -164,11 +165,12 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--broker", choices=["redis", "rabbitmq", "both"], default="both")
+    parser.add_argument("--batch", type=int, default=8, help="checks per message (zones.batch)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; the scan, the broker and every worker share them")
     for name, url in BROKERS.items():
         if args.broker in (name, "both"):
-            bench_broker(name, url, args.checks, args.runs)
+            bench_broker(name, url, args.checks, args.runs, args.batch)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,9 @@ class ZonesSettings(Section):
     patience: Seconds = 60.0
     #: how long a scan waits for the workers of a zone to answer "who is there?" before it starts
     discovery_timeout: Seconds = 1.0
+    #: checks of one zone per message (fewer messages cost the scan, broker and workers less; 1 gives an
+    #: answer per check as soon as it is done)
+    batch: int = Field(8, ge=1, le=64)
 
 
 class NetworkSettings(Section):

@@ -50,10 +50,14 @@ TASK_NAME = "compliance.run_check"
 QUEUE_PREFIX = "compliance.zone."
 REPLY_PREFIX = "compliance.reply."
 #: the version of the message between scan and worker; a worker refuses a message of another
-PROTOCOL = 1
-#: how many checks a worker takes from the broker per slot ahead of time (more: faster; a dead worker's
+PROTOCOL = 2
+#: how many messages a worker takes from the broker per slot ahead of time (more: faster; a dead worker's
 #: checks wait for redelivery)
 PREFETCH = 4
+#: checks of one zone per message, by default (`zones.batch`): a message, its acknowledgement and its answer
+#: cost the scan, the broker and the worker far more than a check's parameters; a worker runs a message's
+#: checks at the same time and answers them together
+BATCH = 8
 
 
 def queue_name(zone: str) -> str:
@@ -145,7 +149,7 @@ def live_workers(app: Celery, conn: Connection, timeout: float) -> list[WorkerIn
     for name, consumed in sorted(queues.items()):
         zones = sorted({z for q in consumed if (z := zone_of_queue(str(q.get("name", "")))) is not None})
         pool = (stats.get(name) or {}).get("pool") or {}
-        concurrency = pool.get("max-concurrency")
+        concurrency = pool.get("max-concurrency")  # checks at once (and messages held at once)
         workers.append(WorkerInfo(name, zones, concurrency if isinstance(concurrency, int) else None))
     return workers
 
@@ -165,13 +169,30 @@ def queue_length(conn: Connection, zone: str) -> int:
 # -- the messages ------------------------------------------------------------------------------------
 
 
-def task_message(task: CheckTask, token: int, reply_to: str) -> dict[str, Any]:
-    """What a worker gets: the check as plain data, where to answer, and the scan's product version."""
+def task_message(batch: Sequence[tuple[int, CheckTask]], reply_to: str) -> dict[str, Any]:
+    """What a worker gets: checks of one zone as plain data (each with its token), where to answer, and the
+    scan's product version. Never the facts of the register (checks that need them run locally)."""
     from compliance import __version__
 
-    body = asdict(task)
-    body.pop("facts")  # facts come from the central database; checks that need them run locally
-    return {"protocol": PROTOCOL, "version": __version__, "token": token, "reply_to": reply_to, "task": body}
+    checks = []
+    for token, task in batch:
+        body = asdict(task)
+        body.pop("facts")
+        checks.append({"token": token, "task": body})
+    return {"protocol": PROTOCOL, "version": __version__, "reply_to": reply_to, "checks": checks}
+
+
+def batches(tasks: Sequence[tuple[int, CheckTask]], size: int = BATCH) -> list[list[tuple[int, CheckTask]]]:
+    """The tasks in messages of at most `size` checks, each message of one zone, in the order given."""
+    by_zone: dict[str, list[list[tuple[int, CheckTask]]]] = {}
+    out: list[list[tuple[int, CheckTask]]] = []
+    for item in tasks:
+        chunks = by_zone.setdefault(item[1].zone, [])
+        if not chunks or len(chunks[-1]) >= size:
+            chunks.append([])
+            out.append(chunks[-1])
+        chunks[-1].append(item)
+    return out
 
 
 def outcome_from_answer(task: CheckTask, answer: Mapping[str, Any]) -> TaskOutcome:
@@ -205,6 +226,7 @@ class ZoneExecutor:
         self.local = local or ThreadExecutor(concurrency or settings.scan.concurrency)
         self.patience = float(settings.zones.patience)
         self.discovery_timeout = float(settings.zones.discovery_timeout)
+        self.batch = settings.zones.batch
         self._url: str | None = None
         self._app: Celery | None = None
         self._zones_with_workers: dict[str, list[str]] | None = None
@@ -314,8 +336,11 @@ class ZoneExecutor:
 
         def on_answer(body: Any, message: Any) -> None:
             message.ack()
-            if isinstance(body, dict) and isinstance(body.get("token"), int):
-                answers.append((body["token"], body))
+            if not isinstance(body, dict):
+                return
+            for answer in body.get("answers") or []:
+                if isinstance(answer, dict) and isinstance(answer.get("token"), int):
+                    answers.append((answer["token"], {**answer, "worker": body.get("worker")}))
 
         conn = connect(app, self._url)
         try:
@@ -323,19 +348,22 @@ class ZoneExecutor:
             consumer = Consumer(channel, queues=[reply_queue], callbacks=[on_answer], accept=["json"])
             consumer.consume()
             send_failed: list[BaseException] = []
-            to_send = list(waiting.items())
+            to_send = batches(list(waiting.items()), self.batch)
 
             def send() -> None:  # in its own thread and connection: answers are read while it sends
                 try:
                     with app.producer_or_acquire() as producer:
-                        for token, task in to_send:
+                        for batch in to_send:
                             if stop.is_set():
                                 return
-                            app.send_task(TASK_NAME, args=[task_message(task, token, reply_to)],
-                                          queue=queue_name(task.zone), producer=producer, ignore_result=True,
-                                          soft_time_limit=task.timeout + 5, time_limit=task.timeout + 15,
-                                          # what logs and monitors show of a check (not its parameters)
-                                          argsrepr=f"{task.control_id}#{task.check_index} {task.plugin}",
+                            longest_here = max(task.timeout for _, task in batch)
+                            first = batch[0][1]
+                            app.send_task(TASK_NAME, args=[task_message(batch, reply_to)],
+                                          queue=queue_name(first.zone), producer=producer, ignore_result=True,
+                                          soft_time_limit=longest_here + 5, time_limit=longest_here + 15,
+                                          # what logs and monitors show of a message (not the parameters)
+                                          argsrepr=f"{len(batch)} checks, first {first.control_id}#"
+                                                   f"{first.check_index} {first.plugin}",
                                           kwargsrepr="")
                 except BaseException as exc:
                     send_failed.append(exc)

@@ -221,15 +221,27 @@ def test_worker_refuses_a_bad_zone_and_a_missing_broker(run_cli: Any, monkeypatc
     assert missing.exit_code == 2 and "set COMPLIANCE_BROKER_URL" in missing.stderr
 
 
-def test_a_message_to_a_worker_carries_the_check_not_the_database_or_facts() -> None:
+def test_a_message_to_a_worker_carries_the_checks_not_the_database_or_facts() -> None:
     from compliance.engine import CheckTask
     from compliance.zones import task_message
 
     task = CheckTask("C", 0, "tcp_port", {"host": "10.0.0.1", "port": 22}, 5.0, facts={"breaches": [1]}, zone="dmz")
-    message = task_message(task, 7, "compliance.reply.x")
-    assert message["task"]["params"] == {"host": "10.0.0.1", "port": 22} and "facts" not in message["task"]
-    assert message["token"] == 7 and message["reply_to"] == "compliance.reply.x"
+    message = task_message([(7, task)], "compliance.reply.x")
+    [check] = message["checks"]
+    assert check["task"]["params"] == {"host": "10.0.0.1", "port": 22} and "facts" not in check["task"]
+    assert check["token"] == 7 and message["reply_to"] == "compliance.reply.x"
     assert "database" not in json.dumps(message) and "postgresql" not in json.dumps(message)
+
+
+def test_checks_travel_in_messages_of_one_zone_each_of_at_most_eight() -> None:
+    from compliance.engine import CheckTask
+    from compliance.zones import batches
+
+    tasks = [(i, CheckTask("C", 0, "probe", {}, 5.0, zone="dmz" if i % 3 else "lan")) for i in range(30)]
+    sent = batches(tasks)
+    assert all(len({t.zone for _, t in batch}) == 1 and 1 <= len(batch) <= 8 for batch in sent)
+    assert sorted(token for batch in sent for token, _ in batch) == list(range(30))  # each once
+    assert [len(b) for b in sent] == [8, 8, 8, 2, 4]  # 20 of dmz, 10 of lan, in the order sent
 
 
 def test_a_check_that_needs_the_register_cannot_be_sent_to_a_zone(tmp_path: Path) -> None:

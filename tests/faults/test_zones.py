@@ -146,6 +146,7 @@ def test_the_broker_lost_mid_scan_unanswered_checks_become_errors_and_nothing_ha
     worker = Worker(url, zone, tmp_path, concurrency=2)
     try:
         wait_for_workers(url, zone, 1)
+        project.write_config("zones:\n  batch: 1\n")  # an answer per check, so that some come before the loss
         project.control("c.yaml", "".join(slow_controls(zone, 1, 1.0).replace("SLOW", f"SLOW-{i}").replace(
             "name: t0", f"name: t{i}") for i in range(6)) + """\
 - id: HERE
