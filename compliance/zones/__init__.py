@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -208,11 +208,6 @@ def _error(task: CheckTask, message: Message, **evidence: Any) -> TaskOutcome:
 
 
 # -- the executor ------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Remote:
-    tasks: dict[int, CheckTask] = field(default_factory=dict)  # token -> task, still unanswered
 
 
 class ZoneExecutor:
@@ -442,7 +437,3 @@ def _needs_facts(plugin: str) -> bool:
         return bool(plugins.load(plugin).facts)
     except Exception:
         return False
-
-
-def zones_in_use(tasks: Sequence[CheckTask]) -> list[str]:
-    return sorted({t.zone for t in tasks if t.zone != LOCAL})
