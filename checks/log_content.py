@@ -17,8 +17,9 @@ A field may list alternatives (`actor: [user.name, client.user]`): any one of th
 fails when more than `max_missing` percent of the lines lack a field (default 0: every line). The
 evidence gives per field the number of lines that lack it and up to three line numbers, never the
 lines themselves (logs hold personal data). When `path` is a glob the newest matching file is read.
-A line that is still being written (no line end yet) is left out. A missing or unreadable log, an
-empty log and, for `jsonl`, a line that is not a JSON object are errors: the check could not judge.
+A line that is still being written (no line end yet) is left out. When no file matches `path` the check
+fails, as `file_age` does: a log that is not there records nothing. An unreadable log, an empty log and,
+for `jsonl`, a line that is not a JSON object are errors: the check could not judge.
 The monitor needs read access to the log file only (e.g. membership of group `adm`).
 
 Example::
@@ -193,7 +194,7 @@ class LogContent(Check):
         pattern = ctx.resolve(params.path)
         files = [p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
         if not files:
-            yield Result.errored(target, Message("No log file matches %(path)s.", path=params.path), pattern=pattern)
+            yield Result.failed(target, Message("No log file matches %(path)s.", path=params.path), pattern=pattern)
             return
         newest = files[0]
         try:

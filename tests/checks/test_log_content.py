@@ -121,9 +121,10 @@ def test_malformed_json_line_is_an_error_without_its_content(tmp_path: Path) -> 
     assert run(tmp_path, path="arr.jsonl", format="jsonl", fields=JSON_FIELDS).status == Status.ERROR
 
 
-def test_missing_or_empty_log_is_an_error(tmp_path: Path) -> None:
+def test_a_missing_log_fails_and_an_empty_one_is_an_error(tmp_path: Path) -> None:
+    # no log at all records nothing: a finding, as a missing backup is for file_age
     result = run(tmp_path, path="none/*.log", format="jsonl", fields=JSON_FIELDS)
-    assert result.status == Status.ERROR and result.message == "No log file matches none/*.log."
+    assert result.status == Status.FAIL and result.message == "No log file matches none/*.log."
     (tmp_path / "empty.log").write_text("\n\n")
     result = run(tmp_path, path="empty.log", format="jsonl", fields=JSON_FIELDS)
     assert result.status == Status.ERROR and "holds no complete lines" in result.message
