@@ -15,12 +15,30 @@ Three results per domain, one per service (`services`; evidence `service`), as i
   domain's zone have an AAAA record, and each of their IPv6 addresses answers a DNS question (the
   zone's SOA over UDP to `dns_port`).
 
-IPv4-mapped addresses (`::ffff:a.b.c.d`) do not count as IPv6. `reachability: false` checks the AAAA
-records only (for a monitor that itself has no IPv6 route). What is not checked: whether the site
-shows the same content over IPv6 as over IPv4 (internet.nl compares the pages).
+Same website over IPv6 and IPv4 (`same_website: true`, the default; internet.nl requires it): when
+the web host also has an A record and its IPv6 addresses answer, `GET /` is fetched on every port of
+`web_ports` once over an IPv4 address and once over an IPv6 address (connecting to the address, the
+host name sent as Host header and TLS SNI; `https_ports`, default 443, speak HTTPS, the others plain
+HTTP). Certificates are not verified for this comparison only: the point is the content (internet.nl
+does the same; the certificate is the tls check's business). Redirects are not followed, at most
+500 000 bytes are read per page, and every fetch stays within the time budget. Both families must
+answer on the same ports with the same status code, and the pages may differ by at most
+`max_distance` (default 10, internet.nl's threshold) on a 0-100 scale: internet.nl's "simhash"
+distance, 100 minus 100 times difflib's `SequenceMatcher.quick_ratio` of the two pages, after removing
+script/style nonces and ASP.NET `__VIEWSTATE` fields, which change per request. internet.nl shows a
+larger content distance (with equal status codes) as a notice, and so do we by default (the pass
+message says so, evidence `content_differs: true`); `content_differs: fail` makes it a failure (stricter:
+the site a client sees should not depend on its address family). Other ports or status codes fail, as in
+internet.nl. Set `same_website: false` for a site that deliberately differs. Evidence `same_website`:
+ports and status codes per family, bytes read, the distance per port and the threshold.
 
-Verdicts: `fail` when a host lacks AAAA, too few name servers have it, or an IPv6 address does not
-answer; `error` when DNS does not answer (time-out, SERVFAIL) or the domain does not exist.
+IPv4-mapped addresses (`::ffff:a.b.c.d`) do not count as IPv6. `reachability: false` checks the AAAA
+records only (for a monitor that itself has no IPv6 route); the pages are then not compared.
+
+Verdicts: `fail` when a host lacks AAAA, too few name servers have it, an IPv6 address does not
+answer, or the website over IPv6 differs from over IPv4 (other ports, status code or content);
+`error` when DNS does not answer (time-out, SERVFAIL), the domain does not exist, or neither family
+gives an HTTP answer to compare.
 
 Example::
 
@@ -38,8 +56,11 @@ Example::
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import dns.exception
@@ -59,6 +80,8 @@ Service = Literal["web", "mail", "ns"]
 _ALL_PARTS: tuple[Service, ...] = ("web", "mail", "ns")
 #: Addresses listed in evidence and messages per host.
 _CAP = 10
+#: Bytes of a page read for the comparison (internet.nl reads 500 000).
+_PAGE_CAP = 500_000
 
 
 class Ipv6Params(Params):
@@ -76,6 +99,15 @@ class Ipv6Params(Params):
     """TCP port of the mail servers (SMTP)."""
     dns_port: int = Field(53, ge=1, le=65535)
     """UDP port the name servers are asked on."""
+    same_website: bool = True
+    """Compare the web page over IPv4 and over IPv6 (internet.nl); false for sites that deliberately differ."""
+    https_ports: list[int] = Field(default_factory=lambda: [443])
+    """Of `web_ports`, those that speak HTTPS in the comparison; the others plain HTTP."""
+    max_distance: float = Field(10.0, ge=0, le=100)
+    """Largest difference (0-100) of the two pages that still counts as the same website (internet.nl: 10)."""
+    content_differs: Literal["notice", "fail"] = "notice"
+    """A larger content difference (same ports and status codes): `notice` in the pass message and the
+    evidence, as internet.nl shows it, or `fail` (stricter)."""
     min_ns_ipv6: int = Field(2, ge=1)
     """How many name servers must have an IPv6 address (internet.nl: at least two)."""
     nameserver: str | None = None
@@ -92,7 +124,7 @@ class Ipv6Params(Params):
     def _web_host(cls, value: str | None) -> str | None:
         return None if value is None else MailAuthParams._domain(value)
 
-    @field_validator("web_ports")
+    @field_validator("web_ports", "https_ports")
     @classmethod
     def _ports(cls, value: list[int]) -> list[int]:
         for port in value:
@@ -210,6 +242,82 @@ def dns_answers(address: str, port: int, zone: dns.name.Name, timeout: float) ->
     return True
 
 
+@dataclass(frozen=True)
+class Page:
+    """The answer of one web server address to `GET /`: status code and (the first bytes of) the body."""
+
+    address: str
+    status: int
+    body: bytes
+
+
+def fetch_page(host: str, address: str, port: int, https: bool, timeout: float) -> Page:
+    """GET / from `address`:`port` with `host` as Host header (and SNI), certificates not verified.
+
+    The comparison is about content, so a certificate problem must not hide it (internet.nl does the
+    same); the certificate is tested by the tls check. Redirects are not followed (the redirect itself
+    is compared). At most `_PAGE_CAP` bytes are read; the whole fetch stops after `timeout` seconds.
+    Raises OSError (ssl.SSLError and http.client.HTTPException included) when there is no HTTP answer.
+    """
+    import http.client
+    import ssl
+
+    deadline = time.monotonic() + timeout
+    sock = socket.create_connection((address, port), timeout=timeout)
+    try:
+        if https:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            sock = context.wrap_socket(sock, server_hostname=host)
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.sock = sock
+        try:
+            conn.request("GET", "/", headers={"Host": host, "User-Agent": "compliance-monitor ipv6 check",
+                                              "Accept": "text/html,*/*", "Accept-Encoding": "identity",
+                                              "Connection": "close"})
+            response = conn.getresponse()
+            body = b""
+            while len(body) < _PAGE_CAP:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading the page took more than {timeout:g} s")
+                chunk = response.read(min(65536, _PAGE_CAP - len(body)))
+                if not chunk:
+                    break
+                body += chunk
+            return Page(address, response.status, body)
+        except http.client.HTTPException as exc:
+            raise OSError(f"no valid HTTP answer ({type(exc).__name__}: {exc})") from exc
+        finally:
+            conn.close()
+    finally:
+        sock.close()
+
+
+_NONCE = re.compile(rb"""\snonce\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
+_VIEWSTATE = re.compile(rb"""<input\b[^>]*\bname\s*=\s*["']?__VIEWSTATE["'\s>][^>]*>""", re.IGNORECASE)
+_SPACE = re.compile(rb"\s+")
+
+
+def page_distance(one: bytes, other: bytes) -> float:
+    """How much two pages differ, 0 (same) to 100, as internet.nl measures it.
+
+    internet.nl (its "simhash" test) strips script/style nonces and ASP.NET `__VIEWSTATE` fields, which
+    change per request, and compares with difflib's `SequenceMatcher.quick_ratio`: distance =
+    100 - 100 x ratio. Runs of white space are made one space (internet.nl re-indents the HTML).
+    """
+    from difflib import SequenceMatcher
+
+    def clean(body: bytes) -> str:
+        body = _VIEWSTATE.sub(b"", _NONCE.sub(b"", body))
+        return _SPACE.sub(b" ", body).strip().decode("latin-1")
+
+    left, right = clean(one), clean(other)
+    if not left and not right:
+        return 0.0
+    return 100.0 - SequenceMatcher(None, left, right, autojunk=False).quick_ratio() * 100.0
+
+
 def _joined(items: list[str]) -> str:
     shown = ", ".join(items[:_CAP])
     return shown + (f" (+{len(items) - _CAP})" if len(items) > _CAP else "")
@@ -269,10 +377,85 @@ class Ipv6(Check):
                 return Result.failed(domain, Message("Web server %(host)s does not answer over IPv6 at %(addresses)s "
                                                      "(TCP %(ports)s).", host=host, addresses=_joined(dead),
                                                      ports=_joined([str(p) for p in ports])), **evidence)
+            if params.same_website and evidence["ipv4"]:
+                return Ipv6._same_website(domain, host, params, ctx, v6, evidence)
             return Result.passed(domain, Message("Web server %(host)s has IPv6 (%(addresses)s) and answers over it.",
                                                  host=host, addresses=_joined(v6)), **evidence)
         return Result.passed(domain, Message("Web server %(host)s has IPv6 (%(addresses)s); reachability not "
                                              "tested.", host=host, addresses=_joined(v6)), **evidence)
+
+    @staticmethod
+    def _same_website(domain: str, host: str, params: Ipv6Params, ctx: Context, v6: list[str],
+                      evidence: dict[str, Any]) -> Result:
+        """Fetch `/` over IPv4 and over IPv6 on every web port and compare (internet.nl "same website")."""
+        v4: list[str] = evidence["ipv4"]
+        answers: dict[str, dict[int, Page]] = {"ipv4": {}, "ipv6": {}}
+        problems: dict[str, dict[int, str]] = {"ipv4": {}, "ipv6": {}}
+        for family, addresses in (("ipv4", v4), ("ipv6", v6[:_CAP])):
+            for port in params.web_ports:
+                for address in addresses:
+                    try:
+                        answers[family][port] = fetch_page(host, address, port, port in params.https_ports,
+                                                           budget(params.timeout, ctx))
+                        break
+                    except OSError as exc:
+                        problems[family][port] = f"{address}: {str(exc) or type(exc).__name__}"
+                else:
+                    continue
+                problems[family].pop(port, None)
+        same: dict[str, Any] = {
+            "max_distance": params.max_distance,
+            "ports": {family: sorted(pages) for family, pages in answers.items()},
+            "status": {family: {str(p): page.status for p, page in pages.items()} for family, pages in answers.items()},
+            "bytes_read": {family: {str(p): len(page.body) for p, page in pages.items()}
+                           for family, pages in answers.items()},
+            "problems": {family: {str(p): reason[:200] for p, reason in found.items()}
+                         for family, found in problems.items() if found},
+        }
+        evidence["same_website"] = same
+        if not answers["ipv4"] and not answers["ipv6"]:
+            reasons = [f"{family} port {p}: {r}" for family, found in problems.items() for p, r in found.items()]
+            return Result.errored(domain, Message("Could not compare the website %(host)s over IPv6 and IPv4: no "
+                                                  "HTTP answer over either (%(reasons)s).", host=host,
+                                                  reasons=_joined(reasons)), **evidence)
+        if set(answers["ipv4"]) != set(answers["ipv6"]):
+            only4 = sorted(set(answers["ipv4"]) - set(answers["ipv6"]))
+            only6 = sorted(set(answers["ipv6"]) - set(answers["ipv4"]))
+            return Result.failed(domain, Message("The website %(host)s over IPv6 differs from over IPv4: it answers "
+                                                 "HTTP on port(s) %(v4)s over IPv4 and %(v6)s over IPv6 (only over "
+                                                 "IPv4: %(only4)s; only over IPv6: %(only6)s).", host=host,
+                                                 v4=_joined([str(p) for p in sorted(answers["ipv4"])]) or "-",
+                                                 v6=_joined([str(p) for p in sorted(answers["ipv6"])]) or "-",
+                                                 only4=_joined([str(p) for p in only4]) or "-",
+                                                 only6=_joined([str(p) for p in only6]) or "-"), **evidence)
+        distances: dict[str, float] = {}
+        for port in sorted(answers["ipv4"]):
+            page4, page6 = answers["ipv4"][port], answers["ipv6"][port]
+            if page4.status != page6.status:
+                return Result.failed(domain, Message("The website %(host)s over IPv6 differs from over IPv4: port "
+                                                     "%(port)d answers with status %(v6)d over IPv6 and %(v4)d over "
+                                                     "IPv4.", host=host, port=port, v6=page6.status, v4=page4.status),
+                                     **evidence)
+            distances[str(port)] = round(page_distance(page4.body, page6.body), 1)
+        same["distance"] = distances
+        worst_port, worst = max(distances.items(), key=lambda item: item[1])
+        same["content_differs"] = worst > params.max_distance
+        if worst > params.max_distance and params.content_differs == "notice":
+            return Result.passed(domain, Message("Web server %(host)s has IPv6 (%(addresses)s) and answers over it "
+                                                 "with the same ports and status codes as over IPv4; notice: the "
+                                                 "page differs in content (simhash distance %(distance)s, more than "
+                                                 "%(max)s; port %(port)s), which internet.nl notes without failing.",
+                                                 host=host, addresses=_joined(v6), distance=f"{worst:g}",
+                                                 max=f"{params.max_distance:g}", port=worst_port), **evidence)
+        if worst > params.max_distance:
+            return Result.failed(domain, Message("The website %(host)s over IPv6 differs from over IPv4 (simhash "
+                                                 "distance %(distance)s, at most %(max)s; port %(port)s).", host=host,
+                                                 distance=f"{worst:g}", max=f"{params.max_distance:g}",
+                                                 port=worst_port), **evidence)
+        return Result.passed(domain, Message("Web server %(host)s has IPv6 (%(addresses)s), answers over it and shows "
+                                             "the same website as over IPv4 (simhash distance %(distance)s, at most "
+                                             "%(max)s).", host=host, addresses=_joined(v6), distance=f"{worst:g}",
+                                             max=f"{params.max_distance:g}"), **evidence)
 
     @staticmethod
     def _mail(domain: str, params: Ipv6Params, names: Names, ctx: Context) -> Result:
