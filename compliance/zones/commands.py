@@ -39,7 +39,11 @@ def _zone(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
               show_default=True, help="The folder relative paths in checks (file_age, ...) count from.")
 @click.option("--loglevel", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="WARNING",
               show_default=True)
-def worker(zone: str, concurrency: int, pool: str, redelivery_after: float, base_dir: Path, loglevel: str) -> None:
+@click.option("--allow-command", is_flag=True,
+              help="Also run the `command` plugin (it runs programs). Off by default: whoever can write to the "
+                   "broker could otherwise run programs on this machine.")
+def worker(zone: str, concurrency: int, pool: str, redelivery_after: float, base_dir: Path, loglevel: str,
+           allow_command: bool) -> None:
     """Run the checks that scans send to ZONE, until SIGTERM or Ctrl-C.
 
     Start one (or more, for more capacity and for failover) on a machine that can reach the zone's
@@ -61,7 +65,7 @@ def worker(zone: str, concurrency: int, pool: str, redelivery_after: float, base
     connect(celery_app(url), url).release()  # a clear exit 2 when the broker cannot be reached
     click.echo(f"worker for zone {zone}: consuming compliance.zone.{zone} with {concurrency} {pool}", err=True)
     sys.exit(run_worker(url, zone, concurrency=concurrency, pool=pool, base_dir=base_dir.resolve(),
-                        redelivery_after=redelivery_after, loglevel=loglevel))
+                        redelivery_after=redelivery_after, loglevel=loglevel, allow_command=allow_command))
 
 
 @click.command(short_help="The network zones, their live workers and waiting checks.")

@@ -81,8 +81,13 @@ def worker_name(zone: str) -> str:
     return f"{zone}.{os.getpid()}@{socket.gethostname()}"
 
 
+#: plugins a worker runs only when started with --allow-command: whoever can write to the broker could
+#: otherwise run any program on a machine in the zone (messages are not signed)
+UNSAFE_PLUGINS = frozenset({"command"})
+
+
 def make_app(url: str, zone: str, *, base_dir: Path, redelivery_after: float, name: str,
-             concurrency: int = 32, pool: str = "threads") -> Celery:
+             concurrency: int = 32, pool: str = "threads", allow_command: bool = False) -> Celery:
     """The worker's Celery application with the one task it runs."""
     from compliance import __version__, plugins
 
@@ -119,6 +124,11 @@ def make_app(url: str, zone: str, *, base_dir: Path, redelivery_after: float, na
                     "check '%(plugin)s' is not installed on worker %(worker)s in zone %(zone)s", plugin=plugin,
                     worker=name, zone=zone).as_json()})
                 continue
+            if plugin in UNSAFE_PLUGINS and not allow_command:
+                answers.append({"token": check["token"], "refused": Message(
+                    "check '%(plugin)s' runs programs and is refused by worker %(worker)s in zone %(zone)s; start the "
+                    "worker with --allow-command to allow it", plugin=plugin, worker=name, zone=zone).as_json()})
+                continue
             body["base_dir"] = str(base_dir)  # paths of a remote check count from the worker's folder
             body["facts"] = {}
             runnable[check["token"]] = CheckTask(**body)
@@ -135,7 +145,7 @@ def make_app(url: str, zone: str, *, base_dir: Path, redelivery_after: float, na
 
 
 def run_worker(url: str, zone: str, *, concurrency: int, pool: str, base_dir: Path, redelivery_after: float,
-               loglevel: str = "WARNING") -> int:
+               loglevel: str = "WARNING", allow_command: bool = False) -> int:
     """Run a worker for `zone` until it is stopped (SIGTERM, Ctrl-C); its exit code.
 
     A message holds up to `zones.batch` checks of a scan. With the threads pool the worker holds up to
@@ -143,7 +153,7 @@ def run_worker(url: str, zone: str, *, concurrency: int, pool: str, base_dir: Pa
     each of `concurrency` processes runs one message at a time, its checks together."""
     name = worker_name(zone)
     app = make_app(url, zone, base_dir=base_dir, redelivery_after=redelivery_after, name=name,
-                   concurrency=concurrency, pool=pool)
+                   concurrency=concurrency, pool=pool, allow_command=allow_command)
     worker = app.Worker(hostname=name, queues=[queue_name(zone)], concurrency=concurrency, pool=pool,
                         loglevel=loglevel, without_mingle=True, without_gossip=True, quiet=True,
                         optimization="fair")

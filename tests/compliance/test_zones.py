@@ -131,7 +131,7 @@ def test_a_zone_without_a_worker_is_reported_at_once_not_waited_for(project: Pro
 
 
 @SQLITE_ONLY
-def test_a_worker_without_the_plugin_or_on_another_version_gives_an_error_that_says_so(
+def test_a_worker_without_the_plugin_on_another_version_or_asked_to_run_a_program_gives_an_error(
         project: Project, probe_plugin: type, zones: dict[str, Any]) -> None:
     from compliance import plugins
     from tests.plugins_for_tests import Probe
@@ -150,6 +150,14 @@ def test_a_worker_without_the_plugin_or_on_another_version_gives_an_error_that_s
   checks:
     - plugin: only_here
       params: {{name: x}}
+- id: PROGRAM
+  title: A program run on a worker started without --allow-command
+  theme: technological
+  severity: low
+  zone: {zones['a']}
+  checks:
+    - plugin: command
+      params: {{run: [touch, /tmp/compliance-test-must-not-exist]}}
 - id: OLD
   title: A worker on another version
   theme: technological
@@ -168,6 +176,11 @@ def test_a_worker_without_the_plugin_or_on_another_version_gives_an_error_that_s
     assert missing["message"].startswith("check 'only_here' is not installed on worker a-")
     assert missing["message"].endswith(f"in zone {zones['a']}")
     assert old["status"] == "error" and old["target"] == "y"
+    program = rows["PROGRAM"]
+    assert program["status"] == "error"
+    assert program["message"].startswith("check 'command' runs programs and is refused by worker a-")
+    assert program["message"].endswith("start the worker with --allow-command to allow it")
+    assert not Path("/tmp/compliance-test-must-not-exist").exists()
     assert "runs compliance 0.0.1, the scan 0.1.0: install the same version on both" in old["message"]
 
 
