@@ -338,6 +338,7 @@ class ZoneExecutor:
                     answers.append((answer["token"], {**answer, "worker": body.get("worker")}))
 
         conn = connect(app, self._url)
+        sender: threading.Thread | None = None
         try:
             channel = conn.channel()
             consumer = Consumer(channel, queues=[reply_queue], callbacks=[on_answer], accept=["json"])
@@ -404,6 +405,10 @@ class ZoneExecutor:
                 pass
         finally:
             conn.release()
+            if sender is not None:
+                sender.join(5)  # stop is set when the scan ends early: it stops between messages
+            with contextlib.suppress(Exception):
+                app.close()  # the producer pool's connections
             if duplicates:
                 log.info("%d checks were answered twice (delivered again after a worker stopped); the first "
                          "answer of each is kept", duplicates)
