@@ -12,6 +12,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from email.message import Message as Headers
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import dns.resolver
@@ -150,6 +151,35 @@ def host_and_port(value: str) -> tuple[str, int | None]:
     if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
         raise ValueError(f"port '{port}' in '{value}' is not a number from 1 to 65535")
     return host, int(port)
+
+
+def port_in_host(data: Any) -> Any:
+    """Parameters with `host: name:port` split into `host` and `port` (a model validator's "before" step).
+
+    `host: 127.0.0.1:8443` is natural to write in a target list. What cannot be split cleanly (a port that
+    differs from the `port` parameter, a malformed host) is left for the host's own validator to report.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("host"), str):
+        return data
+    try:
+        host, port = host_and_port(data["host"])
+    except ValueError:
+        return data
+    if port is None:
+        return {**data, "host": host}
+    if data.get("port") is None or str(data["port"]) == str(port):
+        return {**data, "host": host, "port": port}
+    return data
+
+
+def plain_host(value: str) -> str:
+    """The host of a `host` parameter that still carries a port (one the `port` parameter contradicts)."""
+    host, port = host_and_port(value.strip())
+    if port is not None:
+        raise ValueError(f"'{value}' gives port {port} and the port parameter another; give the port once")
+    if not host:
+        raise ValueError("the host is empty")
+    return host
 
 
 def split_hostport(value: str, default_port: int) -> tuple[str, int]:

@@ -63,6 +63,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from compliance.api import Check, Context, Message, Params, Result, Seconds
+from compliance.checks import tls as tls_check
 from compliance.checks._net import budget, nameserver_of, resolver
 from compliance.checks.ipv6 import Names
 from compliance.checks.mail_auth import DnsProblem, MailAuthParams
@@ -95,7 +96,7 @@ class DaneParams(Params):
 
 
 class _Unreachable(Exception):
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message | str) -> None:
         super().__init__(str(message))
         self.message = message
 
@@ -361,25 +362,18 @@ def starttls_chain(address: str, port: int, sni: str, timeout: float) -> list[by
     except OSError as exc:
         raise _Unreachable(Message("cannot connect: %(reason)s", reason=str(exc.strerror or exc))) from None
     with sock:
-        reader = sock.makefile("rb")
         try:
-            code, _ = _smtp_reply(reader)
-            if code != 220:
-                raise _Unreachable(Message("the mail server greets with %(code)d", code=code))
-            sock.sendall(b"EHLO compliance-monitor.invalid\r\n")
-            code, lines = _smtp_reply(reader)
-            if code != 250 or not any(line.upper().split(" ")[0] == "STARTTLS" for line in lines):
-                raise _NoTls(Message("the mail server does not offer STARTTLS"))
-            sock.sendall(b"STARTTLS\r\n")
-            code, _ = _smtp_reply(reader)
-            if code != 220:
-                raise _NoTls(Message("STARTTLS answered with %(code)d", code=code))
+            tls_check._smtp_starttls(sock)  # the SMTP conversation up to STARTTLS, as the tls check has it
+        except tls_check._NoStartTls as exc:
+            if getattr(exc.message, "template", None) in ("not in its EHLO answer", "EHLO answered with %(code)d"):
+                raise _NoTls(Message("the mail server does not offer STARTTLS")) from None
+            raise _NoTls(exc.message) from None
+        except tls_check._Unreachable as exc:
+            raise _Unreachable(exc.message) from None
         except TimeoutError:
             raise _Unreachable(Message("no answer within %(seconds)s s", seconds=format(timeout, "g"))) from None
         except OSError as exc:
             raise _Unreachable(Message("connection lost: %(reason)s", reason=str(exc.strerror or exc))) from None
-        finally:
-            reader.close()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -412,21 +406,6 @@ def _presented_chain(tls: ssl.SSLSocket) -> list[bytes]:
     if not chain:
         raise _NoTls(Message("the server presented no certificate"))
     return chain
-
-
-def _smtp_reply(reader: Any) -> tuple[int, list[str]]:
-    lines: list[str] = []
-    while True:
-        raw = reader.readline(1024)
-        if not raw:
-            raise _Unreachable(Message("the mail server closed the connection"))
-        line = raw.decode("ascii", "replace").rstrip("\r\n")
-        lines.append(line[4:])
-        if len(line) < 4 or line[3] != "-":
-            try:
-                return int(line[:3]), lines
-            except ValueError:
-                raise _NoTls(Message("it does not speak SMTP: %(reply)s", reply=repr(line[:60]))) from None
 
 
 def association(der: bytes, selector: int, mtype: int) -> bytes | None:

@@ -62,7 +62,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from compliance.api import Check, Context, Duration, Message, Params, Result, Seconds, file_sha256, format_duration
-from compliance.checks._net import budget, host_and_port, host_for_url
+from compliance.checks._net import budget, host_for_url, plain_host, port_in_host
 
 #: What this check sends as its own identification string (RFC 4253, 4.2).
 CLIENT_ID = b"SSH-2.0-compliance_monitor\r\n"
@@ -128,27 +128,12 @@ class SshParams(Params):
     @model_validator(mode="before")
     @classmethod
     def _port_in_host(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not isinstance(data.get("host"), str):
-            return data
-        try:
-            host, port = host_and_port(data["host"])
-        except ValueError:
-            return data
-        if port is None:
-            return {**data, "host": host}
-        if data.get("port") is None or str(data["port"]) == str(port):
-            return {**data, "host": host, "port": port}
-        return data
+        return port_in_host(data)
 
     @field_validator("host")
     @classmethod
     def _plain_host(cls, value: str) -> str:
-        host, port = host_and_port(value.strip())
-        if port is not None:
-            raise ValueError(f"'{value}' gives port {port} and the port parameter another; give the port once")
-        if not host:
-            raise ValueError("the host is empty")
-        return host
+        return plain_host(value)
 
     @field_validator("ssh_profile")
     @classmethod

@@ -67,7 +67,7 @@ from pydantic import Field, field_validator, model_validator
 from compliance.api import Check, Context, Message, Params, Result, Seconds
 from compliance.checks import _tlsopenssl as openssl_tools
 from compliance.checks import _tlsprobe as probes
-from compliance.checks._net import budget, ca_file_of, host_and_port, host_for_url, is_address, resolver
+from compliance.checks._net import budget, ca_file_of, host_for_url, is_address, plain_host, port_in_host, resolver
 
 #: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain without looking at the dates, which this
 #: check reports on its own (so that an expired certificate is still told apart from an untrusted one).
@@ -131,27 +131,12 @@ class TlsParams(Params):
     @model_validator(mode="before")
     @classmethod
     def _port_in_host(cls, data: Any) -> Any:
-        # `host: 127.0.0.1:8443` is natural to write in a target list: split it into host and port;
-        # what cannot be split cleanly is left for `_plain_host` to report at the host
-        if not isinstance(data, dict) or not isinstance(data.get("host"), str):
-            return data
-        try:
-            host, port = host_and_port(data["host"])
-        except ValueError:
-            return data
-        if port is None:
-            return {**data, "host": host}
-        if data.get("port") is None or str(data["port"]) == str(port):
-            return {**data, "host": host, "port": port}
-        return data
+        return port_in_host(data)
 
     @field_validator("host")
     @classmethod
     def _plain_host(cls, value: str) -> str:
-        host, port = host_and_port(value)
-        if port is not None:
-            raise ValueError(f"'{value}' gives port {port} and the port parameter another; give the port once")
-        return host
+        return plain_host(value)
 
     @field_validator("tls_profile")
     @classmethod

@@ -19,6 +19,7 @@ import contextlib
 import socket
 import socketserver
 import ssl
+import subprocess
 import threading
 import time
 import warnings
@@ -398,3 +399,15 @@ def free_port(family: socket.AddressFamily = socket.AF_INET, kind: socket.Socket
     with socket.socket(family, kind) as sock:
         sock.bind((LOOPBACK6 if family == socket.AF_INET6 else LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[Any] | None, seconds: float = 5.0) -> None:
+    """End a server process a test started: SIGTERM, and SIGKILL when it has not exited within `seconds`."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(seconds)

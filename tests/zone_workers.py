@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tests.servers import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 BROKERS = {"redis": "redis://127.0.0.1:6379/5", "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//"}
 
@@ -52,13 +54,7 @@ class Worker:
         self.name = f"{zone}.{self.process.pid}@"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 10)
 
 
 def wait_for_workers(url: str, zone: str, count: int, timeout: float = 30.0) -> list[Any]:

@@ -302,6 +302,9 @@ class ZoneExecutor:
                     yield item
         finally:
             stop.set()
+            if self._app is not None and not sendable:  # discovery's broadcast connections; _remote closes its own
+                with contextlib.suppress(Exception):
+                    self._app.close()
 
     def _pump_remote(self, tasks: list[CheckTask], outcomes: queue.SimpleQueue[Any], done: object,
                      stop: threading.Event) -> None:

@@ -95,6 +95,7 @@ def workers(app: App, timeout: float, fmt: str) -> None:
                          "workers": [{"name": w.name, "concurrency": w.concurrency} for w in members]})
     finally:
         conn.release()
+        celery.close()  # the connections of the broadcast to the workers
     missing = [r["zone"] for r in rows if r["configured"] and not r["workers"]]
     if fmt == "json":
         emit_json({"broker": masked(url), "zones": rows, "zones_without_workers": missing})

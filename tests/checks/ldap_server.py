@@ -22,6 +22,8 @@ from pathlib import Path
 
 import trustme
 
+from tests.servers import free_port, stop_process
+
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
 MODULES = "/usr/lib/ldap"
@@ -95,11 +97,6 @@ access to attrs=userPassword by self write by anonymous auth by * none
 access to * by dn.exact="{reader}" read by self read by * none
 """
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def generalized(moment: datetime) -> str:
@@ -176,13 +173,7 @@ class LdapServer:
         raise RuntimeError("slapd did not start within 10 s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
         self.process = None
 
     def __enter__(self) -> LdapServer:

@@ -21,6 +21,7 @@ import pytest
 
 from compliance.api import Context, Result, Status
 from compliance.checks.backups import BackupCopies
+from tests.checks.unprivileged import run_as_nobody
 
 
 @pytest.fixture
@@ -148,25 +149,7 @@ def test_unreadable_copy_location_is_an_error(tmp_path: Path) -> None:
         (locked / "db.gz").write_bytes(b"x")
         locked.chmod(0)
         params = BackupCopies.Params.model_validate({"primary": "db/*.gz", "max_age": "1d", "copies": [str(locked)]})
-        if os.geteuid() != 0:
-            [result] = BackupCopies().run(params, Context("B", 5, base_dir=str(base)))
-            assert result.status == Status.ERROR and "Cannot read the copy location" in result.message
-            return
-        reader, writer = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            try:
-                os.close(reader)
-                os.setgid(65534)
-                os.setuid(65534)
-                [result] = BackupCopies().run(params, Context("B", 5, base_dir=str(base)))
-                os.write(writer, f"{result.status}|{result.message}".encode())
-            finally:
-                os._exit(0)
-        os.close(writer)
-        with os.fdopen(reader) as answer:
-            status, message = answer.read().split("|", 1)
-        os.waitpid(pid, 0)
+        status, message = run_as_nobody(BackupCopies(), params, Context("B", 5, base_dir=str(base)))
         assert status == "error", message
         assert message == f"Cannot read the copy location {locked}: Permission denied."
     finally:

@@ -14,6 +14,7 @@ import pytest
 
 from compliance.api import Context, Result, Status
 from compliance.checks.log_content import LogContent, syslog_header, tail_lines
+from tests.checks.unprivileged import run_as_nobody
 
 JSON_FIELDS = {"action": "event.action", "object": "object", "result": "event.outcome",
                "origin": ["source.ip", "host.name"], "actor": "user.name", "timestamp": "@timestamp"}
@@ -203,25 +204,7 @@ def test_unreadable_log_is_an_error(tmp_path: Path) -> None:
         log = write(base / "audit.jsonl", [event(1)])
         log.chmod(0)
         params = LogContent.Params.model_validate({"path": str(log), "format": "jsonl", "fields": JSON_FIELDS})
-        if os.geteuid() != 0:
-            [result] = LogContent().run(params, Context("LOG", 5))
-            assert result.status == Status.ERROR, result.message
-            return
-        reader, writer = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            try:
-                os.close(reader)
-                os.setgid(65534)
-                os.setuid(65534)
-                [result] = LogContent().run(params, Context("LOG", 5))
-                os.write(writer, f"{result.status}|{result.message}".encode())
-            finally:
-                os._exit(0)
-        os.close(writer)
-        with os.fdopen(reader) as answer:
-            status, message = answer.read().split("|", 1)
-        os.waitpid(pid, 0)
+        status, message = run_as_nobody(LogContent(), params, Context("LOG", 5))
         assert status == "error", message
         assert message == f"Cannot read the log {log}: Permission denied."
     finally:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from compliance.api import Context, Result, Status
 from compliance.checks.ssh import KEXINIT_FIELDS, Ssh, read_offer
 from compliance.project import BannerServer, free_port
+from tests.servers import stop_process
 
 SSHD = "/usr/sbin/sshd"
 
@@ -88,12 +89,7 @@ class Sshd:
         return path
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import pytest
 
 from compliance.api import Context, Result, Status
 from compliance.checks.vulnerabilities import Vulnerabilities, classify
+from tests.checks.unprivileged import run_as_nobody
 
 NOW = datetime.now(UTC)
 LOG4SHELL = ("1.3.6.1.4.1.25623.1.0.117838", "Apache Log4j RCE (Log4Shell)", 10.0, "High", ["CVE-2021-44228",
@@ -356,25 +357,7 @@ def test_unreadable_export_is_an_error(tmp_path: Path) -> None:
         report = export(base, "r.xml", greenbone_xml(1, [("10.0.0.5", "22/tcp", OPENSSH)]), 1)
         report.chmod(0)
         params = Vulnerabilities.Params.model_validate({"path": str(report)})
-        if os.geteuid() != 0:
-            [result] = Vulnerabilities().run(params, Context("VULN", 5))
-            assert result.status == Status.ERROR, result.message
-            return
-        reader, writer = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            try:
-                os.close(reader)
-                os.setgid(65534)
-                os.setuid(65534)
-                [result] = Vulnerabilities().run(params, Context("VULN", 5))
-                os.write(writer, f"{result.status}|{result.message}".encode())
-            finally:
-                os._exit(0)
-        os.close(writer)
-        with os.fdopen(reader) as answer:
-            status, message = answer.read().split("|", 1)
-        os.waitpid(pid, 0)
+        status, message = run_as_nobody(Vulnerabilities(), params, Context("VULN", 5))
         assert status == "error", message
         assert message == f"Cannot read the scanner export {report}: Permission denied."
     finally:

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.servers import free_port, stop_process
+
 OPENSSL = shutil.which("openssl") or "openssl"
 LOOPBACK = "127.0.0.1"
 
@@ -38,11 +40,6 @@ PROFILES: dict[str, list[str]] = {
                 "-no_tls1_1", "-no_tls1", "-serverpref", "-dhparam", "{ffdhe2048}"],
 }
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes] | None, seconds: float = 10.0) -> None:
@@ -101,13 +98,7 @@ class OpenSslServer:
         return path
 
     def _stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
         if self.process is not None and self.process.stderr:
             self.process.stderr.close()
         self.process = None
@@ -159,13 +150,7 @@ class GnuTlsServer:
         raise RuntimeError("could not start gnutls-serv")
 
     def __exit__(self, *_: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
         self.process = None
         shutil.rmtree(self.folder, ignore_errors=True)
 

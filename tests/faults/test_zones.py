@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import SQLITE_ONLY, Project
+from tests.servers import free_port
 from tests.zone_workers import BROKERS, Worker, new_zone, wait_for_workers
 
 pytestmark = pytest.mark.faults
@@ -107,11 +108,6 @@ def test_a_zone_that_stops_answering_becomes_errors_after_its_patience(project: 
         worker.process.send_signal(signal.SIGCONT)
         worker.stop()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
