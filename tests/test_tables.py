@@ -1,0 +1,81 @@
+"""Tables for people (`compliance.cli.emit_table`): folded to the width, escaped, coloured only on a terminal."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from compliance.cli import emit_table
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MESSAGE = ("The certificate of mail.gemeente.example expires on 2026-12-01 and the chain misses the "
+           "intermediate of the issuing authority; renew it and serve the whole chain")
+
+
+class Terminal(io.StringIO):
+    """Standard output as a terminal of `columns` columns."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def table(capsys: pytest.CaptureFixture[str], *args: object, **kwargs: object) -> str:
+    emit_table(*args, **kwargs)  # type: ignore[arg-type]
+    return capsys.readouterr().out
+
+
+def test_a_wide_table_folds_its_widest_column_to_the_width(capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "72")
+    out = table(capsys, ["Control", "Status", "Message"], [["BIO-TLS", "fail", MESSAGE], ["BIO-MFA", "pass", "ok"]])
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 72
+    assert len(lines) > 7  # the message took several lines
+    assert "BIO-TLS" in lines[3] and "fail" in lines[3]  # the short columns were not folded
+    words = " ".join(line.split("│")[3].strip() for line in lines[3:-1] if "│" in line).split()
+    assert " ".join(words).startswith(" ".join(MESSAGE.split()[:20]))  # nothing of the message lost
+    assert not ANSI.search(out)  # piped: no colours
+
+
+def test_piped_output_is_not_cut_to_80_columns(capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = table(capsys, ["Control", "Message"], [["BIO-TLS", MESSAGE]])
+    assert MESSAGE in out  # 200 columns when piped: the message on one line
+
+
+def test_cells_keep_new_lines_and_show_control_characters(capsys: pytest.CaptureFixture[str]) -> None:
+    out = table(capsys, ["Id", "Title"], [["DL-2026-0001", "Letter\nsent twice\x1b[2J"], ["DL-2026-0002", None]],
+                title="Breaches [register]")
+    lines = out.splitlines()
+    assert lines[0] == "Breaches [register]"
+    assert "Letter" in lines[4] and "sent twice\\x1b[2J" in lines[5]
+    assert "\x1b" not in out
+    assert "None" not in out
+
+
+def test_colours_on_a_terminal_only_and_not_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [["BIO-TLS", "fail"], ["BIO-MFA", "pass"], ["BIO-LOG", "off"]]
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("COLUMNS", "100")
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    emit_table(["Control", "Status"], rows)
+    out = screen.getvalue()
+    assert "\x1b[31mfail" in out and "\x1b[32mpass" in out  # red and green
+    assert "\x1b[1mControl" in out  # a bold header
+    plain = ANSI.sub("", out).splitlines()
+    assert len({len(line) for line in plain}) == 1  # colour codes do not shift the columns
+
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    emit_table(["Control", "Status"], rows, styles={"off": "yellow"})
+    assert "\x1b[33moff" in screen.getvalue() and "\x1b[31mfail" not in screen.getvalue()
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    emit_table(["Control", "Status"], rows)
+    assert not ANSI.search(screen.getvalue())
