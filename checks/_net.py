@@ -7,20 +7,54 @@ Not a plugin. Every network check takes `timeout`, and the TLS and DNS ones `ca_
 from __future__ import annotations
 
 import functools
-import http.client
+import importlib
 import socket
-import ssl
+import threading
 from dataclasses import dataclass
-from email.message import Message as Headers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-
-import dns.resolver
 
 from compliance.api import Context, Message
 
+if TYPE_CHECKING:  # imported where used: loading a plugin to read its parameters stays cheap
+    import ssl
+    from email.message import Message as Headers
+
+    import dns.resolver
+
 #: Sent with every HTTP request, so that web masters can recognise the monitor in their logs.
 USER_AGENT = "compliance-monitor (internet standards check)"
+
+#: The modules the checks run with, by library; imported by `load_libraries`, not when a plugin is loaded.
+LIBRARIES: dict[str, tuple[str, ...]] = {
+    "http": ("http.client", "ssl"),
+    "dns": ("dns.dnssec", "dns.exception", "dns.flags", "dns.message", "dns.name", "dns.query", "dns.rdataclass",
+            "dns.rdatatype", "dns.resolver", "dns.rrset"),
+    "cryptography": ("cryptography.exceptions", "cryptography.x509", "cryptography.hazmat.primitives.asymmetric.dsa",
+                     "cryptography.hazmat.primitives.asymmetric.ec", "cryptography.hazmat.primitives.asymmetric.ed448",
+                     "cryptography.hazmat.primitives.asymmetric.ed25519",
+                     "cryptography.hazmat.primitives.asymmetric.rsa", "cryptography.hazmat.primitives.serialization"),
+    "paramiko": ("paramiko", "paramiko.kex_curve25519"),
+}
+_libraries_lock = threading.Lock()
+_libraries_loaded: set[str] = set()
+
+
+def load_libraries(*libraries: str) -> None:
+    """Import the modules of `libraries` (keys of LIBRARIES) once per process, one thread at a time.
+
+    Plugins import dnspython, cryptography and paramiko where a check runs, so that loading a plugin to
+    read its parameters (`controls list`) stays fast. Checks run in threads, and two threads importing
+    parts of one package at the same time can see it half initialised; a check calls this first.
+    """
+    if _libraries_loaded.issuperset(libraries):
+        return
+    with _libraries_lock:
+        for library in libraries:
+            if library not in _libraries_loaded:
+                for module in LIBRARIES[library]:
+                    importlib.import_module(module)
+                _libraries_loaded.add(library)
 
 
 def budget(timeout: float | None, ctx: Context) -> float:
@@ -36,6 +70,9 @@ def verifying_context(ca_file: str | None) -> ssl.SSLContext:
 
     Loading the system store costs milliseconds; a scan of hundreds of sites reuses one context.
     """
+    load_libraries("http")
+    import ssl
+
     context = ssl.create_default_context()
     if ca_file:
         context.load_verify_locations(cafile=ca_file)
@@ -89,6 +126,10 @@ class FetchError(Exception):
 
 def fetch(url: str, *, timeout: float, context: ssl.SSLContext | None, max_body: int = 64 * 1024) -> Response:
     """GET `url` once, without following redirects. Raises FetchError when there is no response."""
+    load_libraries("http")
+    import http.client
+    import ssl
+
     parts = urlsplit(url)
     host = parts.hostname or ""
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -190,6 +231,9 @@ def split_hostport(value: str, default_port: int) -> tuple[str, int]:
 
 def resolver(nameserver: str | None, timeout: float) -> dns.resolver.Resolver:
     """A dnspython resolver: the given `host[:port]`, or the system's when None."""
+    load_libraries("dns")
+    import dns.resolver
+
     if nameserver is None:
         res = dns.resolver.Resolver()
     else:

@@ -64,7 +64,7 @@ from pydantic import Field, field_validator
 
 from compliance.api import Check, Context, Message, Params, Result, Seconds
 from compliance.checks import tls as tls_check
-from compliance.checks._net import budget, nameserver_of, resolver
+from compliance.checks._net import budget, load_libraries, nameserver_of, resolver
 from compliance.checks.ipv6 import Names
 from compliance.checks.mail_auth import DnsProblem, MailAuthParams
 
@@ -115,6 +115,7 @@ class Dane(Check):
     def run(self, params: DaneParams, ctx: Context) -> Iterator[Result]:
         from compliance.checks.dnssec import Dnssec, DnssecParams
 
+        load_libraries("dns", "cryptography")
         domain = params.domain
         ns = nameserver_of(params.nameserver, ctx)
         names = Names(resolver(ns, budget(params.timeout, ctx)))

@@ -34,22 +34,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import dns.dnssec
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.rdataclass
-import dns.rdatatype
-import dns.resolver
-import dns.rrset
 from pydantic import field_validator
 
 from compliance.api import Check, Context, Message, Params, Result, Seconds
-from compliance.checks._net import budget, nameserver_of, resolver
+from compliance.checks._net import budget, load_libraries, nameserver_of, resolver
 from compliance.checks.mail_auth import MailAuthParams
+
+if TYPE_CHECKING:  # dnspython is imported where used: loading the plugin to read its parameters stays cheap
+    import dns.name
+    import dns.rdatatype
+    import dns.resolver
+    import dns.rrset
 
 
 class DnssecParams(Params):
@@ -100,6 +97,9 @@ class Dnssec(Check):
     target_param = "domain"
 
     def run(self, params: DnssecParams, ctx: Context) -> Iterator[Result]:
+        load_libraries("dns")
+        import dns.flags
+
         domain = params.domain
         ns = nameserver_of(params.nameserver, ctx)
         res = resolver(ns, budget(params.timeout, ctx))
@@ -124,6 +124,8 @@ class Dnssec(Check):
     @staticmethod
     def _ask_resolver(domain: str, res: dns.resolver.Resolver, shown_ns: str) -> Result | None:
         """The resolver's verdict, or None when it did not validate (no AD flag)."""
+        import dns.flags
+
         evidence: dict[str, Any] = {"method": "resolver", "nameserver": shown_ns}
         try:
             answer = _resolve(res, domain, "SOA", dns.flags.RD | dns.flags.AD)
@@ -147,6 +149,12 @@ class Dnssec(Check):
 
     @staticmethod
     def _own_check(domain: str, res: dns.resolver.Resolver, shown_ns: str, after_resolver: bool) -> Result:
+        import dns.dnssec
+        import dns.exception
+        import dns.flags
+        import dns.rdatatype
+        import dns.resolver
+
         res.flags = dns.flags.RD | dns.flags.CD  # the data even when a validating resolver finds it bogus
         method = (Message("own DNSKEY/RRSIG/DS check (%(nameserver)s did not validate)", nameserver=_shown(shown_ns))
                   if after_resolver else Message("own DNSKEY/RRSIG/DS check"))
@@ -204,6 +212,9 @@ class Dnssec(Check):
 def _resolve(res: dns.resolver.Resolver, name: str | dns.name.Name, rdtype: dns.rdatatype.RdataType | str,
              flags: int | None = None) -> dns.resolver.Answer:
     """One query; SERVFAIL raises Bogus (a validating resolver's answer to bad signatures)."""
+    import dns.exception
+    import dns.resolver
+
     if flags is not None:
         res.flags = flags
     try:
@@ -222,6 +233,8 @@ def _resolve(res: dns.resolver.Resolver, name: str | dns.name.Name, rdtype: dns.
 
 def _rrset_with_signatures(res: dns.resolver.Resolver, name: dns.name.Name,
                            rdtype: dns.rdatatype.RdataType) -> tuple[dns.rrset.RRset | None, dns.rrset.RRset | None]:
+    import dns.rdatatype
+
     try:
         response = _resolve(res, name, rdtype).response
     except Bogus:  # SERVFAIL even with checking disabled
@@ -240,6 +253,9 @@ def _rrset_with_signatures(res: dns.resolver.Resolver, name: dns.name.Name,
 
 def _validate(rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None, zone: dns.name.Name, keys: dns.rrset.RRset,
               now: float, what: Message) -> None:
+    import dns.dnssec
+    import dns.exception
+
     if sigs is None:
         raise Bogus(Message("%(what)s of %(zone)s has no signature (RRSIG)", what=what, zone=str(zone)))
     try:
@@ -252,6 +268,9 @@ def _validate(rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None, zone: dns.na
 
 
 def _matching_ds(zone: dns.name.Name, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset) -> int | None:
+    import dns.dnssec
+    import dns.exception
+
     for ds in ds_set:
         for key in keys:
             if dns.dnssec.key_id(key) != int(ds.key_tag):

@@ -61,20 +61,17 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.query
-import dns.rdatatype
-import dns.resolver
 from pydantic import Field, field_validator
 
 from compliance.api import Check, Context, Message, Params, Result, Seconds
-from compliance.checks._net import budget, nameserver_of, resolver
+from compliance.checks._net import budget, load_libraries, nameserver_of, resolver
 from compliance.checks.mail_auth import DnsProblem, MailAuthParams
+
+if TYPE_CHECKING:  # dnspython is imported where used: loading the plugin to read its parameters stays cheap
+    import dns.name
+    import dns.resolver
 
 Service = Literal["web", "mail", "ns"]
 _ALL_PARTS: tuple[Service, ...] = ("web", "mail", "ns")
@@ -162,6 +159,9 @@ class Names:
 
     def answer(self, name: str | dns.name.Name, rdtype: str) -> dns.resolver.Answer | None:
         """The answer, or None for NXDOMAIN."""
+        import dns.exception
+        import dns.resolver
+
         try:
             return self.res.resolve(name, rdtype, raise_on_no_answer=False, search=False)
         except dns.resolver.NXDOMAIN:
@@ -194,6 +194,8 @@ class Names:
 
     def mx_hosts(self, domain: str) -> tuple[list[str], bool]:
         """(MX host names, sorted by preference then name; whether there is a null MX `0 .`)."""
+        import dns.name
+
         records = self.records(domain, "MX")
         null = any(r.exchange == dns.name.root for r in records)
         hosts = sorted({(int(r.preference), r.exchange.to_text(omit_final_dot=True).lower()) for r in records
@@ -201,6 +203,9 @@ class Names:
         return list(dict.fromkeys(h for _, h in hosts)), null
 
     def zone_of(self, domain: str) -> dns.name.Name:
+        import dns.exception
+        import dns.resolver
+
         try:
             return dns.resolver.zone_for_name(domain, resolver=self.res)
         except dns.resolver.NoRootSOA:
@@ -233,6 +238,12 @@ def tcp_answers(address: str, ports: list[int], timeout: float) -> list[int]:
 
 def dns_answers(address: str, port: int, zone: dns.name.Name, timeout: float) -> bool:
     """Whether a name server at `address` answers a question for the zone's SOA over UDP."""
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+
     query = dns.message.make_query(zone, dns.rdatatype.SOA)
     query.flags &= ~dns.flags.RD
     try:
@@ -331,6 +342,7 @@ class Ipv6(Check):
     target_param = "domain"
 
     def run(self, params: Ipv6Params, ctx: Context) -> Iterator[Result]:
+        load_libraries("dns", "http")
         domain = params.domain
         timeout = budget(params.timeout, ctx)
         names = Names(resolver(nameserver_of(params.nameserver, ctx), timeout))

@@ -55,17 +55,15 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import dns.exception
-import dns.name
-import dns.resolver
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, field_validator
 
 from compliance.api import Check, Context, Message, Params, Result, Seconds
-from compliance.checks._net import budget, nameserver_of, resolver
+from compliance.checks._net import budget, load_libraries, nameserver_of, resolver
+
+if TYPE_CHECKING:  # dnspython is imported where used: loading the plugin to read its parameters stays cheap
+    import dns.resolver
 
 #: RFC 7208 4.6.4: at most 10 terms that cause DNS look-ups.
 MAX_SPF_LOOKUPS = 10
@@ -125,6 +123,9 @@ class Lookup:
 
     def _answer(self, name: str, rdtype: str) -> dns.resolver.Answer | None:
         """The answer for `name`/`rdtype` (its rrset None when the name has no such records), None for NXDOMAIN."""
+        import dns.exception
+        import dns.resolver
+
         try:
             return self.res.resolve(name, rdtype, raise_on_no_answer=False, search=False)
         except dns.resolver.NXDOMAIN:
@@ -159,6 +160,7 @@ class MailAuth(Check):
     target_param = "domain"
 
     def run(self, params: MailAuthParams, ctx: Context) -> Iterator[Result]:
+        load_libraries("dns", "cryptography")
         domain = params.domain
         lookup = Lookup(resolver(nameserver_of(params.nameserver, ctx), budget(params.timeout, ctx)))
         try:
@@ -564,6 +566,9 @@ def check_dmarc_advice(domain: str, lookup: Lookup) -> Result:
 
 def describe_dkim_key(tags: dict[str, str]) -> tuple[str, Message | None]:
     """A description of the key and a problem, or None."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
     data = re.sub(r"\s+", "", tags.get("p", ""))
     if not data:
         return "revoked", Message("its key is empty (revoked)")

@@ -70,7 +70,16 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from compliance.api import Check, Context, Duration, Message, Params, Result, Seconds, format_duration
-from compliance.checks._net import FetchError, budget, ca_file_of, fetch, nameserver_of, resolver, verifying_context
+from compliance.checks._net import (
+    FetchError,
+    budget,
+    ca_file_of,
+    fetch,
+    load_libraries,
+    nameserver_of,
+    resolver,
+    verifying_context,
+)
 from compliance.checks.ipv6 import Names, Service, domain_of
 from compliance.checks.mail_auth import DnsProblem, MailAuthParams
 
@@ -332,6 +341,7 @@ class Rpki(Check):
     target_param = "domain"
 
     def run(self, params: RpkiParams, ctx: Context) -> Iterator[Result]:
+        load_libraries("dns", "http")
         domain = params.domain
         now = ctx.now()
         source = params.roas if "://" in params.roas else ctx.resolve(params.roas)

@@ -62,7 +62,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from compliance.api import Check, Context, Duration, Message, Params, Result, Seconds, file_sha256, format_duration
-from compliance.checks._net import budget, host_for_url, plain_host, port_in_host
+from compliance.checks._net import budget, host_for_url, load_libraries, plain_host, port_in_host
 
 #: What this check sends as its own identification string (RFC 4253, 4.2).
 CLIENT_ID = b"SSH-2.0-compliance_monitor\r\n"
@@ -459,6 +459,7 @@ class Ssh(Check):
     target_param = "host"
 
     def run(self, params: SshParams, ctx: Context) -> Iterator[Result]:
+        load_libraries("paramiko")
         port = params.port or 22
         target = f"{host_for_url(params.host)}:{port}"
         rules = profile(params.ssh_profile)

@@ -57,17 +57,27 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from fnmatch import fnmatchcase
 from importlib.resources import files
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from pydantic import Field, field_validator, model_validator
 
 from compliance.api import Check, Context, Message, Params, Result, Seconds
 from compliance.checks import _tlsopenssl as openssl_tools
 from compliance.checks import _tlsprobe as probes
-from compliance.checks._net import budget, ca_file_of, host_for_url, is_address, plain_host, port_in_host, resolver
+from compliance.checks._net import (
+    budget,
+    ca_file_of,
+    host_for_url,
+    is_address,
+    load_libraries,
+    plain_host,
+    port_in_host,
+    resolver,
+)
+
+if TYPE_CHECKING:  # cryptography is imported where used: loading the plugin to read its parameters stays cheap
+    from cryptography import x509
 
 #: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain without looking at the dates, which this
 #: check reports on its own (so that an expired certificate is still told apart from an untrusted one).
@@ -171,6 +181,7 @@ class Tls(Check):
     target_param = "host"
 
     def run(self, params: TlsParams, ctx: Context) -> Iterator[Result]:
+        load_libraries("cryptography")
         port = params.port or (25 if params.starttls == "smtp" else 443)
         target = f"{host_for_url(params.host)}:{port}"
         rules = profile(params.tls_profile)
@@ -279,6 +290,8 @@ class Tls(Check):
                 problems.append((info["rating"], Message("picks %(cipher)s with %(version)s (%(rating)s)",
                                                          cipher=info["cipher"], version=label,
                                                          rating=_SHOWN[info["rating"]])))
+
+        from cryptography import x509
 
         cert = x509.load_der_x509_certificate(leaf)
         cert_info = describe_certificate(cert, ctx.now())
@@ -537,6 +550,7 @@ def _scan(host: str, port: int, starttls: str | None, sni: str, timeout: float, 
 
 def _tlsa_records(host: str, port: int, ctx: Context, timeout: float) -> dict[str, Any]:
     """The TLSA records at _PORT._tcp.HOST (RFC 6698/7672), asked of the configuration's name server."""
+    load_libraries("dns")
     import dns.exception
     import dns.resolver
 
@@ -686,6 +700,8 @@ def rate_cipher(rules: dict[str, Any], iana: str) -> str:
 
 
 def rate_key(rules: dict[str, Any], key: Any) -> str:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
     spec = rules["certificate_key"]
     if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
         limits = spec.get("rsa" if isinstance(key, rsa.RSAPublicKey) else "dsa") or {}
@@ -714,6 +730,8 @@ def rate_signature_hash(rules: dict[str, Any], name: str) -> str:
 
 
 def describe_key(key: Any) -> str:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size} bits"
     if isinstance(key, dsa.DSAPublicKey):
@@ -729,6 +747,8 @@ def describe_key(key: Any) -> str:
 
 def certificate_names(cert: x509.Certificate) -> list[str]:
     """The DNS names and IP addresses in the subject alternative name extension."""
+    from cryptography import x509
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
