@@ -10,13 +10,19 @@ The project is made in a temporary folder (`compliance init`, a scan of the bund
 breaches registered through the CLI) and removed afterwards. Bytecode goes to a temporary
 PYTHONPYCACHEPREFIX, written during the warm-up runs for ours and the floors alike (as `pip install`
 writes it for installed packages), so the checkout is left as it was.
-Run: python bench/bench_startup.py [--runs 15]
+With `--instructions` (needs valgrind), each command is also run once under callgrind and its count of
+executed instructions printed beside the floor's: the same for the same code and inputs whatever else
+the machine is doing, so a change can be judged on a loaded machine where seconds are noise. The
+targets are judged on the seconds.
+Run: python bench/bench_startup.py [--runs 15] [--instructions]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,6 +40,20 @@ BREACHES = 20
 def pycache_folders() -> set[Path]:
     folders = {p for name in ("compliance", "checks", "incidents", "bench") for p in (ROOT / name).rglob("__pycache__")}
     return folders | ({ROOT / "__pycache__"} if (ROOT / "__pycache__").exists() else set())
+
+
+def instructions(argv: list[str], cwd: str, env: dict[str, str]) -> float:
+    """The instructions one run of argv executes, counted by callgrind (valgrind)."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    if Path(argv[0]).name == "compliance":  # the console script is a Python file: count the interpreter's work
+        argv = [sys.executable, argv[0], *argv[1:]]
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=cwd,
+                          env=env, capture_output=True, text=True)
+    match = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    if match is None:
+        raise SystemExit(f"callgrind gave no count for {' '.join(argv)}:\n{done.stderr[-2000:]}")
+    return float(match.group(1))
 
 
 def make_project(folder: Path, exe: str, env: dict[str, str]) -> None:
@@ -55,6 +75,8 @@ def make_project(folder: Path, exe: str, env: dict[str, str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each command's instructions once with callgrind (valgrind)")
     args = parser.parse_args()
     exe = compliance_exe()
     before = pycache_folders()
@@ -81,6 +103,8 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so that machine noise hits all alike
             for name, argv in commands.items():
                 times[name].append(run_measured(argv, cwd=str(folder), env=env)[0])
+        counts = {name: instructions(argv, str(folder), env) for name, argv in commands.items()} \
+            if args.instructions else {}
     names = list(commands)
     for name in names:
         print(f"{name:48s} {spread(times[name])}")
@@ -94,6 +118,12 @@ def main() -> None:
         ratio = statistics.median(times[name]) / floor
         all_met &= ratio <= target
         print(f"{name:48s} {ratio:5.2f}x {floor_name} (target <= {target}x): {verdict(ratio <= target)}")
+    if counts:
+        print("\ninstructions (callgrind, one run each; the same whatever the load):")
+        for name, floor_name in [(names[0], None), (names[1], None), (names[2], names[0]), (names[3], names[1]),
+                                 (names[4], names[1]), (names[5], names[1]), (names[6], names[1])]:
+            ratio = f"  {counts[name] / counts[floor_name]:5.2f}x {floor_name}" if floor_name else ""
+            print(f"{name:48s} {counts[name] / 1e6:8,.0f} M{ratio}")
     left = pycache_folders() - before
     if left:
         print(f"warning: the run left bytecode folders in the checkout: {sorted(map(str, left))[:3]}")
