@@ -1274,7 +1274,11 @@ def figures(database: Database, *, since: datetime | None = None, until: datetim
     """Counts over incidents whose aware_at lies in [since, until): by status, band and nature, how many
     were notified to the authority and how many of those within 72 hours, how many are overdue now."""
     now = now or utc_now()
-    incidents = load_incidents(database, aware_from=since, aware_until=until, now=now)
+    return figures_of(load_incidents(database, aware_from=since, aware_until=until, now=now), now)
+
+
+def figures_of(incidents: Sequence[Incident], now: datetime) -> Figures:
+    """`figures` over incidents already loaded (`load_incidents`), at now."""
     by_status = dict.fromkeys(("open", "assessed", "notified", "closed"), 0)
     by_band = dict.fromkeys((*enisa.BANDS, "unassessed"), 0)
     by_nature = dict.fromkeys(NATURES, 0)

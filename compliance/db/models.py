@@ -117,8 +117,9 @@ class CheckResultRow(Base):
     __tablename__ = "check_results"
     __table_args__ = (
         Index("ix_check_results_control_target_at", "control_id", "target", "started_at"),
-        # a control's last evaluation before a moment in one seek (the risk overview's trend and blind spots)
-        Index("ix_check_results_control_at", "control_id", "started_at"),
+        # a control's last evaluation before a moment in one seek, read from the index alone (the risk
+        # overview's trend and blind spots; migration 0014)
+        Index("ix_check_results_control_at_status", "control_id", "started_at", "status", "scan_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -56,7 +56,7 @@ from compliance.report.queries import (
     evaluations_at,
     exception_in_force,
     failure_messages,
-    open_findings_at,
+    open_findings_over,
     resolutions,
 )
 
@@ -430,10 +430,19 @@ def coverage_of(measures: Sequence[MeasureState], kinds_known: bool = True) -> C
 
 
 def _states_at(session: Session, controls: Mapping[str, ControlFacts], moment: _Moment,
-               exceptions: Sequence[ExceptionView], since: datetime | Unread | None) -> dict[str, ControlState]:
+               exceptions: Sequence[ExceptionView], since: datetime | Unread | None,
+               findings: Sequence[OpenFinding], *, every_evaluation: bool = True) -> dict[str, ControlState]:
+    """The control states at a moment, given the findings open then. Without `every_evaluation` the
+    evaluation of a control with an open finding is not read (its state's `evaluation` is None): its
+    status, failing or accepted, does not depend on it, and reading it costs index seeks in the result
+    history (for each trend moment)."""
     in_force = [e for e in exceptions if exception_in_force(e, moment.at, moment.period.end)]
-    return control_states(controls, evaluations_at(session, controls, moment.at, since),
-                          open_findings_at(session, moment.at), in_force)
+    if every_evaluation:
+        wanted = controls
+    else:
+        with_findings = {f.control_id for f in findings}
+        wanted = {cid: c for cid, c in controls.items() if cid not in with_findings}
+    return control_states(controls, evaluations_at(session, wanted, moment.at, since), findings, in_force)
 
 
 def _ref(exception: ExceptionView | None) -> ExceptionRef | None:
@@ -605,7 +614,10 @@ def build_overview(
     controls = counted[-1]
     with database.sessions() as session:
         since = raw_from(session)  # raw results count from here; before it the daily rollups (compliance.history)
-        trend_states = [_states_at(session, c, m, exceptions, since) for c, m in zip(counted, moments, strict=True)]
+        opened = open_findings_over(session, [m.at for m in moments])
+        # the evaluations themselves (not only the statuses) are shown for the report's own moment only
+        trend_states = [_states_at(session, c, m, exceptions, since, found, every_evaluation=m is here)
+                        for c, m, found in zip(counted, moments, opened, strict=True)]
         states, previous_states = trend_states[-1], trend_states[-2]
         risks = _risks(session, states, here, zone, weights, since)
         changes = _changes(session, states, previous_states, start_of_day(current.start, zone), here.at)

@@ -3,8 +3,9 @@
 Everything is computed from the current rows (controls, findings, exceptions) and from the state
 changes of findings, never by reading the whole result history: a finding's state at a moment is the
 `to_state` of its last change before that moment, and a control's last evaluation before a moment is
-one index seek on `check_results (control_id, started_at)`. So the cost of a report grows with the
-number of controls and findings, not with the number of stored results.
+a few seeks on the covering index `check_results (control_id, started_at, status, scan_id)`, which
+never reads the result rows themselves. So the cost of a report grows with the number of controls and
+findings, not with the number of stored results.
 
 Moments are aware UTC datetimes; "at a moment" means "just before it" (upper bounds are exclusive).
 """
@@ -183,11 +184,18 @@ def _raw_from(session: Session, since: datetime | Unread | None) -> datetime | N
 
 
 def _last_evaluations_statement(pruned: bool) -> Any:
-    """The statement of `last_evaluations`, with parameters moment, ids (expanding) and since (when pruned)."""
+    """The statement of `last_evaluations`, with parameters moment, ids (expanding) and since (when pruned).
+
+    Per control one seek for its newest result before the moment (its time and scan), then per status a
+    range scan over the results from that scan's start up to it, stopping at the first match. Every part
+    reads only the covering index `ix_check_results_control_at_status` (control_id, started_at, status,
+    scan_id), never the result rows with their messages and evidence: on a cold file cache those would be
+    read from disk page by page.
+    """
     key = ("last_evaluations", pruned)
     if key in _STATEMENTS:
         return _STATEMENTS[key]
-    from sqlalchemy import bindparam, exists, select
+    from sqlalchemy import bindparam, select
     from sqlalchemy.orm import aliased
 
     from compliance.db.models import CheckResultRow, ControlRow, Scan
@@ -206,10 +214,11 @@ def _last_evaluations_statement(pruned: bool) -> Any:
     scan_start = select(Scan.started_at).where(Scan.id == last.c.scan_id).correlate(last).scalar_subquery()
 
     def occurred(status: Status) -> Any:
+        # EXISTS over the id (in every index), not `*`: SQLite then reads the covering index only
         result = aliased(CheckResultRow)
-        seen = exists().where(result.control_id == last.c.control_id, result.started_at >= scan_start,
-                              result.started_at <= last.c.at, result.status == status.value)
-        return (seen.where(result.started_at >= bindparam("since")) if pruned else seen).correlate(last)
+        seen = select(result.id).where(result.control_id == last.c.control_id, result.started_at >= scan_start,
+                                       result.started_at <= last.c.at, result.status == status.value)
+        return (seen.where(result.started_at >= bindparam("since")) if pruned else seen).correlate(last).exists()
 
     stmt = select(last.c.control_id, last.c.at, scan_start, occurred(Status.FAIL), occurred(Status.ERROR),
                   occurred(Status.PASS)).where(last.c.at.is_not(None))
@@ -320,43 +329,82 @@ def errors_at(session: Session, control_ids: Collection[str], moment: datetime,
     return errors
 
 
-def _open_findings_statement() -> Any:
-    """The statement of `open_findings_at`, with the parameter moment."""
+def _open_findings_statements() -> tuple[Any, Any]:
+    """The statements of `open_findings_over`, with the parameters first and last (the earliest and the
+    latest moment): the candidate findings with their last change before first, and their changes from
+    first up to last."""
     key = ("open_findings", False)
     if key in _STATEMENTS:
-        return _STATEMENTS[key]
-    from sqlalchemy import bindparam, or_, select
+        built: tuple[Any, Any] = _STATEMENTS[key]
+        return built
+    from sqlalchemy import and_, bindparam, or_, select
     from sqlalchemy.orm import aliased
 
     from compliance.db.models import Finding, FindingChange
 
+    # a finding not seen before the last moment, or resolved before the first and not reopened since,
+    # was not open at any of the moments
+    candidate = and_(Finding.first_seen < bindparam("last"),
+                     or_(Finding.state == "open", Finding.resolved_at >= bindparam("first")))
     change, then = aliased(FindingChange), aliased(FindingChange)
-    # per finding one seek on finding_changes (finding_id, at) for its last change before the moment
-    last_change = (select(change.id).where(change.finding_id == Finding.id, change.at < bindparam("moment"))
-                   .order_by(change.at.desc(), change.id.desc()).limit(1).correlate(Finding).scalar_subquery())
-    candidates = (select(Finding.id, Finding.control_id, Finding.target, last_change.label("change_id"),
-                         Finding.message, Finding.state, Finding.last_seen)
-                  # a finding resolved before the moment and not reopened since cannot have been open then
-                  .where(Finding.first_seen < bindparam("moment"),
-                         or_(Finding.state == "open", Finding.resolved_at >= bindparam("moment")))
-                  .subquery())
-    stmt = (select(candidates.c.id, candidates.c.control_id, candidates.c.target, then.at, candidates.c.message,
-                   candidates.c.state, candidates.c.last_seen)
-            .join_from(candidates, then, then.id == candidates.c.change_id).where(then.to_state == "open")
-            .order_by(candidates.c.control_id, candidates.c.target))
-    _STATEMENTS[key] = stmt
-    return stmt
+    # per finding one seek on finding_changes (finding_id, at) for its last change before the first moment
+    base = (select(change.id).where(change.finding_id == Finding.id, change.at < bindparam("first"))
+            .order_by(change.at.desc(), change.id.desc()).limit(1).correlate(Finding).scalar_subquery())
+    candidates = (select(Finding.id, Finding.control_id, Finding.target, Finding.message, Finding.state,
+                         Finding.last_seen, Finding.first_seen, Finding.resolved_at, base.label("base_id"))
+                  .where(candidate).subquery())
+    findings = (select(candidates.c.id, candidates.c.control_id, candidates.c.target, candidates.c.message,
+                       candidates.c.state, candidates.c.last_seen, candidates.c.first_seen, candidates.c.resolved_at,
+                       then.at, then.to_state)
+                .join_from(candidates, then, then.id == candidates.c.base_id, isouter=True)
+                .order_by(candidates.c.control_id, candidates.c.target))
+    changes = (select(FindingChange.finding_id, FindingChange.at, FindingChange.to_state)
+               .where(FindingChange.at >= bindparam("first"), FindingChange.at < bindparam("last"),
+                      FindingChange.finding_id.in_(select(Finding.id).where(candidate)))
+               .order_by(FindingChange.finding_id, FindingChange.at, FindingChange.id))
+    _STATEMENTS[key] = (findings, changes)
+    return findings, changes
 
 
 def open_findings_at(session: Session, moment: datetime) -> list[OpenFinding]:
-    """The findings open at moment (accepted or not), each with the time of its last change to open.
+    """The findings open at moment (accepted or not), each with the time of its last change to open."""
+    return open_findings_over(session, [moment])[0]
 
-    Per finding one seek on finding_changes (finding_id, at) for its last change before moment.
+
+def open_findings_over(session: Session, moments: Sequence[datetime]) -> list[list[OpenFinding]]:
+    """`open_findings_at` each of several moments, from two statements: the findings that may have been
+    open at one of them with their last change before the earliest (one seek per finding on
+    finding_changes (finding_id, at)), and their changes between the earliest and the latest moment.
+
+    A finding is open at a moment when its last change before the moment is to open; the stored message
+    is the newest failure's while the finding is open (else None here: it is looked up).
     """
-    # the stored message is the newest failure's while the finding is open; else it is looked up
-    return [OpenFinding(fid, cid, target, since, message if state == "open" and last_seen < moment else None)
-            for fid, cid, target, since, message, state, last_seen
-            in session.execute(_open_findings_statement(), {"moment": moment})]
+    from bisect import bisect_left
+
+    if not moments:
+        return []
+    findings_stmt, changes_stmt = _open_findings_statements()
+    params = {"first": min(moments), "last": max(moments)}
+    rows = session.execute(findings_stmt, params).all()
+    history: dict[int, tuple[list[datetime], list[str]]] = {}
+    for fid, *_, at, to_state in rows:
+        history[fid] = ([at], [to_state]) if at is not None else ([], [])
+    for fid, at, to_state in session.execute(changes_stmt, params):
+        if fid in history:
+            history[fid][0].append(at)
+            history[fid][1].append(to_state)
+    found: list[list[OpenFinding]] = [[] for _ in moments]
+    for fid, control_id, target, message, state, last_seen, first_seen, resolved_at, *_ in rows:
+        times, states = history[fid]
+        still_open = state == "open"
+        for moment, open_ in zip(moments, found, strict=True):
+            if not (first_seen < moment and (still_open or (resolved_at is not None and resolved_at >= moment))):
+                continue
+            last = bisect_left(times, moment) - 1  # the last change before the moment
+            if last >= 0 and states[last] == "open":
+                open_.append(OpenFinding(fid, control_id, target, times[last],
+                                         message if still_open and last_seen < moment else None))
+    return found
 
 
 def failure_messages(session: Session, findings: Iterable[OpenFinding], moment: datetime,

@@ -274,3 +274,22 @@ def test_measures_not_applicable_leave_the_count(database: Any, store: Any, prob
     theme = next(t for t in report["themes"] if t["theme"] == "people")
     assert (theme["measures_applicable"], theme["monitored"], theme["light"]) == (named, named, "green")
     assert report["coverage"]["not_applicable"] == len(people) - named
+
+
+def test_the_findings_open_at_many_moments_are_those_open_at_each_alone(database: Any, seeded: Seeded) -> None:
+    """The trend reads the findings open at its twelve moments in one pass (their last change before the
+    earliest, then the changes up to the latest); each moment read alone must give the same findings."""
+    from compliance.report.queries import open_findings_at, open_findings_over
+
+    # before, at (a change at the moment itself does not count yet) and after each weekly scan (03:00)
+    moments = [local(day, month, hour) for month, days in ((2, range(15, 29)), (3, range(1, 10)))
+               for day in days for hour in (2, 3, 4)]
+    with database.sessions() as session:
+        together = open_findings_over(session, moments)
+        alone = [open_findings_at(session, moment) for moment in moments]
+    assert together == alone
+    # x opened on 23 Feb and stayed open; b was open from 16 Feb until the scan of 2 Mar resolved it
+    assert [(f.control_id, f.target) for f in together[moments.index(local(23, 2, 3))]] == [("B", "b")]
+    assert [(f.control_id, f.target, f.since) for f in together[moments.index(local(23, 2, 4))]] == [
+        ("A", "x", local(23, 2)), ("B", "b", local(16, 2)), ("D", "p", local(23, 2))]
+    assert ("B", "b") not in [(f.control_id, f.target) for f in together[moments.index(local(2, 3, 4))]]
