@@ -18,12 +18,11 @@ it and its end date has not passed (in the configured time zone); after that it 
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from compliance.api import Status
 from compliance.errors import ComplianceError
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from compliance.catalog import Catalog, Control
     from compliance.db import Database
     from compliance.engine import TaskOutcome
+    from compliance.store.ingest import GroupWriter
 
 _ALL_ORDER = (Status.FAIL, Status.ERROR, Status.PASS)
 
@@ -58,6 +58,83 @@ class TargetOutcome:
     accepted: bool = False
 
 
+class ScanTargets(Sequence[TargetOutcome]):
+    """A control's target outcomes, kept as plain tuples of text (target, status, message, accepted) that
+    the garbage collector need not go through (see `ScanResults`), made `TargetOutcome`s when read."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Sequence[tuple[str, str, str, bool]]) -> None:
+        self._rows = tuple(rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[TargetOutcome]:
+        for target, status, message, accepted in self._rows:
+            yield TargetOutcome(target, Status(status), message, accepted)
+
+    @overload
+    def __getitem__(self, index: int) -> TargetOutcome: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[TargetOutcome]: ...
+
+    def __getitem__(self, index: int | slice) -> TargetOutcome | Sequence[TargetOutcome]:
+        return tuple(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._rows)
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+class ScanResults(Sequence[tuple[str, int, Any]]):
+    """A control's results as (plugin, check_index, Result), read from its task outcomes when asked.
+
+    One object per control rather than one tuple per result: a scan keeps every control's outcome until
+    it ends, and each object kept is one more for the garbage collector to go through, again and again
+    (in a scan of 100,000 results those tuples cost more than storing the results).
+    """
+
+    __slots__ = ("_count", "_outcomes")
+
+    def __init__(self, outcomes: Sequence[TaskOutcome]) -> None:
+        self._outcomes = tuple(outcomes)
+        self._count = sum(len(o.results) for o in self._outcomes)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[tuple[str, int, Any]]:
+        for outcome in self._outcomes:
+            plugin, check_index = outcome.task.plugin, outcome.task.check_index
+            for result in outcome.results:
+                yield plugin, check_index, result
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, int, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[str, int, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[str, int, Any] | Sequence[tuple[str, int, Any]]:
+        return tuple(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
 @dataclass(frozen=True, slots=True)
 class ControlOutcome:
     """A control's verdict in one scan, per target and overall, and the results behind it."""
@@ -65,8 +142,8 @@ class ControlOutcome:
     control_id: str
     severity: str
     status: Status
-    targets: tuple[TargetOutcome, ...]
-    results: tuple[tuple[str, int, Any], ...]  # (plugin, check_index, Result)
+    targets: Sequence[TargetOutcome]
+    results: Sequence[tuple[str, int, Any]]  # (plugin, check_index, Result)
 
     @property
     def accepted(self) -> bool:
@@ -237,19 +314,49 @@ def _sqlite_time(value: datetime) -> str:
     """A UTC time as SQLAlchemy stores it in SQLite (naive, microseconds), so the ORM reads it back."""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    # str() is isoformat(sep=" ") and a little faster; it leaves out the microseconds when they are 0
+    text = str(value.replace(tzinfo=None))
+    return text if value.microsecond else text + ".000000"
 
 
 def _as_is(value: datetime) -> datetime:
     return value
 
 
+def _json_encoder() -> Callable[[Any], str]:
+    """`json.dumps` with its default options, without its set-up on every call (two thirds of its time on
+    a result's small evidence): the C encoder `json.dumps` itself uses, made once. Without the circular
+    reference check: the engine encoded the evidence once already (`compliance.engine._bounded`). Plain
+    `json.dumps` where the C encoder is missing or encodes otherwise."""
+    import json.encoder
+
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed: CPython's _json
+    if c_make_encoder is None:
+        return json.dumps
+    try:
+        iterencode = c_make_encoder(None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None,
+                                    ": ", ", ", False, False, True)
+    except TypeError:  # another Python's signature
+        return json.dumps
+
+    def encode(value: Any) -> str:
+        return "".join(iterencode(value, 0))
+
+    sample = {"a": [1, 2.5, None, True, "\u00e9\0\n"], "b": {"c": float("nan"), "d": []}, "e": "x"}
+    return encode if encode(sample) == json.dumps(sample) else json.dumps
+
+
+_encode_json = _json_encoder()
+
+
 class Store:
     """The monitor's storage operations, each in its own transaction."""
 
-    def __init__(self, db: Database, zone: tzinfo = UTC) -> None:
+    def __init__(self, db: Database, zone: tzinfo = UTC, *, commit_interval: float | None = None) -> None:
         self.db = db
         self.zone = zone
+        self.commit_interval = commit_interval  # None: `compliance.store.ingest.COMMIT_INTERVAL`
+        self._writer: GroupWriter | None = None
 
     def today(self, now: datetime | None = None) -> date:
         return (now or _now()).astimezone(self.zone).date()
@@ -348,6 +455,28 @@ class Store:
         return closed
 
     def finish_scan(self, scan_id: int, status: str, outcomes: Sequence[ControlOutcome]) -> datetime:
+        """Commit the controls recorded and not yet committed, then close the scan with its counts.
+
+        When they cannot all be stored, the scan is closed as failed, without them, and the error raised.
+        """
+        try:
+            self.flush()
+        except Exception:
+            self._finish_scan(scan_id, "failed", self._stored(scan_id, outcomes))
+            raise
+        return self._finish_scan(scan_id, status, self._stored(scan_id, outcomes))
+
+    def flush(self) -> None:
+        """Commit every control recorded so far (`record_control` commits in groups): when this returns
+        they are stored. Raises the error of a control that could not be stored."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _stored(self, scan_id: int, outcomes: Sequence[ControlOutcome]) -> Sequence[ControlOutcome]:
+        lost = self._writer.lost if self._writer is not None else set()
+        return [o for o in outcomes if (scan_id, o.control_id) not in lost] if lost else outcomes
+
+    def _finish_scan(self, scan_id: int, status: str, outcomes: Sequence[ControlOutcome]) -> datetime:
         from compliance.db.models import Scan
 
         finished = _now()
@@ -369,23 +498,25 @@ class Store:
         self, scan_id: int, control: Control, outcomes: Sequence[TaskOutcome],
         state: ScanState | None = None,
     ) -> ControlOutcome:
-        """Store one control's results and update its findings, all in one transaction.
+        """Store one control's results and update its findings, in the transaction of its group.
 
         The control must have been synced. `state` is the scan's `scan_state()` (loaded when not given).
 
-        This is the hot path of every scan, so it runs a fixed handful of plain SQL statements per control
-        whatever its number of targets (see `compliance.store.ingest`): the results in one executemany,
-        the control's status, one SELECT of its findings, and the findings opened, kept, reopened and
-        resolved, and their changes, each in one statement; one commit per control, so that a crash loses
-        at most the controls in flight.
+        This is the hot path of every scan (see `compliance.store.ingest`): the controls recorded within
+        the last `COMMIT_INTERVAL` (0.1 s) are written together, with a fixed handful of plain SQL
+        statements whatever their number of targets, and committed together, at most that long after
+        this returns (by the next call, or by a timer), or at once by `flush()` and `finish_scan()`. So a
+        crash loses at most the controls in flight, never part of a control; a control that could not
+        be stored raises its error here or in `flush()`/`finish_scan()`.
         """
-        from compliance.store.ingest import FindingsWork, write_control
+        from compliance.store.ingest import ControlWrite, FindingsWork, GroupWriter
 
         now = _now()
         time_param = _sqlite_time if self.db.dialect == "sqlite" else _as_is
+        encode = _encode_json
+        control_id = control.id
         rows: list[tuple[Any, ...]] = []
-        groups: dict[str, list[Any]] = defaultdict(list)
-        results: list[tuple[str, int, Any]] = []
+        groups: dict[str, list[Any]] = {}
         by_target = control.combine != "any"
         for outcome in outcomes:
             task = outcome.task
@@ -393,21 +524,26 @@ class Store:
             started_at, duration_ms = time_param(outcome.started_at), int(outcome.duration * 1000)
             for result in outcome.results:
                 target, message = result.target, result.message
-                if "\0" in target or len(target) > TARGET_LENGTH:
+                if len(target) > TARGET_LENGTH or "\0" in target:
                     target = storable_target(target)
                 if "\0" in message:
                     message = storable(message)
-                evidence = json.dumps(result.evidence)
+                evidence = encode(result.evidence)
                 if "\\u0000" in evidence:  # a NUL somewhere in it (or a text holding "\u0000": no harm)
-                    evidence = json.dumps(storable(result.evidence))
-                rows.append((scan_id, control.id, check_index, plugin, target, result.status._value_, message,
+                    evidence = encode(storable(result.evidence))
+                rows.append((scan_id, control_id, check_index, plugin, target, result.status._value_, message,
                              evidence, started_at, duration_ms))
-                results.append((plugin, check_index, result))
-                groups[target if by_target else "*"].append(result)
+                key = target if by_target else "*"
+                members = groups.get(key)
+                if members is None:
+                    groups[key] = [result]
+                else:
+                    members.append(result)
         if state is None:
             state = self.scan_state(now)
         exceptions = [e for e in state.exceptions if e.control_id == control.id]
-        targets: list[TargetOutcome] = []
+        targets: list[tuple[str, str, str, bool]] = []
+        seen: set[Status] = set()
         for target, members in groups.items():
             if len(members) == 1:
                 deciding = members[0]
@@ -418,16 +554,22 @@ class Store:
             accepted = status == Status.FAIL and bool(exceptions) and any(e.covers(control.id, target)
                                                                           for e in exceptions)
             message = deciding.message
-            targets.append(TargetOutcome(target, status, storable(message) if "\0" in message else message, accepted))
-        overall = control_status(t.status for t in targets)
+            seen.add(status)
+            targets.append((target, status._value_, storable(message) if "\0" in message else message, accepted))
+        overall = control_status(seen)
 
         findings = None
         if control.id in state.controls_with_findings or overall == Status.FAIL:
-            findings = FindingsWork(control.id, scan_id, [(t.target, t.status._value_, t.message) for t in targets])
-        write_control(self.db, control.id, rows, overall.value, now, findings)
+            findings = FindingsWork(control.id, scan_id, [(t, s, m) for t, s, m, _ in targets])
+        writer = self._writer
+        if writer is None:
+            writer = self._writer = (GroupWriter(self.db) if self.commit_interval is None
+                                     else GroupWriter(self.db, self.commit_interval))
+        writer.add(ControlWrite(scan_id, control.id, rows, overall.value, time_param(now), findings))
         if findings is not None:
             state.controls_with_findings.add(control.id)
-        return ControlOutcome(control.id, control.severity.value, overall, tuple(targets), tuple(results))
+        return ControlOutcome(control.id, control.severity.value, overall, ScanTargets(targets),
+                              ScanResults(outcomes))
 
     # findings -------------------------------------------------------------------------------------
 

@@ -444,7 +444,7 @@ def test_disk_full_during_a_scan(scanned: Any) -> None:
     import sys
 
     many = "".join(
-        PROBE.format(cid=f"BIG-{i:03d}", name=f"big{i}").replace("outcome: pass", "outcome: huge") for i in range(60)
+        PROBE.format(cid=f"BIG-{i:03d}", name=f"big{i}").replace("outcome: pass", "outcome: huge") for i in range(600)
     )
     with tmpfs(scanned.root / "disk", 3072) as folder:
         _move_database_to(scanned, folder)
