@@ -1223,28 +1223,30 @@ def load_incidents(database: Database, *, status: str | None = None, year: int |
 
     from compliance.db.models import IncidentLink, IncidentNotification, IncidentRow
 
-    stmt = select(IncidentRow)
+    # Core rows, not ORM objects: the same column values by the same names, without an identity map and
+    # instrumented attributes (about half the time of reading the register, which the report reads whole)
+    incidents = IncidentRow.__table__
+    stmt = select(incidents)
     if status is not None:
-        stmt = stmt.where(IncidentRow.status == status)
+        stmt = stmt.where(incidents.c.status == status)
     if year is not None:
-        stmt = stmt.where(IncidentRow.year == year)
+        stmt = stmt.where(incidents.c.year == year)
     if ids is not None:
-        stmt = stmt.where(IncidentRow.id.in_(list(ids)))
+        stmt = stmt.where(incidents.c.id.in_(list(ids)))
     if aware_from is not None:
-        stmt = stmt.where(IncidentRow.aware_at >= aware_from)
+        stmt = stmt.where(incidents.c.aware_at >= aware_from)
     if aware_until is not None:
-        stmt = stmt.where(IncidentRow.aware_at < aware_until)
+        stmt = stmt.where(incidents.c.aware_at < aware_until)
     with database.sessions() as session:
-        rows = list(session.scalars(stmt))
+        rows = list(session.execute(stmt))
         wanted = [r.id for r in rows]
         notifications: dict[str, list[Any]] = defaultdict(list)
         links: dict[str, list[Any]] = defaultdict(list)
         if wanted:
-            for n in session.scalars(select(IncidentNotification).where(IncidentNotification.incident_id.in_(wanted))
-                                     .order_by(IncidentNotification.id)):
+            sent, linked = IncidentNotification.__table__, IncidentLink.__table__
+            for n in session.execute(select(sent).where(sent.c.incident_id.in_(wanted)).order_by(sent.c.id)):
                 notifications[n.incident_id].append(n)
-            for link in session.scalars(select(IncidentLink).where(IncidentLink.incident_id.in_(wanted))
-                                        .order_by(IncidentLink.id)):
+            for link in session.execute(select(linked).where(linked.c.incident_id.in_(wanted)).order_by(linked.c.id)):
                 links[link.incident_id].append(link)
         views = [_view(r, notifications[r.id], links[r.id]) for r in rows]
     now = now or utc_now()
@@ -1314,7 +1316,7 @@ def _link(link: Any) -> Link:
     return Link(link.kind, link.ref, link.linked_at, link.linked_by)
 
 
-def _view(row: IncidentRow, notifications: Sequence[Any], links: Sequence[Any]) -> Incident:
+def _view(row: Any, notifications: Sequence[Any], links: Sequence[Any]) -> Incident:
     return Incident(
         id=row.id, title=row.title, status=row.status, description=row.description, occurred_at=row.occurred_at,
         ended_at=row.ended_at, discovered_at=row.discovered_at, aware_at=row.aware_at, deadline=row.deadline,
