@@ -330,8 +330,10 @@ def _fold_widths(headers: Sequence[str], cells: Sequence[Sequence[str]], width: 
     room = width - (3 * len(headers) + 1)  # "│ " before each column, " │" after the last, " │ " between
     # a column is not folded narrower than its header, nor than _FOLD_MIN
     floor = [min(n, max(_FOLD_MIN, len(header))) for n, header in zip(natural, headers, strict=True)]
-    if sum(natural) <= room or sum(floor) >= room:
+    if sum(natural) <= room:
         return [None] * len(headers)
+    if sum(floor) >= room:  # even folded it is wider than the terminal: as narrow as it goes
+        return [f if n > f else None for n, f in zip(natural, floor, strict=True)]
     cap = max(natural)
     while cap > _FOLD_MIN and sum(max(min(n, cap), f) for n, f in zip(natural, floor, strict=True)) > room:
         cap -= 1

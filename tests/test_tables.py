@@ -79,3 +79,16 @@ def test_colours_on_a_terminal_only_and_not_with_no_color(monkeypatch: pytest.Mo
     monkeypatch.setattr("sys.stdout", screen)
     emit_table(["Control", "Status"], rows)
     assert not ANSI.search(screen.getvalue())
+
+
+def test_a_table_too_wide_to_fit_is_folded_as_narrow_as_it_goes(capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    columns = ["Control", "Severity", "Target", "State", "Since", "Last failed", "Message"]
+    out = table(capsys, columns, [["BIO-TLS", "critical", "mail.gemeente.example", "open", "2026-11-29",
+                                   "2026-11-29 10:00", MESSAGE]])
+    widths = {len(line) for line in out.splitlines()}
+    assert len(widths) == 1
+    # no column wider than its header or 8 characters: 7 columns, 3 characters of border each, plus 1
+    assert widths.pop() <= sum(max(8, len(c)) for c in columns) + 3 * len(columns) + 1
+    assert "Last failed" in out  # a header is never folded
