@@ -308,7 +308,8 @@ def emit_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: 
     tty = sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if tty else int(os.environ.get("COLUMNS", "0") or 0) or 200
     color = tty and not os.environ.get("NO_COLOR")
-    cells = [["" if v is None else printable(str(v), multiline=True) for v in row] for row in rows]
+    # tabs expanded: a table measures a tab as one character wide
+    cells = [["" if v is None else printable(str(v), multiline=True).expandtabs(4) for v in row] for row in rows]
     headers = [printable(name) for name in columns]
     caps = _fold_widths(headers, cells, width)
     if color:

@@ -47,9 +47,11 @@ def test_piped_output_is_not_cut_to_80_columns(capsys: pytest.CaptureFixture[str
 
 
 def test_cells_keep_new_lines_and_show_control_characters(capsys: pytest.CaptureFixture[str]) -> None:
-    out = table(capsys, ["Id", "Title"], [["DL-2026-0001", "Letter\nsent twice\x1b[2J"], ["DL-2026-0002", None]],
-                title="Breaches [register]")
+    out = table(capsys, ["Id", "Title"], [["DL-2026-0001", "Letter\nsent twice\x1b[2J"], ["DL-2026-0002", None],
+                                          ["DL-2026-0003", "a\tb"]], title="Breaches [register]")
     lines = out.splitlines()
+    assert len({len(line) for line in lines[1:]}) == 1  # a tab does not shift the border
+    assert "a   b" in out
     assert lines[0] == "Breaches [register]"
     assert "Letter" in lines[4] and "sent twice\\x1b[2J" in lines[5]
     assert "\x1b" not in out
