@@ -10,6 +10,7 @@ import functools
 import importlib
 import socket
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -35,6 +36,13 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
                      "cryptography.hazmat.primitives.asymmetric.ed25519",
                      "cryptography.hazmat.primitives.asymmetric.rsa", "cryptography.hazmat.primitives.serialization"),
     "paramiko": ("paramiko", "paramiko.kex_curve25519"),
+    "ldap3": ("ldap3",),
+}
+#: Warnings silenced while a library is imported (`warnings.filterwarnings("ignore", **f)`): pyasn1 >= 0.6
+#: warns about names ldap3 2.9 still uses.
+HUSHED: dict[str, tuple[dict[str, Any], ...]] = {
+    "ldap3": ({"category": DeprecationWarning, "module": r"ldap3\..*|pyasn1\..*"},
+              {"category": DeprecationWarning, "message": r".*(tagMap|typeMap) is deprecated"}),
 }
 _libraries_lock = threading.Lock()
 _libraries_loaded: set[str] = set()
@@ -52,8 +60,11 @@ def load_libraries(*libraries: str) -> None:
     with _libraries_lock:
         for library in libraries:
             if library not in _libraries_loaded:
-                for module in LIBRARIES[library]:
-                    importlib.import_module(module)
+                with warnings.catch_warnings():  # under the lock: catch_warnings is not thread-safe
+                    for hushed in HUSHED.get(library, ()):
+                        warnings.filterwarnings("ignore", **hushed)
+                    for module in LIBRARIES[library]:
+                        importlib.import_module(module)
                 _libraries_loaded.add(library)
 
 

@@ -79,7 +79,6 @@ import json
 import math
 import os
 import re
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -534,32 +533,11 @@ def _tls_class() -> type[Any]:
     return VerifiedTls
 
 
-_ldap3_lock = threading.Lock()
-_ldap3_loaded = False
-
-
-def load_ldap3() -> None:
-    """Import ldap3, hushing the DeprecationWarning pyasn1 >= 0.6 raises about names ldap3 2.9 still uses.
-
-    Once per process, one thread at a time: checks run in threads, a package imported from two threads at
-    once can be seen half initialised, and `warnings.catch_warnings` is not thread-safe.
-    """
-    global _ldap3_loaded
-    import warnings
-
-    if _ldap3_loaded:
-        return
-    with _ldap3_lock, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ldap3\..*|pyasn1\..*")
-        warnings.filterwarnings("ignore", message=r".*(tagMap|typeMap) is deprecated", category=DeprecationWarning)
-        import ldap3  # noqa: F401
-
-        _ldap3_loaded = True
-
-
 def _connect(params: DirectoryParams, ctx: Context, host: str, port: int, transport: str, password: str,
              timeout: float, target: str) -> Connection:
-    load_ldap3()
+    from compliance.checks._net import load_libraries
+
+    load_libraries("ldap3")
     import ldap3
     from ldap3.core.exceptions import LDAPException
 

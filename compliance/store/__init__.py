@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from compliance.api import Status
 from compliance.errors import ComplianceError
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from compliance.db import Database
     from compliance.engine import TaskOutcome
     from compliance.store.ingest import GroupWriter
+
+_T = TypeVar("_T")
 
 _ALL_ORDER = (Status.FAIL, Status.ERROR, Status.PASS)
 
@@ -58,9 +60,38 @@ class TargetOutcome:
     accepted: bool = False
 
 
-class ScanTargets(Sequence[TargetOutcome]):
-    """A control's target outcomes, kept as plain tuples of text (target, status, message, accepted) that
-    the garbage collector need not go through (see `ScanResults`), made `TargetOutcome`s when read."""
+class _Lazy(Sequence[_T]):
+    """A sequence made from compact rows when read: compared, hashed and shown as the tuple of its items.
+
+    One object per control rather than one object per result or target: a scan keeps every control's
+    outcome until it ends, and each object kept is one more for the garbage collector to go through,
+    again and again (in a scan of 100,000 results those objects cost more than storing the results).
+    Subclasses give `__iter__` and `__len__`; callers iterate, indexing builds the tuple.
+    """
+
+    __slots__ = ()
+
+    @overload
+    def __getitem__(self, index: int) -> _T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[_T]: ...
+
+    def __getitem__(self, index: int | slice) -> _T | Sequence[_T]:
+        return tuple(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+class ScanTargets(_Lazy[TargetOutcome]):
+    """A control's target outcomes, kept as plain tuples of text (target, status, message, accepted)."""
 
     __slots__ = ("_rows",)
 
@@ -74,32 +105,9 @@ class ScanTargets(Sequence[TargetOutcome]):
         for target, status, message, accepted in self._rows:
             yield TargetOutcome(target, Status(status), message, accepted)
 
-    @overload
-    def __getitem__(self, index: int) -> TargetOutcome: ...
 
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[TargetOutcome]: ...
-
-    def __getitem__(self, index: int | slice) -> TargetOutcome | Sequence[TargetOutcome]:
-        return tuple(self)[index]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and tuple(self) == tuple(other)
-
-    def __hash__(self) -> int:
-        return hash(self._rows)
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
-
-
-class ScanResults(Sequence[tuple[str, int, Any]]):
-    """A control's results as (plugin, check_index, Result), read from its task outcomes when asked.
-
-    One object per control rather than one tuple per result: a scan keeps every control's outcome until
-    it ends, and each object kept is one more for the garbage collector to go through, again and again
-    (in a scan of 100,000 results those tuples cost more than storing the results).
-    """
+class ScanResults(_Lazy[tuple[str, int, Any]]):
+    """A control's results as (plugin, check_index, Result), read from its task outcomes when asked."""
 
     __slots__ = ("_count", "_outcomes")
 
@@ -115,24 +123,6 @@ class ScanResults(Sequence[tuple[str, int, Any]]):
             plugin, check_index = outcome.task.plugin, outcome.task.check_index
             for result in outcome.results:
                 yield plugin, check_index, result
-
-    @overload
-    def __getitem__(self, index: int) -> tuple[str, int, Any]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[tuple[str, int, Any]]: ...
-
-    def __getitem__(self, index: int | slice) -> tuple[str, int, Any] | Sequence[tuple[str, int, Any]]:
-        return tuple(self)[index]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and tuple(self) == tuple(other)
-
-    def __hash__(self) -> int:
-        return hash(tuple(self))
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
 
 
 @dataclass(frozen=True, slots=True)

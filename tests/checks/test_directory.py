@@ -19,7 +19,8 @@ import trustme
 from pydantic import ValidationError
 
 from compliance.api import Context, Result, Status
-from compliance.checks.directory import Directory, load_ldap3, parse_time
+from compliance.checks._net import load_libraries
+from compliance.checks.directory import Directory, parse_time
 from tests.checks.ldap_server import (
     READER_DN,
     READER_PASSWORD,
@@ -177,7 +178,7 @@ def test_stale_accounts_are_found_across_pages(slapd: LdapServer, ca_file: str) 
 
 
 def test_the_reader_gets_no_more_than_10_entries_without_paging(slapd: LdapServer) -> None:
-    load_ldap3()
+    load_libraries("ldap3")
     import ldap3
 
     conn = ldap3.Connection(ldap3.Server("127.0.0.1", port=slapd.port), READER_DN, READER_PASSWORD, auto_bind=True)
@@ -273,7 +274,7 @@ def test_openldap_stale_accounts_by_auth_timestamp(slapd: LdapServer, ca_file: s
 
 
 def test_lastbind_refreshes_the_logon_time(slapd: LdapServer, ca_file: str) -> None:
-    load_ldap3()
+    load_libraries("ldap3")
     import ldap3
 
     before = one(slapd, ca_file, **OL, test="stale_accounts", allowed=["oud", "nooit", "geblokkeerd"])

@@ -83,3 +83,19 @@ def test_finish_scan_commits_the_open_group(database: Database) -> None:
     assert _stored(database, scan_id) == {}
     store.finish_scan(scan_id, "completed", outcomes)
     assert _stored(database, scan_id) == {"F-0": 5, "F-1": 5, "F-2": 5}
+
+
+def test_a_control_outcomes_targets_and_results_read_as_tuples() -> None:
+    """The lazy sequences of a ControlOutcome equal, hash and index as the tuples they stand for."""
+    from compliance.api import Status
+    from compliance.store import ScanResults, ScanTargets, TargetOutcome
+
+    targets = ScanTargets([("h1", "fail", "open", False), ("h2", "pass", "shut", True)])
+    expected = (TargetOutcome("h1", Status.FAIL, "open", False), TargetOutcome("h2", Status.PASS, "shut", True))
+    assert targets == expected and hash(targets) == hash(expected)
+    assert targets[1] == expected[1] and targets[-1:] == expected[-1:] and len(targets) == 2
+    outcomes = _outcomes("L-1", failing=2)
+    results = ScanResults(outcomes)
+    assert len(results) == 5
+    assert list(results) == [("tcp_port", 0, o.results[0]) for o in outcomes]
+    assert results[0][2].status == Status.FAIL and results[4][2].status == Status.PASS
