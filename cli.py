@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from compliance.catalog import Catalog
     from compliance.db import Database
+    from compliance.orgs import Org
     from compliance.settings import Settings
     from compliance.store import Store
 
@@ -69,6 +70,7 @@ COMMANDS: dict[str, Mount] = {
     "incident": Mount("compliance.incidents.commands:incident",
                       "The personal-data breach register (GDPR articles 33, 34)."),
     "init": Mount("compliance.project.commands:init", "Set up a monitor in the current folder."),
+    "org": Mount("compliance.orgs.commands:org", "The organisations (municipalities) this monitor serves."),
     "report": Mount("compliance.report.commands:report", "The risk overview for management."),
     "scan": Mount("compliance.engine.commands:scan", "Run the checks and store results and findings."),
     "schedule": Mount("compliance.scheduler.commands:schedule", "The scheduler daemon: scans, alerts and the digest."),
@@ -83,29 +85,62 @@ COMMANDS: dict[str, Mount] = {
 class App:
     """What the commands share: the configuration, the database and the loaded controls."""
 
-    def __init__(self, config: str | None, debug: bool) -> None:
+    def __init__(self, config: str | None, debug: bool, org: str | None = None) -> None:
         self.config_option = config
         self.debug = debug
+        self.org_option = org
+        self._home: Database | None = None
         self._db: Database | None = None
 
     @cached_property
-    def settings(self) -> Settings:
+    def shared_settings(self) -> Settings:
+        """The configuration as the file and the environment give it, before any organisation's own section."""
         from compliance.settings import load_settings
 
         return load_settings(self.config_option, require=True)
 
-    def database(self) -> Database:
+    @cached_property
+    def settings(self) -> Settings:
+        """The configuration of the organisation the command acts for (the shared one with one organisation)."""
+        shared = self.shared_settings
+        if self.org_option is None and shared.org is None and not shared.organisations and shared.orgs is None:
+            return shared  # one organisation and nothing per organisation: the register need not be read
+        org = self.org
+        return shared.for_org(org.code, evidence_folder=not org.first)
+
+    def home_database(self) -> Database:
+        """The first database: the first organisation's data and the register of all organisations."""
         from compliance.db import Database
 
+        if self._home is None:
+            self._home = Database(self.shared_settings.database_url)
+        return self._home
+
+    @cached_property
+    def org(self) -> Org:
+        """The organisation the command acts for: --org, COMPLIANCE_ORG, `org:` in the config, or the only one."""
+        from compliance import orgs
+
+        shared = self.shared_settings
+        source = "--org or COMPLIANCE_ORG" if self.org_option else "org: in compliance.yaml"
+        user, groups = orgs.current_user()
+        allowed = orgs.allowed_codes(shared.orgs, user, groups)
+        return orgs.choose(orgs.registry(self.home_database()), self.org_option or shared.org, source, allowed, user)
+
+    def database(self) -> Database:
+        """The database of the organisation the command acts for."""
+        from compliance.orgs import open_org
+
         if self._db is None:
-            self._db = Database(self.settings.database_url)
+            self._db = open_org(self.home_database(), self.org)
         return self._db
 
     def database_url(self) -> str | None:
         """The URL of the database in use, for messages (None before the configuration was read)."""
-        if self._db is not None:
-            return self._db.url
-        return self.__dict__["settings"].database_url if "settings" in self.__dict__ else None
+        for db in (self._db, self._home):
+            if db is not None:
+                return db.url
+        return self.__dict__["shared_settings"].database_url if "shared_settings" in self.__dict__ else None
 
     def store(self) -> Store:
         from compliance.store import Store
@@ -119,8 +154,8 @@ class App:
         return load_catalog(chosen, self.settings.targets, bundled=self.settings.controls.bundled)
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
+        for db in {id(d): d for d in (self._db, self._home) if d is not None}.values():
+            db.close()
 
 
 class ComplianceGroup(click.Group):
@@ -128,6 +163,9 @@ class ComplianceGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_org(args) if ctx.parent is None else args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMANDS and cmd_name not in self.commands:
@@ -194,6 +232,23 @@ class ComplianceGroup(click.Group):
             click.echo(f"internal error: {type(exc).__name__}: {exc} "
                        "(run again with --debug for the traceback)", err=True)
             sys.exit(EXIT_INTERNAL)
+
+
+def hoist_org(args: list[str]) -> list[str]:
+    """ARGS with `--org CODE` moved before the command, so that it may follow the command too
+    (`compliance findings --org utrecht`); nothing after `--` is touched."""
+    end = args.index("--") if "--" in args else len(args)
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < end:
+        if args[i] == "--org" and i + 1 < end:
+            front += args[i:i + 2]
+            i += 2
+            continue
+        (front if args[i].startswith("--org=") else rest).append(args[i])
+        i += 1
+    return [*front, *rest, *args[end:]]
 
 
 def mounted(name: str) -> click.Command:
@@ -391,9 +446,13 @@ def who(explicit: str | None) -> str:
               envvar="COMPLIANCE_LOG_FORMAT", show_default=True,
               help="Log lines on stderr: text with a timestamp, or without one when stderr is not a terminal "
                    "(auto: journald adds its own), or one JSON object per line [env: COMPLIANCE_LOG_FORMAT].")
+@click.option("--org", "org", envvar="COMPLIANCE_ORG", metavar="CODE",
+              help="The organisation (municipality) to act for, when the monitor serves several; may also follow "
+                   "the command [default: org: in compliance.yaml, or the only one; env: COMPLIANCE_ORG].")
 @click.version_option(package_name="compliance-monitor", prog_name="compliance")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, debug: bool, log_level: str, log_format: str) -> None:
+def cli(ctx: click.Context, config: str | None, debug: bool, log_level: str, log_format: str,
+        org: str | None) -> None:
     """Compliance monitor for Dutch municipalities: BIO2 controls, scans, findings and the breach register.
 
     \b
@@ -408,7 +467,7 @@ def cli(ctx: click.Context, config: str | None, debug: bool, log_level: str, log
 
     configure_logging("debug" if debug else log_level, log_format)
     ctx.call_on_close(reset_logging)
-    app = App(config, debug)
+    app = App(config, debug, org)
     ctx.obj = app
     ctx.call_on_close(app.close)
 

@@ -260,6 +260,51 @@ class HistorySettings(Section):
         return self
 
 
+# -- several organisations in one install (issue 20) ------------------------------------------------
+
+#: An organisation's code: lower-case letters, digits and hyphens, starting with a letter (`utrecht`).
+ORG_CODE_PATTERN = r"^[a-z][a-z0-9-]{1,39}$"
+OrgCode = Annotated[str, Field(pattern=ORG_CODE_PATTERN)]
+#: An entry of `orgs:`: an organisation's code, or "*" for every organisation.
+OrgGrant = Annotated[str, Field(pattern=r"^(\*|[a-z][a-z0-9-]{1,39})$")]
+
+
+class AccessSettings(Section):
+    """Who may act for which organisation: operating-system users and groups, each with the codes of
+    the organisations it may see ("*": all). Without this section every user may act for every one.
+
+    This keeps colleagues to their own municipality in the monitor's commands; it is not a security
+    boundary against someone who can read the database files or the server directly.
+    """
+
+    users: dict[str, list[OrgGrant]] = Field(default_factory=dict)
+    groups: dict[str, list[OrgGrant]] = Field(default_factory=dict)
+
+
+class OrgSlackSettings(Section):
+    """The organisation's own Slack channel; the token or webhook (from the environment) is shared."""
+
+    channel: str | None = None
+
+
+class OrganisationSettings(Section):
+    """What differs for one organisation (`organisations: CODE:`); everything else in the file is shared.
+
+    Each section named here replaces the keys it names in the shared section; `targets` adds groups (a
+    group of the same name replaces the shared one); `controls.paths` are loaded after the shared paths,
+    so the organisation's own controls come on top of the shared catalog (`override: true` changes one).
+    """
+
+    targets: dict[str, list[TargetItem]] = Field(default_factory=dict)
+    controls: ControlsSettings = ControlsSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
+    incidents: IncidentsSettings = IncidentsSettings()
+    digest: DigestSettings = DigestSettings()
+    slack: OrgSlackSettings = OrgSlackSettings()
+    alerts: AlertsSettings = AlertsSettings()
+    zones: ZonesSettings = ZonesSettings()
+
+
 #: Settings that can come from the environment: variable -> (section, key).
 ENVIRONMENT_SETTINGS: Mapping[str, tuple[str, str]] = {
     "COMPLIANCE_SMTP_HOST": ("smtp", "host"),
@@ -299,9 +344,19 @@ class Settings(Section):
     zones: ZonesSettings = ZonesSettings()
     targets: dict[str, list[TargetItem]] = Field(default_factory=dict)
     timezone: str = "Europe/Amsterdam"
+    #: the organisation a command acts for when neither --org nor COMPLIANCE_ORG names one
+    org: OrgCode | None = None
+    #: who may act for which organisation (absent: everyone for every organisation)
+    orgs: AccessSettings | None = None
+    #: per organisation, what differs from the shared settings
+    organisations: dict[OrgCode, OrganisationSettings] = Field(default_factory=dict)
 
     config_path: Path | None = Field(None, exclude=True)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    #: the organisation these settings are for (`for_org`); None: the shared settings
+    org_code: str | None = Field(None, exclude=True)
+    #: what the environment set, by section: it wins over an organisation's section too
+    environment: dict[str, frozenset[str]] = Field(default_factory=dict, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -356,6 +411,31 @@ class Settings(Section):
             if path and path != ":memory:":
                 return prefix + str(self.resolve(path)) + sep + query
         return url
+
+    def for_org(self, code: str, *, evidence_folder: bool = False) -> Settings:
+        """These settings for organisation CODE: its own section (if any) over the shared ones.
+
+        With `evidence_folder` (an organisation that is not the first), copies of its evidence go to a
+        folder of its own under evidence.store unless its section names a store.
+        """
+        own = self.organisations.get(code)
+        update: dict[str, Any] = {"org_code": code}
+        if own is not None:
+            for name in own.model_fields_set - {"targets", "controls"}:
+                section = getattr(own, name)
+                keep = self.environment.get(name, frozenset())
+                changes = {key: getattr(section, key) for key in section.model_fields_set if key not in keep}
+                update[name] = getattr(self, name).model_copy(update=changes)
+            if "targets" in own.model_fields_set:
+                update["targets"] = {**self.targets, **own.targets}
+            if "controls" in own.model_fields_set:
+                changes = {"paths": [*self.controls.paths, *(str(self.resolve(p)) for p in own.controls.paths)]}
+                if "bundled" in own.controls.model_fields_set:
+                    changes["bundled"] = own.controls.bundled
+                update["controls"] = self.controls.model_copy(update=changes)
+        if evidence_folder and not (own is not None and "store" in own.evidence.model_fields_set):
+            update["evidence"] = self.evidence.model_copy(update={"store": str(Path(self.evidence.store) / code)})
+        return self.model_copy(update=update)
 
     @property
     def control_paths(self) -> list[Path]:
@@ -443,6 +523,10 @@ def load_settings(explicit: str | None = None, environ: Mapping[str, str] | None
         if secrets:
             raise ValidationFailed(secrets)
     overrides: dict[str, Any] = {}
+    environment: dict[str, set[str]] = {}
+    for variable, (section, key) in ENVIRONMENT_SETTINGS.items():
+        if environ.get(variable):
+            environment.setdefault(section, set()).add("sender" if key == "from" else key)
     if environ.get("COMPLIANCE_DATABASE_URL"):
         overrides["database"] = {**dict(data.get("database") or {}), "url": environ["COMPLIANCE_DATABASE_URL"]}
     for variable, (section, key) in ENVIRONMENT_SETTINGS.items():
@@ -450,7 +534,8 @@ def load_settings(explicit: str | None = None, environ: Mapping[str, str] | None
             overrides.setdefault(section, dict(data.get(section) or {}))[key] = environ[variable]
     base_dir = path.resolve().parent if path is not None else Path.cwd()
     try:
-        return Settings.model_validate({**data, **overrides, "config_path": path, "base_dir": base_dir})
+        return Settings.model_validate({**data, **overrides, "config_path": path, "base_dir": base_dir,
+                                        "environment": {k: frozenset(v) for k, v in environment.items()}})
     except ValidationError as exc:  # only the environment can still be wrong here
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])

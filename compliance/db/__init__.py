@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 #: The newest migration. A test checks it is the head of the migration scripts.
-SCHEMA_HEAD = "0014"
+SCHEMA_HEAD = "0015"
 
 
 class DatabaseError(ComplianceError):

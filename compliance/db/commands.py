@@ -19,14 +19,28 @@ def db() -> None:
 def db_upgrade(app: App) -> None:
     """Create the tables or migrate them to this version's schema. Safe to run again."""
     from compliance import db as database
+    from compliance.orgs import org_url, registry
 
-    url = app.settings.database_url
+    url = app.shared_settings.database_url
     before = database.current_revision(url)
     after = database.upgrade(url)
+    _report(database.safe_url(url), before, after)
+    home = database.Database(url)
+    try:
+        others = [o for o in registry(home) if not o.first]
+    finally:
+        home.close()
+    for other in others:  # each further organisation's database (`compliance org add`)
+        org_db = org_url(url, other.location)
+        before = database.current_revision(org_db)
+        _report(f"of organisation {other.code}", before, database.upgrade(org_db))
+
+
+def _report(which: str, before: str | None, after: str) -> None:
     if before == after:
-        click.echo(f"database {database.safe_url(url)} is already at schema {after}")
+        click.echo(f"database {which} is already at schema {after}")
     else:
-        click.echo(f"database {database.safe_url(url)} migrated from {before or 'empty'} to schema {after}")
+        click.echo(f"database {which} migrated from {before or 'empty'} to schema {after}")
 
 
 @db.command("status")
@@ -36,7 +50,7 @@ def db_status(app: App, fmt: str) -> None:
     """Show the database URL (without password) and its schema revision; exit 1 when it needs `db upgrade`."""
     from compliance import db as database
 
-    url = app.settings.database_url
+    url = app.shared_settings.database_url
     current = database.current_revision(url)
     if fmt == "json":
         emit_json({"database": database.safe_url(url), "schema": current, "head": database.SCHEMA_HEAD,

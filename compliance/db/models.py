@@ -419,6 +419,26 @@ class Delivery(Base):
     refused: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+# -- organisations (issue 20) -----------------------------------------------------------------------
+# Each organisation (municipality) keeps its data in a database of its own: another SQLite file beside
+# the first, or another schema on the same PostgreSQL server. The first database (database.url) holds
+# the register of all of them; every database holds its own row (location ''), so a database opened
+# for the wrong organisation is noticed before anything is read or written.
+
+
+class Organisation(Base):
+    """A municipality served by this monitor, and where its data is."""
+
+    __tablename__ = "organisations"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)  # utrecht
+    name: Mapped[str] = mapped_column(String(200), default="")  # Gemeente Utrecht
+    #: '' for the data in this database; else the SQLite file beside it or the PostgreSQL schema
+    location: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
 # -- history: daily rollups of pruned results (`compliance db prune`, issue 18) ------------------------
 
 
