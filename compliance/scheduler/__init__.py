@@ -65,8 +65,12 @@ log = logging.getLogger("compliance.scheduler")
 
 JOB_TABLE = "apscheduler_jobs"
 LOCK_NAME = "scheduler"
-#: The PostgreSQL advisory lock of the scheduler (a constant 64-bit key: "cmsched1" in ASCII).
-ADVISORY_KEY = int.from_bytes(b"cmsched1", "big", signed=True)
+#: The PostgreSQL advisory lock of the scheduler: this constant ("cmsc" in ASCII) and the hash of the schema the
+#: connection works in, so that the daemons of organisations sharing one PostgreSQL database (a schema
+#: each, issue 20) lead each their own organisation. Advisory locks hold across a whole database.
+ADVISORY_KEY = int.from_bytes(b"cmsc", "big", signed=True)
+_ADVISORY_LOCK = "SELECT pg_try_advisory_lock(:key, hashtext(current_schema()))"
+_ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(:key, hashtext(current_schema()))"
 CONTROL_JOB = "control:"
 DEFAULT_JOB = "controls:default"
 DIGEST_JOB = "digest"
@@ -313,7 +317,7 @@ class AdvisoryLock(LeaseLock):
                 self._engine = create_engine(self.database.url, poolclass=NullPool)
                 self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             try:
-                got = self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                got = self._connection.execute(text(_ADVISORY_LOCK),
                                                {"key": ADVISORY_KEY}).scalar()
             except Exception:
                 self._close()  # a broken connection: the next attempt opens a new one
@@ -387,7 +391,7 @@ class AdvisoryLock(LeaseLock):
         with self._mutex:
             if self._connection is not None:
                 try:
-                    self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
+                    self._connection.execute(text(_ADVISORY_UNLOCK), {"key": ADVISORY_KEY})
                 except Exception as exc:  # the server frees the lock with the connection anyway
                     log.warning("could not release the advisory lock: %s", exc)
             self._close()

@@ -25,6 +25,11 @@ def schedule_run(app: App) -> None:
     Jobs live in the database; a run missed while the daemon was down runs once on start, within
     schedule.misfire_grace. A second daemon on the same database waits as a standby and takes over
     when the first is gone. Exits 1 when it lost the leadership (let systemd restart it).
+
+    \b
+    With several organisations run one daemon per organisation, each with --org CODE (a systemd
+    template unit compliance-scheduler@.service with --org %i does it): each scans, alerts and
+    sends the digest of its own organisation, on its own database.
     """
     from compliance.scheduler import serve
 

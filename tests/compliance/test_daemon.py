@@ -265,3 +265,22 @@ def dump_every_table(database: Database) -> list[str]:
                                  bytes(value).decode("latin-1") if isinstance(value, memoryview) else str(value))
     assert any("apscheduler" in t or "run_digest_job" in t for t in texts)
     return texts
+
+
+def test_each_organisation_has_its_own_leading_daemon(project: Any, daemons: Any) -> None:
+    """Two organisations on one database server (PostgreSQL: a schema each; the advisory lock is per
+    database, so its key includes the schema): both daemons lead, each scanning into its own data."""
+    from compliance.orgs import org_url, registry
+
+    project.control("fast.yaml", control("FAST-1", '["true"]'))
+    project.write_config("schedule:\n  default: every 1s\n  lease: 2s\n")
+    assert project.run("org", "add", "zeist", "--name", "Gemeente Zeist").exit_code == 0
+    home = Database(project.db_url)
+    zeist_url = org_url(project.db_url, next(o.location for o in registry(home) if o.code == "zeist"))
+    home.close()
+    first, zeist = daemons("default", options=["--org", "default"]), daemons("zeist", options=["--org", "zeist"])
+    for url in (project.db_url, zeist_url):
+        wait_until(lambda url=url: len([r for r in rows(url, JobRun) if r.status == "completed"]) >= 2,
+                   what=f"two runs in {url}")
+    assert "leader (" in first.log and "leader (" in zeist.log
+    assert "standby:" not in first.log and "standby:" not in zeist.log
