@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -47,18 +48,31 @@ def _report(which: str, before: str | None, after: str) -> None:
 @format_option("text", "json", default="text")
 @pass_app
 def db_status(app: App, fmt: str) -> None:
-    """Show the database URL (without password) and its schema revision; exit 1 when it needs `db upgrade`."""
+    """Show the database URL (without password) and its schema revision; exit 1 when it needs `db upgrade`.
+
+    With several organisations, the schema of each further organisation's database too.
+    """
     from compliance import db as database
+    from compliance.orgs import org_url, registry
 
     url = app.shared_settings.database_url
     current = database.current_revision(url)
+    # the databases of the organisations after the first (`compliance org add`), once the register exists
+    others = [(o.code, database.current_revision(org_url(url, o.location)))
+              for o in (registry(app.home_database()) if current == database.SCHEMA_HEAD else []) if not o.first]
     if fmt == "json":
-        emit_json({"database": database.safe_url(url), "schema": current, "head": database.SCHEMA_HEAD,
-                   "current": current == database.SCHEMA_HEAD})
+        found: dict[str, Any] = {"database": database.safe_url(url), "schema": current, "head": database.SCHEMA_HEAD,
+                                 "current": current == database.SCHEMA_HEAD}
+        if others:
+            found["organisations"] = [{"code": code, "schema": rev, "current": rev == database.SCHEMA_HEAD}
+                                      for code, rev in others]
+        emit_json(found)
     else:
         click.echo(f"database: {database.safe_url(url)}")
         click.echo(f"schema:   {current or 'none'} (this version needs {database.SCHEMA_HEAD})")
-    if current != database.SCHEMA_HEAD:
+        for code, rev in others:
+            click.echo(f"organisation {code}: schema {rev or 'none'}")
+    if current != database.SCHEMA_HEAD or any(rev != database.SCHEMA_HEAD for _, rev in others):
         sys.exit(EXIT_FAILING)
 
 
