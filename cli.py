@@ -127,6 +127,21 @@ class App:
         allowed = orgs.allowed_codes(shared.orgs, user, groups)
         return orgs.choose(orgs.registry(self.home_database()), self.org_option or shared.org, source, allowed, user)
 
+    def visible_orgs(self) -> list[Org]:
+        """Every organisation the user may act for (`orgs:` in the config), by code."""
+        from compliance import orgs
+
+        user, groups = orgs.current_user()
+        allowed = orgs.allowed_codes(self.shared_settings.orgs, user, groups)
+        return [o for o in orgs.registry(self.home_database()) if allowed is None or o.code in allowed]
+
+    def for_org(self, code: str) -> App:
+        """The same command acting for organisation CODE (`--all-orgs`); it shares the first database."""
+        other = App(self.config_option, self.debug, code)
+        other.__dict__["shared_settings"] = self.shared_settings
+        other._home = self.home_database()
+        return other
+
     def database(self) -> Database:
         """The database of the organisation the command acts for."""
         from compliance.orgs import open_org
@@ -153,9 +168,10 @@ class App:
         chosen = [Path(p) for p in paths] if paths else self.settings.control_paths
         return load_catalog(chosen, self.settings.targets, bundled=self.settings.controls.bundled)
 
-    def close(self) -> None:
+    def close(self, *, keep_home: bool = False) -> None:
         for db in {id(d): d for d in (self._db, self._home) if d is not None}.values():
-            db.close()
+            if not (keep_home and db is self._home):
+                db.close()
 
 
 class ComplianceGroup(click.Group):

@@ -394,6 +394,45 @@ class ThreadExecutor:
 ProgressCallback = Callable[[int, int, str], None]
 
 
+class SharedChecks:
+    """The executor of the scans of several organisations in one run (`scan --all-orgs`): a check that
+    more of them have (the same plugin with the same parameters, settings and facts: a shared mail
+    gateway or data centre) runs once, and its outcome counts for each of them.
+
+    Each organisation's scan stores the outcome as its own result, so the finding shows in each and an
+    exception on it is each organisation's own. Wraps the executor that runs the checks.
+    """
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+        self._outcomes: dict[str, TaskOutcome] = {}
+        #: checks whose outcome was taken from an earlier organisation's scan in this run
+        self.shared = 0
+
+    @staticmethod
+    def _key(task: CheckTask) -> str:
+        return json.dumps([task.plugin, task.params, task.timeout, task.nameserver, task.ca_file, task.net_timeout,
+                           task.base_dir, task.facts, task.zone], sort_keys=True, default=str)
+
+    def prepare(self, tasks: Sequence[CheckTask]) -> None:
+        prepare = getattr(self.inner, "prepare", None)
+        if prepare is not None:
+            prepare([task for task in tasks if self._key(task) not in self._outcomes])
+
+    def execute(self, tasks: Sequence[CheckTask]) -> Iterator[TaskOutcome]:
+        fresh = []
+        for task in tasks:
+            earlier = self._outcomes.get(self._key(task))
+            if earlier is None:
+                fresh.append(task)
+                continue
+            self.shared += 1
+            yield TaskOutcome(task, earlier.results, earlier.started_at, earlier.duration)
+        for outcome in self.inner.execute(fresh):
+            self._outcomes[self._key(outcome.task)] = outcome
+            yield outcome
+
+
 @dataclass
 class ScanReport:
     """What a scan did: its id, each control's outcome, and whether it ran to the end."""

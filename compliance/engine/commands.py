@@ -24,6 +24,8 @@ from compliance.cli import (
 )
 
 if TYPE_CHECKING:
+    from compliance.catalog import Control
+    from compliance.engine import Executor, ScanReport
     from compliance.store import ControlOutcome
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -37,25 +39,68 @@ SEVERITIES = ("low", "medium", "high", "critical")
               help="Exit 1 when a control of this severity or higher fails (accepted risks excepted); "
                    "`none` never exits 1.")
 @controls_option()
+@click.option("--all-orgs", is_flag=True,
+              help="Scan every organisation you may act for, one after the other; a check they share (same "
+                   "plugin and parameters: a shared mail gateway) runs once and counts for each.")
 @pass_app
 def scan(app: App, control_ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, fail_on: str,
-         control_paths: tuple[str, ...]) -> None:
+         control_paths: tuple[str, ...], all_orgs: bool) -> None:
     """Run the checks of the controls and store results and findings.
 
     Shows progress on a terminal, then a table of results (or one JSON object with `scan_id` and
     `results`). Each control is stored as soon as its checks are done; a check that crashes or hangs
     becomes an `error` result and the scan goes on.
+
+    \b
+    With --all-orgs each organisation gets its own scan, results and findings (JSON: one object
+    with `organisations`, each holding `org`, `name` and its scan, and `shared_checks`); an
+    exception on a shared finding stays each organisation's own.
     """
-    _run_scan(app, control_ids=control_ids, tags=tags, fmt=fmt, fail_on=fail_on, control_paths=control_paths)
+    from compliance.zones import ZoneExecutor
+
+    if not all_orgs:
+        report, selected = _run_scan(app, control_ids=control_ids, tags=tags, control_paths=control_paths,
+                                     executor=ZoneExecutor(app.settings))
+        if fmt == "json":
+            emit_json(_scan_json(report, selected))
+        else:
+            _print_scan(report, selected)
+        if _fails(report, fail_on):
+            sys.exit(EXIT_FAILING)
+        return
+    from compliance.engine import SharedChecks
+
+    if app.org_option:
+        error("--all-orgs scans every organisation you may act for; leave out --org")
+    shared = SharedChecks(ZoneExecutor(app.shared_settings))
+    scans, failing = [], False
+    for org in app.visible_orgs():
+        one = app.for_org(org.code)
+        try:
+            report, selected = _run_scan(one, control_ids=control_ids, tags=tags, control_paths=control_paths,
+                                         executor=shared)
+        finally:
+            one.close(keep_home=True)
+        failing = failing or _fails(report, fail_on)
+        if fmt == "json":
+            scans.append({"org": org.code, "name": org.name, **_scan_json(report, selected)})
+        else:
+            click.echo(f"{org.code} ({org.name})" if org.name else org.code)
+            _print_scan(report, selected)
+    if fmt == "json":
+        emit_json({"organisations": scans, "shared_checks": shared.shared})
+    else:
+        click.echo(f"{shared.shared} check(s) shared by more than one organisation ran once")
+    if failing:
+        sys.exit(EXIT_FAILING)
 
 
-def _run_scan(app: App, *, control_ids: Sequence[str], tags: Sequence[str], fmt: str, fail_on: str,
-              control_paths: Sequence[str]) -> None:
-    """Scan the selected controls and print the results; exit 1 when one fails at or above FAIL_ON."""
+def _run_scan(app: App, *, control_ids: Sequence[str], tags: Sequence[str], control_paths: Sequence[str],
+              executor: Executor) -> tuple[ScanReport, dict[str, Control]]:
+    """Scan the selected controls of the app's organisation: the report and the controls by id."""
     from compliance.engine import run_scan
     from compliance.errors import did_you_mean
     from compliance.incidents.facts import FACT_SOURCES
-    from compliance.zones import ZoneExecutor
 
     catalog = app.catalog(control_paths)
     for cid in control_ids:
@@ -74,44 +119,57 @@ def _run_scan(app: App, *, control_ids: Sequence[str], tags: Sequence[str], fmt:
     try:
         with _progress(enabled=sys.stderr.isatty()) as progress:
             report = run_scan(selected, app.settings, store, progress=progress, fact_sources=FACT_SOURCES,
-                              executor=ZoneExecutor(app.settings))
+                              executor=executor)
     except KeyboardInterrupt:  # Ctrl-C: run_scan has marked the scan interrupted, stored controls stay
         click.echo("interrupted: the controls checked so far are stored and the scan is marked interrupted",
                    err=True)
         sys.exit(EXIT_INTERRUPTED)
-    by_id = {c.id: c for c in selected}
+    return report, {c.id: c for c in selected}
+
+
+def _outcomes(report: ScanReport, by_id: dict[str, Control]) -> list[ControlOutcome]:
     position = {cid: i for i, cid in enumerate(by_id)}
-    outcomes = sorted(report.outcomes, key=lambda o: position[o.control_id])
-    if fmt == "json":
-        emit_json({
-            "scan_id": report.scan_id, "status": report.status,
-            "started_at": report.started_at, "finished_at": report.finished_at,
-            "summary": _summary(outcomes),
-            "controls": [{"control": o.control_id, "title": by_id[o.control_id].title, "severity": o.severity,
-                          "status": o.status.value, "accepted": o.accepted} for o in outcomes],
-            "results": [result for o in outcomes for result in _results_json(o)],
-        })
-    else:
-        rows = []
-        for o in outcomes:
-            for t in sorted(o.targets, key=lambda t: t.target):
-                status = "accepted" if t.accepted else t.status.value
-                rows.append((o.control_id, o.severity, status, t.target, t.message))
-            if not o.targets:
-                groups = sorted({s.targets for s in by_id[o.control_id].checks if isinstance(s.targets, str)})
-                rows.append((o.control_id, o.severity, o.status.value, "", "no targets: fill in " + ", ".join(
-                    f"targets.{g}" for g in groups) + " in compliance.yaml" if groups else "no targets to check"))
-        emit_table(["Control", "Severity", "Status", "Target", "Message"], rows)
-        s = _summary(outcomes)
-        duration = (report.finished_at - report.started_at).total_seconds() if report.finished_at else 0
-        click.echo(f"scan {report.scan_id}: {s['controls']} controls, {s['pass']} passed, {s['fail']} failed"
-                   f" ({s['accepted']} accepted), {s['error']} could not be checked, {s['skipped']} skipped"
-                   f" in {duration:.1f} s")
-    if fail_on != "none":
-        threshold = SEVERITIES.index(fail_on)
-        if any(o.status.value == "fail" and not o.accepted and SEVERITIES.index(o.severity) >= threshold
-               for o in outcomes):
-            sys.exit(EXIT_FAILING)
+    return sorted(report.outcomes, key=lambda o: position[o.control_id])
+
+
+def _scan_json(report: ScanReport, by_id: dict[str, Control]) -> dict[str, Any]:
+    outcomes = _outcomes(report, by_id)
+    return {
+        "scan_id": report.scan_id, "status": report.status,
+        "started_at": report.started_at, "finished_at": report.finished_at,
+        "summary": _summary(outcomes),
+        "controls": [{"control": o.control_id, "title": by_id[o.control_id].title, "severity": o.severity,
+                      "status": o.status.value, "accepted": o.accepted} for o in outcomes],
+        "results": [result for o in outcomes for result in _results_json(o)],
+    }
+
+
+def _print_scan(report: ScanReport, by_id: dict[str, Control]) -> None:
+    outcomes = _outcomes(report, by_id)
+    rows = []
+    for o in outcomes:
+        for t in sorted(o.targets, key=lambda t: t.target):
+            status = "accepted" if t.accepted else t.status.value
+            rows.append((o.control_id, o.severity, status, t.target, t.message))
+        if not o.targets:
+            groups = sorted({s.targets for s in by_id[o.control_id].checks if isinstance(s.targets, str)})
+            rows.append((o.control_id, o.severity, o.status.value, "", "no targets: fill in " + ", ".join(
+                f"targets.{g}" for g in groups) + " in compliance.yaml" if groups else "no targets to check"))
+    emit_table(["Control", "Severity", "Status", "Target", "Message"], rows)
+    s = _summary(outcomes)
+    duration = (report.finished_at - report.started_at).total_seconds() if report.finished_at else 0
+    click.echo(f"scan {report.scan_id}: {s['controls']} controls, {s['pass']} passed, {s['fail']} failed"
+               f" ({s['accepted']} accepted), {s['error']} could not be checked, {s['skipped']} skipped"
+               f" in {duration:.1f} s")
+
+
+def _fails(report: ScanReport, fail_on: str) -> bool:
+    """Whether a control at or above FAIL_ON failed (accepted risks do not count)."""
+    if fail_on == "none":
+        return False
+    threshold = SEVERITIES.index(fail_on)
+    return any(o.status.value == "fail" and not o.accepted and SEVERITIES.index(o.severity) >= threshold
+               for o in report.outcomes)
 
 
 def _results_json(outcome: ControlOutcome) -> list[dict[str, Any]]:
