@@ -106,7 +106,7 @@ class App:
         if self.org_option is None and shared.org is None and not shared.organisations and shared.orgs is None:
             return shared  # one organisation and nothing per organisation: the register need not be read
         org = self.org
-        return shared.for_org(org.code, evidence_folder=not org.first)
+        return shared.for_org(org.code, name=org.name, first=org.first)
 
     def home_database(self) -> Database:
         """The first database: the first organisation's data and the register of all organisations."""
@@ -430,8 +430,15 @@ def local_time(app: App, value: datetime | None, *, date_only: bool = False) -> 
     """A stored time in the configured time zone, to the minute (or the day)."""
     if value is None:
         return ""
-    local = value.astimezone(app.settings.zone)
+    local = value.astimezone(app.shared_settings.zone)  # one time zone for every organisation
     return local.strftime("%Y-%m-%d") if date_only else local.strftime("%Y-%m-%d %H:%M")
+
+
+def org_typed() -> bool:
+    """Whether --org was typed on the command line (not COMPLIANCE_ORG or `org:`): `--all-orgs` refuses it."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().find_root().get_parameter_source("org") is ParameterSource.COMMANDLINE
 
 
 def who(explicit: str | None) -> str:

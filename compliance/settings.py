@@ -412,11 +412,13 @@ class Settings(Section):
                 return prefix + str(self.resolve(path)) + sep + query
         return url
 
-    def for_org(self, code: str, *, evidence_folder: bool = False) -> Settings:
+    def for_org(self, code: str, *, name: str = "", first: bool = True) -> Settings:
         """These settings for organisation CODE: its own section (if any) over the shared ones.
 
-        With `evidence_folder` (an organisation that is not the first), copies of its evidence go to a
-        folder of its own under evidence.store unless its section names a store.
+        Its registered NAME is the organisation its report, digest and AP form name, unless its section
+        sets incidents.organisation (a shared one, from before there were several, names the first). An
+        organisation that is not the FIRST keeps copies of its evidence in a folder of its own beside
+        evidence.store (`evidence-zeist`), unless its section names a store.
         """
         own = self.organisations.get(code)
         update: dict[str, Any] = {"org_code": code}
@@ -429,12 +431,17 @@ class Settings(Section):
             if "targets" in own.model_fields_set:
                 update["targets"] = {**self.targets, **own.targets}
             if "controls" in own.model_fields_set:
-                changes = {"paths": [*self.controls.paths, *(str(self.resolve(p)) for p in own.controls.paths)]}
+                changes = {}
+                if "paths" in own.controls.model_fields_set:  # not its default ["controls"]: the shared folder again
+                    changes["paths"] = [*self.controls.paths, *(str(self.resolve(p)) for p in own.controls.paths)]
                 if "bundled" in own.controls.model_fields_set:
                     changes["bundled"] = own.controls.bundled
                 update["controls"] = self.controls.model_copy(update=changes)
-        if evidence_folder and not (own is not None and "store" in own.evidence.model_fields_set):
-            update["evidence"] = self.evidence.model_copy(update={"store": str(Path(self.evidence.store) / code)})
+        if not first and not (own is not None and "store" in own.evidence.model_fields_set):
+            update["evidence"] = self.evidence.model_copy(update={"store": f"{Path(self.evidence.store)}-{code}"})
+        if name and not (own is not None and "organisation" in own.incidents.model_fields_set):
+            incidents = update.get("incidents", self.incidents)
+            update["incidents"] = incidents.model_copy(update={"organisation": name})
         return self.model_copy(update=update)
 
     @property
@@ -545,6 +552,11 @@ def load_settings(explicit: str | None = None, environ: Mapping[str, str] | None
 
 def _problem(path: str, data: Any, err: Any, position_of: Any) -> Problem:
     loc = tuple(err["loc"])
+    if len(loc) == 3 and loc[0] == "organisations" and loc[-1] == "[key]":  # a code that is not valid
+        line, col = position_of(data, loc[:-1], key=True)
+        return Problem(path, line, col, f"organisations.{loc[1]}: '{loc[1]}' is not a valid organisation code",
+                       "use 2 to 40 lower-case letters, digits and hyphens, starting with a letter (e.g. utrecht, "
+                       "de-bilt), as in `compliance org list`")
     dotted = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
         line, col = position_of(data, loc, key=True)

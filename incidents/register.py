@@ -53,8 +53,9 @@ if TYPE_CHECKING:
     from compliance.db import Database
     from compliance.db.models import IncidentRow
 
-#: The key of the PostgreSQL advisory lock that serialises writes to the register ("DLreg").
-_LOCK_KEY = 0x444C726567
+#: The key of the PostgreSQL advisory lock that serialises writes to the register ("DLrg"), with the hash of
+#: the connection's schema: each organisation's register (a schema each, issue 20) has its own lock.
+_LOCK_KEY = int.from_bytes(b"DLrg", "big", signed=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +194,8 @@ class Register:
         with self.db.transaction() as session:
             connection = session.connection()
             if self.db.dialect == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+                                   {"key": _LOCK_KEY})
             elif self.db.dialect == "sqlite":
                 # pysqlite opens its transaction lazily, at the first write; take the write lock now so
                 # reading the last id and the chain's head cannot race another writer

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from compliance.cli import EXIT_FAILING, App, emit_json, format_option, pass_app
+from compliance.cli import EXIT_FAILING, EXIT_USAGE, App, emit_json, format_option, pass_app
 
 
 @click.group(short_help="Create and migrate the database schema.")
@@ -20,7 +20,7 @@ def db() -> None:
 def db_upgrade(app: App) -> None:
     """Create the tables or migrate them to this version's schema. Safe to run again."""
     from compliance import db as database
-    from compliance.orgs import org_url, registry
+    from compliance.orgs import missing_error, org_url, registry
 
     url = app.shared_settings.database_url
     before = database.current_revision(url)
@@ -31,10 +31,17 @@ def db_upgrade(app: App) -> None:
         others = [o for o in registry(home) if not o.first]
     finally:
         home.close()
+    missing = False
     for other in others:  # each further organisation's database (`compliance org add`)
         org_db = org_url(url, other.location)
         before = database.current_revision(org_db)
+        if before is None:  # `org add` made it migrated: gone, not new; an empty one would hide the loss
+            click.echo(f"error: {missing_error(other)}", err=True)
+            missing = True
+            continue
         _report(f"of organisation {other.code}", before, database.upgrade(org_db))
+    if missing:
+        sys.exit(EXIT_USAGE)
 
 
 def _report(which: str, before: str | None, after: str) -> None:

@@ -20,6 +20,7 @@ from compliance.cli import (
     error,
     format_option,
     local_time,
+    org_typed,
     pass_app,
 )
 
@@ -70,7 +71,7 @@ def scan(app: App, control_ids: tuple[str, ...], tags: tuple[str, ...], fmt: str
         return
     from compliance.engine import SharedChecks
 
-    if app.org_option:
+    if org_typed():
         error("--all-orgs scans every organisation you may act for; leave out --org")
     shared = SharedChecks(ZoneExecutor(app.shared_settings))
     scans, failing = [], False

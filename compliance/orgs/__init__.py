@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from compliance.db import Database, DatabaseError, normalize_url, sqlite_file, upgrade
+from compliance.db import Database, DatabaseError, current_revision, normalize_url, sqlite_file, upgrade
 from compliance.errors import ComplianceError
 from compliance.settings import ORG_CODE_PATTERN
 
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
     from compliance.settings import AccessSettings
 
-__all__ = ["Org", "OrgError", "add", "allowed_codes", "choose", "open_org", "org_url", "registry", "rename"]
+__all__ = ["Org", "OrgError", "add", "allowed_codes", "choose", "missing_error", "open_org", "org_url", "registry",
+           "rename"]
 
 #: The code of the first organisation, the one whose data was in the database before there were several.
 FIRST = "default"
@@ -109,7 +110,12 @@ def open_org(home: Database, org: Org) -> Database:
     if org.first:
         return home
     url = org_url(home.url, org.location)
-    db = Database(url)
+    try:
+        db = Database(url)
+    except DatabaseError:
+        if current_revision(url) is None:  # not "run db upgrade": that would put an empty database in its place
+            raise missing_error(org) from None
+        raise
     try:
         own = _own_code(db)
     except Exception:
@@ -123,6 +129,15 @@ def open_org(home: Database, org: Org) -> Database:
             "otherwise restore that database from the backup"
         )
     return db
+
+
+def missing_error(org: Org) -> DatabaseError:
+    """ORG's database is gone (its SQLite file deleted, its schema dropped) or was never filled."""
+    return DatabaseError(
+        f"the database of organisation '{org.code}' ({org.location}) is missing or empty: restore it from the "
+        "backup; `compliance db upgrade` does not create it again, so that an empty database does not take "
+        "the place of the organisation's data"
+    )
 
 
 def _own_code(db: Database) -> str | None:
@@ -242,7 +257,7 @@ def choose(orgs: Sequence[Org], named: str | None, source: str, allowed: set[str
         found = next((org for org in orgs if org.code == named), None)
         if found is not None and found in visible:
             return found
-        if found is not None or (allowed is not None and named in allowed):
+        if found is not None:
             raise OrgError(
                 f"user '{user}' may not act for organisation '{named}' ({source}); the `orgs:` section "
                 "of compliance.yaml names who may act for which organisation"

@@ -31,7 +31,7 @@ def org() -> None:
       compliance org add zeist --name "Gemeente Zeist"
       compliance org list
       compliance findings --org zeist
-      compliance report --all-orgs --format html -o benchmark.html
+      compliance report --all-orgs --format html --output vergelijking.html
     """
 
 
@@ -91,38 +91,14 @@ def org_rename(app: App, code: str, new_code: str | None, name: str | None) -> N
 @pass_app
 def org_list(app: App, fmt: str) -> None:
     """List the organisations you may act for, with the one commands use now marked."""
-    from compliance import orgs
 
-    user, groups = orgs.current_user()
-    allowed = orgs.allowed_codes(app.shared_settings.orgs, user, groups)
-    visible = [o for o in orgs.registry(app.home_database()) if allowed is None or o.code in allowed]
+    visible = app.visible_orgs()
     current = app.org_option or app.shared_settings.org or (visible[0].code if len(visible) == 1 else None)
     if fmt == "json":
-        emit_json(
-            [
-                {
-                    "code": o.code,
-                    "name": o.name,
-                    "location": o.location or "(first database)",
-                    "created_at": o.created_at,
-                    "created_by": o.created_by,
-                    "current": o.code == current,
-                }
-                for o in visible
-            ]
-        )
+        emit_json([{"code": o.code, "name": o.name, "location": o.location or "(first database)",
+                    "created_at": o.created_at, "created_by": o.created_by, "current": o.code == current}
+                   for o in visible])
         return
-    emit_table(
-        ["", "Code", "Name", "Data", "Added", "By"],
-        [
-            [
-                "*" if o.code == current else "",
-                o.code,
-                o.name,
-                o.location or "(first database)",
-                local_time(app, o.created_at),
-                o.created_by,
-            ]
-            for o in visible
-        ],
-    )
+    emit_table(["", "Code", "Name", "Data", "Added", "By"],
+               [["*" if o.code == current else "", o.code, o.name, o.location or "(first database)",
+                 local_time(app, o.created_at), o.created_by] for o in visible])

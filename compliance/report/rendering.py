@@ -103,6 +103,11 @@ def render_markdown(overview: Overview, lang: str = "nl", *, organisation: str =
 
 def render_pdf(overview: Overview, lang: str = "nl", *, organisation: str = "") -> bytes:
     """The HTML report printed to PDF by WeasyPrint."""
+    return html_to_pdf(render_html(overview, lang, organisation=organisation, for_print=True))
+
+
+def html_to_pdf(html: str) -> bytes:
+    """A self-contained HTML page (made `for_print`) printed to PDF by WeasyPrint."""
     try:
         from weasyprint import HTML
     except ImportError:  # a dependency, so only missing from an environment installed without them
@@ -112,7 +117,6 @@ def render_pdf(overview: Overview, lang: str = "nl", *, organisation: str = "") 
         raise PdfUnavailable(f"PDF output needs the system libraries Pango and HarfBuzz, which WeasyPrint could "
                              f"not load ({exc}); on Debian or Ubuntu install them: "
                              f"apt-get install -y {' '.join(PDF_SYSTEM_PACKAGES)}") from None
-    html = render_html(overview, lang, organisation=organisation, for_print=True)
     # WeasyPrint logs notices about its own set-up (e.g. an optional font-subsetting library) as warnings,
     # which Python would print on the terminal of every report; keep only its errors
     log = logging.getLogger("weasyprint")
