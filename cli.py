@@ -105,7 +105,15 @@ class App:
         shared = self.shared_settings
         if self.org_option is None and shared.org is None and not shared.organisations and shared.orgs is None:
             return shared  # one organisation and nothing per organisation: the register need not be read
-        org = self.org
+        from compliance.db import DatabaseError
+
+        try:
+            org = self.org
+        except DatabaseError:
+            # no register to read (no database yet): a command that needs no data (`controls validate`)
+            # goes on with the named organisation's settings; the others stop at database() with this error
+            named = self.org_option or shared.org
+            return shared.for_org(named) if named else shared
         return shared.for_org(org.code, name=org.name, first=org.first)
 
     def home_database(self) -> Database:

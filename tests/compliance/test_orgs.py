@@ -721,3 +721,21 @@ def test_db_upgrade_says_each_organisation_is_up_to_date(project: Project) -> No
     assert result.stdout == (f"database {db.safe_url(project.db_url)} is already at schema {SCHEMA_HEAD}\n"
                              f"database of organisation bilt is already at schema {SCHEMA_HEAD}\n"
                              f"database of organisation zeist is already at schema {SCHEMA_HEAD}\n")
+
+
+def test_controls_validate_needs_no_database_with_organisations_configured(
+        tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch, probe_plugin: type) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "controls").mkdir()
+    (tmp_path / "controls" / "web.yaml").write_text(CONTROLS)
+    (tmp_path / "zeist").mkdir()
+    (tmp_path / "zeist" / "own.yaml").write_text(CONTROLS.replace("WEB-01", "ZEIST-01"))
+    (tmp_path / "compliance.yaml").write_text("controls:\n  paths: [controls]\norganisations:\n  zeist:\n"
+                                              "    controls: {paths: [zeist]}\n")
+
+    shared = run_cli("controls", "validate")
+    zeist = run_cli("--org", "zeist", "controls", "validate")
+
+    assert (shared.exit_code, zeist.exit_code) == (0, 0)
+    assert (shared.stdout, zeist.stdout) == ("1 control in 1 file: valid\n", "2 controls in 2 files: valid\n")
+    assert not (tmp_path / "compliance.db").exists()
