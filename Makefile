@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 LOCK_VENV ?= .venv-lock
 LOCK_FILE := requirements/constraints.txt
 
-.PHONY: demo test lint bench install lock
+.PHONY: demo test lint bench bench-orgs install lock
 
 install:
 	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[test]'
@@ -30,6 +30,11 @@ bench: install
 	$(PY) bench/bench_history.py
 	$(PY) bench/bench_zones.py
 	$(PY) bench/bench_tls.py
+	$(PY) bench/bench_orgs.py
+
+# One organisation's report among 20 vs alone (issue 20)
+bench-orgs: install
+	$(PY) bench/bench_orgs.py
 
 # Renew the lock: the newest versions pyproject.toml allows (its dependencies and the `test` extra),
 # resolved for Python 3.11 on Linux. CI installs with it through PIP_CONSTRAINT (see .ci/run).

@@ -74,17 +74,23 @@ def _time(dialect: str, moment: datetime) -> Any:
     return moment
 
 
-def seed(url: str, days: int) -> int:
-    """Write `days` days of daily scans ending on LAST_DAY; return the number of check results."""
+def seed(url: str, days: int, *, controls_total: int = CONTROLS, targets: int = TARGETS,
+         incidents: int = INCIDENTS, rng_seed: int = 4, vacuum: bool = True) -> int:
+    """Write `days` days of daily scans ending on LAST_DAY; return the number of check results.
+
+    The size (controls, targets per control, breaches) may be given; the same arguments write the same
+    data. `vacuum=False` leaves the VACUUM ANALYZE on PostgreSQL to the caller (several seeded schemas
+    vacuumed once).
+    """
     from compliance.db import Database
 
-    rng = random.Random(4)
+    rng = random.Random(rng_seed)
     database = Database(url)
     dialect = database.dialect
     mark = "?" if dialect == "sqlite" else "%s"
     first = datetime.combine(LAST_DAY - timedelta(days=days - 1), datetime.min.time(), tzinfo=ZONE)
     synced = _time(dialect, first - timedelta(days=1))
-    controls = [f"BIO-{c:03d}" for c in range(CONTROLS)]
+    controls = [f"BIO-{c:03d}" for c in range(controls_total)]
     # blind spots: three controls stop being evaluated ten days before the end, one runs weekly
     stopped = set(controls[:3])
     weekly = controls[3]
@@ -98,7 +104,7 @@ def seed(url: str, days: int) -> int:
         cursor.executemany(
             "INSERT INTO controls (id, title, description, theme, severity, owner, \"references\", tags, schedule, "
             f"content_hash, source, active, synced_at) VALUES ({', '.join([mark] * 13)})", rows)
-        failing = {(c, t): rng.random() < 0.07 for c in controls for t in range(TARGETS)}
+        failing = {(c, t): rng.random() < 0.07 for c in controls for t in range(targets)}
         findings: dict[tuple[str, int], dict[str, Any]] = {}
         changes: list[tuple[tuple[str, int], str | None, str, datetime, int]] = []
         last: dict[str, tuple[str, datetime]] = {}
@@ -111,7 +117,7 @@ def seed(url: str, days: int) -> int:
                 "controls_failed, controls_error, controls_skipped, results_total) "
                 f"VALUES ({', '.join([mark] * 10)})" + (" RETURNING id" if dialect == "postgresql" else ""),
                 (_time(dialect, started), _time(dialect, started + timedelta(minutes=20)), "schedule", "completed",
-                 CONTROLS, 0, 0, 0, 0, CONTROLS * TARGETS))
+                 controls_total, 0, 0, 0, 0, controls_total * targets))
             scan_id = cursor.fetchone()[0] if dialect == "postgresql" else cursor.lastrowid
             batch = []
             for index, cid in enumerate(controls):
@@ -121,7 +127,7 @@ def seed(url: str, days: int) -> int:
                     continue
                 at = started + timedelta(seconds=index * 10)
                 statuses = []
-                for t in range(TARGETS):
+                for t in range(targets):
                     key = (cid, t)
                     was = failing[key]
                     now_failing = (rng.random() >= P_RESOLVE) if was else (rng.random() < P_OPEN)
@@ -182,14 +188,14 @@ def seed(url: str, days: int) -> int:
         cursor.executemany(
             "INSERT INTO exceptions (control_id, target_pattern, reason, approved_by, until, created_at, created_by) "
             f"VALUES ({', '.join([mark] * 7)})",
-            [(controls[rng.randrange(CONTROLS)], f"host{rng.randrange(TARGETS):02d}.*", "Replacement planned",
+            [(controls[rng.randrange(controls_total)], f"host{rng.randrange(targets):02d}.*", "Replacement planned",
               "CISO", (end + timedelta(days=rng.randrange(-30, 90))).date(),
               _time(dialect, end - timedelta(days=rng.randrange(30, 200))), "bench") for _ in range(30)])
         raw.commit()
     finally:
         raw.close()
-    seed_incidents(database, first, days, rng)
-    if dialect == "postgresql":
+    seed_incidents(database, first, days, rng, incidents)
+    if dialect == "postgresql" and vacuum:
         # as autovacuum leaves a table written to for months: statistics current and the visibility map set
         # (without it an index-only scan still visits the table for every row)
         with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -198,13 +204,13 @@ def seed(url: str, days: int) -> int:
     return results
 
 
-def seed_incidents(database: Any, first: datetime, days: int, rng: random.Random) -> None:
-    """500 breaches over the history through the register's own operations (and its audit chain)."""
+def seed_incidents(database: Any, first: datetime, days: int, rng: random.Random, count: int = INCIDENTS) -> None:
+    """COUNT breaches (500) over the history through the register's own operations (and its audit chain)."""
     from compliance.incidents import Draft, Register
 
     register = Register(database, zone=ZONE)
-    for n in range(INCIDENTS):
-        aware = first + timedelta(days=days * n / INCIDENTS, hours=rng.randrange(8, 17))
+    for n in range(count):
+        aware = first + timedelta(days=days * n / count, hours=rng.randrange(8, 17))
         draft = Draft(title="Letter to a wrong address", description="A decision letter went to a wrong address.",
                       occurred_at=aware - timedelta(hours=20), aware_at=aware, nature=["confidentiality"],
                       data_categories=[rng.choice(["contact", "social-welfare", "health"])], subjects=1)
@@ -281,11 +287,15 @@ def run_measured(argv: list[str], *, cwd: str, env: dict[str, str]) -> tuple[flo
     return float(seconds), float(peak)
 
 
+def report_command(url: str, *options: str) -> tuple[list[str], dict[str, str]]:
+    """The installed `compliance report --format json` as of LAST_DAY (and OPTIONS) on URL: argv and env."""
+    env = {**os.environ, "COMPLIANCE_DATABASE_URL": url}
+    return [compliance_exe(), "report", "--format", "json", "--as-of", LAST_DAY.isoformat(), *options], env
+
+
 def measure(url: str, runs: int) -> dict[str, Any]:
     """The command end to end (cold file cache on SQLite) and its peak memory; the in-process time."""
-    exe = compliance_exe()
-    env = {**os.environ, "COMPLIANCE_DATABASE_URL": url}
-    argv = [exe, "report", "--format", "json", "--as-of", LAST_DAY.isoformat()]
+    argv, env = report_command(url)
     with tempfile.TemporaryDirectory() as folder:
         run_measured(argv, cwd=folder, env=env)  # bytecode and the interpreter's own files warm, as in daily use
         cli_times, peaks = [], []
