@@ -406,8 +406,12 @@ class SharedChecks:
     def __init__(self, inner: Executor) -> None:
         self.inner = inner
         self._outcomes: dict[str, TaskOutcome] = {}
-        #: checks whose outcome was taken from an earlier organisation's scan in this run
-        self.shared = 0
+        self._reused: set[str] = set()
+
+    @property
+    def shared(self) -> int:
+        """How many checks ran once for more than one organisation's scan."""
+        return len(self._reused)
 
     @staticmethod
     def _key(task: CheckTask) -> str:
@@ -422,13 +426,14 @@ class SharedChecks:
     def execute(self, tasks: Sequence[CheckTask]) -> Iterator[TaskOutcome]:
         fresh = []
         for task in tasks:
-            earlier = self._outcomes.get(self._key(task))
+            key = self._key(task)
+            earlier = self._outcomes.get(key)
             if earlier is None:
                 fresh.append(task)
                 continue
-            self.shared += 1
+            self._reused.add(key)
             yield TaskOutcome(task, earlier.results, earlier.started_at, earlier.duration)
-        for outcome in self.inner.execute(fresh):
+        for outcome in self.inner.execute(fresh) if fresh else ():
             self._outcomes[self._key(outcome.task)] = outcome
             yield outcome
 

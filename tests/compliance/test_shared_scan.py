@@ -151,6 +151,7 @@ def test_shared_checks_hand_each_later_scan_the_first_outcome_under_its_own_cont
     first = list(shared.execute([task("A-1", "gw"), task("A-2", "mail-a")]))
     shared.prepare([task("B-9", "gw"), task("B-2", "mail-b"), task("B-3", "gw", {"breaches": 1})])
     second = list(shared.execute([task("B-9", "gw"), task("B-2", "mail-b"), task("B-3", "gw", {"breaches": 1})]))
+    list(shared.execute([task("C-1", "gw")]))  # a third organisation: still one check shared
 
     assert inner.given == [["A-1", "A-2"], ["B-2", "B-3"]]  # other facts: another check
     assert inner.prepared == [["B-2", "B-3"]]
