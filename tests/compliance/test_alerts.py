@@ -163,3 +163,30 @@ def test_a_significant_incident_gets_csirt_alerts_once_per_stage(tmp_path: Path,
     # the 72-hour alerts of the breach go on beside them
     assert [a.stage for a in raise_alerts(database, at(49))] == ["24h", "cn-24h"]
     assert [a.stage for a in raise_alerts(database, at(73))] == ["passed", "cn-passed"]
+
+
+def test_each_organisation_alerts_its_own_privacy_officer(tmp_path: Path, database: Any, servers: Any) -> None:
+    """Several municipalities (issue 20): a breach of Zeist alerts Zeist's privacy officer on Zeist's
+    channel, and nothing of it reaches the first organisation's."""
+    from compliance import orgs
+
+    mail, slack = servers
+    zeist = orgs.open_org(database, orgs.add(database, "zeist", "Gemeente Zeist", "test"))
+    settings_file = tmp_path / "compliance.yaml"
+    settings_for(tmp_path, database.url, mail, slack)  # writes the shared settings
+    settings_file.write_text(settings_file.read_text(encoding="utf-8") + (
+        "organisations:\n  zeist:\n    alerts:\n      email: [fg@zeist.example]\n"
+        "      slack_channel: '#privacy-zeist'\n"), encoding="utf-8")
+    shared = load_settings(str(settings_file), environ={"COMPLIANCE_SMTP_PASSWORD": PASSWORD,
+                                                         "COMPLIANCE_SLACK_TOKEN": SLACK_TOKEN})
+    try:
+        breach = register_breach(zeist)
+        assert check_deadlines(database, shared.for_org("default"), at(48.5)) == []
+        sent = check_deadlines(zeist, shared.for_org("zeist", name="Gemeente Zeist", first=False), at(48.5))
+    finally:
+        zeist.close()
+
+    assert [(o.key, o.channel, o.result) for o in sent] == [(f"{breach}/24h", "email", "sent"),
+                                                            (f"{breach}/24h", "slack", "sent")]
+    assert [m["To"] for m in mail.messages] == ["fg@zeist.example"]
+    assert [p.body["channel"] for p in slack.posts("api")] == ["#privacy-zeist"]
