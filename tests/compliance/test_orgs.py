@@ -655,13 +655,18 @@ def _swap_schemas(url: str, a: str, b: str) -> None:
     engine.dispose()
 
 
-def test_swapped_databases_are_refused(project: Project) -> None:
+def zeist_and_bilt_swapped(project: Project) -> None:
+    """Three organisations, the databases of zeist and bilt swapped (files, or schemas renamed)."""
     two_orgs(project)
     ok(project.run("org", "add", "bilt", "--name", "Gemeente De Bilt"))
     if project.db_url.startswith("sqlite"):
         _swap_sqlite(project.root, "zeist", "bilt")
     else:
         _swap_schemas(project.db_url, "zeist", "bilt")
+
+
+def test_swapped_databases_are_refused(project: Project) -> None:
+    zeist_and_bilt_swapped(project)
     result = project.run("findings", "--org", "zeist")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
@@ -690,12 +695,7 @@ def test_an_organisation_pointing_at_the_first_database_is_refused(project: Proj
 
 
 def test_the_first_organisation_is_unaffected_by_a_swapped_later_one(project: Project) -> None:
-    two_orgs(project)
-    ok(project.run("org", "add", "bilt", "--name", "Gemeente De Bilt"))
-    if project.db_url.startswith("sqlite"):
-        _swap_sqlite(project.root, "zeist", "bilt")
-    else:
-        _swap_schemas(project.db_url, "zeist", "bilt")
+    zeist_and_bilt_swapped(project)
     assert ok(project.run("findings", "--org", "utrecht", "--format", "json")).stdout == "[]\n"
 
 
