@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["Org", "OrgError", "add", "allowed_codes", "choose", "missing_error", "open_org", "org_url", "registry",
            "rename"]
 
-#: The code of the first organisation, the one whose data was in the database before there were several.
-FIRST = "default"
-
 
 class OrgError(ComplianceError):
     """An organisation that does not exist, may not be used by this user, or cannot be added."""
