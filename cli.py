@@ -129,18 +129,23 @@ class App:
         """The organisation the command acts for: --org, COMPLIANCE_ORG, `org:` in the config, or the only one."""
         from compliance import orgs
 
-        shared = self.shared_settings
         source = "--org or COMPLIANCE_ORG" if self.org_option else "org: in compliance.yaml"
+        user, allowed = self.access()
+        return orgs.choose(orgs.registry(self.home_database()), self.org_option or self.shared_settings.org, source,
+                           allowed, user)
+
+    def access(self) -> tuple[str, set[str] | None]:
+        """The operating-system user and the codes it may act for under `orgs:` (None: every organisation)."""
+        from compliance import orgs
+
         user, groups = orgs.current_user()
-        allowed = orgs.allowed_codes(shared.orgs, user, groups)
-        return orgs.choose(orgs.registry(self.home_database()), self.org_option or shared.org, source, allowed, user)
+        return user, orgs.allowed_codes(self.shared_settings.orgs, user, groups)
 
     def visible_orgs(self) -> list[Org]:
         """Every organisation the user may act for (`orgs:` in the config), by code."""
         from compliance import orgs
 
-        user, groups = orgs.current_user()
-        allowed = orgs.allowed_codes(self.shared_settings.orgs, user, groups)
+        _, allowed = self.access()
         return [o for o in orgs.registry(self.home_database()) if allowed is None or o.code in allowed]
 
     def for_org(self, code: str) -> App:

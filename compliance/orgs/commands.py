@@ -37,10 +37,8 @@ def org() -> None:
 
 def _may_manage(app: App) -> None:
     """Adding or renaming organisations: everyone without `orgs:`, else only a user granted "*"."""
-    from compliance import orgs
-
-    user, groups = orgs.current_user()
-    if orgs.allowed_codes(app.shared_settings.orgs, user, groups) is not None:
+    user, allowed = app.access()
+    if allowed is not None:
         error(f"user '{user}' may not add or rename organisations: that needs \"*\" under `orgs:` in compliance.yaml")
 
 
