@@ -25,7 +25,7 @@ from compliance.cli import (
 )
 
 if TYPE_CHECKING:
-    from compliance.catalog import Control
+    from compliance.catalog import Catalog, Control
     from compliance.engine import Executor, ScanReport
     from compliance.store import ControlOutcome
 
@@ -60,8 +60,8 @@ def scan(app: App, control_ids: tuple[str, ...], tags: tuple[str, ...], fmt: str
     from compliance.zones import ZoneExecutor
 
     if not all_orgs:
-        report, selected = _run_scan(app, control_ids=control_ids, tags=tags, control_paths=control_paths,
-                                     executor=ZoneExecutor(app.settings))
+        catalog, selected = _select(app, control_ids, tags, control_paths)
+        report = _run_scan(app, catalog, selected, control_paths=control_paths, executor=ZoneExecutor(app.settings))
         if fmt == "json":
             emit_json(_scan_json(report, selected))
         else:
@@ -73,21 +73,28 @@ def scan(app: App, control_ids: tuple[str, ...], tags: tuple[str, ...], fmt: str
 
     if org_typed():
         error("--all-orgs scans every organisation you may act for; leave out --org")
-    shared = SharedChecks(ZoneExecutor(app.shared_settings))
-    scans, failing = [], False
-    for org in app.visible_orgs():
-        one = app.for_org(org.code)
-        try:
-            report, selected = _run_scan(one, control_ids=control_ids, tags=tags, control_paths=control_paths,
-                                         executor=shared)
-        finally:
+    orgs = app.visible_orgs()
+    if not orgs:
+        error(f"user '{app.access()[0]}' may act for none of this monitor's organisations; the `orgs:` section "
+              "of compliance.yaml names who may act for which organisation")
+    # every organisation's selection is checked before the first scan starts: bad input changes nothing
+    apps = [app.for_org(org.code) for org in orgs]
+    try:
+        selections = [_select(one, control_ids, tags, control_paths, org=org.code) for org, one in zip(orgs, apps,
+                                                                                                   strict=True)]
+        shared = SharedChecks(ZoneExecutor(app.shared_settings))
+        scans, failing = [], False
+        for org, one, (org_catalog, org_selected) in zip(orgs, apps, selections, strict=True):
+            org_report = _run_scan(one, org_catalog, org_selected, control_paths=control_paths, executor=shared)
+            failing = failing or _fails(org_report, fail_on)
+            if fmt == "json":
+                scans.append({"org": org.code, "name": org.name, **_scan_json(org_report, org_selected)})
+            else:
+                click.echo(f"{org.code} ({org.name})" if org.name else org.code)
+                _print_scan(org_report, org_selected)
+    finally:
+        for one in apps:
             one.close(keep_home=True)
-        failing = failing or _fails(report, fail_on)
-        if fmt == "json":
-            scans.append({"org": org.code, "name": org.name, **_scan_json(report, selected)})
-        else:
-            click.echo(f"{org.code} ({org.name})" if org.name else org.code)
-            _print_scan(report, selected)
     if fmt == "json":
         emit_json({"organisations": scans, "shared_checks": shared.shared})
     else:
@@ -96,36 +103,43 @@ def scan(app: App, control_ids: tuple[str, ...], tags: tuple[str, ...], fmt: str
         sys.exit(EXIT_FAILING)
 
 
-def _run_scan(app: App, *, control_ids: Sequence[str], tags: Sequence[str], control_paths: Sequence[str],
-              executor: Executor) -> tuple[ScanReport, dict[str, Control]]:
-    """Scan the selected controls of the app's organisation: the report and the controls by id."""
-    from compliance.engine import run_scan
+def _select(app: App, control_ids: Sequence[str], tags: Sequence[str], control_paths: Sequence[str], *,
+            org: str | None = None) -> tuple[Catalog, dict[str, Control]]:
+    """The app's organisation's catalog and the controls selected by --control and --tag, by id."""
     from compliance.errors import did_you_mean
-    from compliance.incidents.facts import FACT_SOURCES
 
+    where = f" of organisation {org}" if org else ""
     catalog = app.catalog(control_paths)
     for cid in control_ids:
         if catalog.get(cid) is None:
             hint = did_you_mean(cid, catalog.ids())
-            error(f"no control with id '{cid}'" + (f"; {hint}" if hint else "") +
+            error(f"no control with id '{cid}'{where}" + (f"; {hint}" if hint else "") +
                   " (see `compliance controls list`)")
     selected = [c for c in catalog if (not control_ids or c.id in control_ids)
                 and (not tags or set(tags) & set(c.tags))]
     if not selected:
-        error("no controls selected: check --control/--tag, or add controls to " +
+        error(f"no controls selected{where}: check --control/--tag, or add controls to " +
               ", ".join(str(p) for p in (control_paths or app.settings.controls.paths)))
+    return catalog, {c.id: c for c in selected}
+
+
+def _run_scan(app: App, catalog: Catalog, selected: dict[str, Control], *, control_paths: Sequence[str],
+              executor: Executor) -> ScanReport:
+    """Scan the SELECTED controls of the app's organisation and store them."""
+    from compliance.engine import run_scan
+    from compliance.incidents.facts import FACT_SOURCES
+
     store = app.store()
     if not control_paths:  # the full configured catalog: controls gone from it become inactive
         store.sync_controls(catalog, deactivate_missing=True)
     try:
         with _progress(enabled=sys.stderr.isatty()) as progress:
-            report = run_scan(selected, app.settings, store, progress=progress, fact_sources=FACT_SOURCES,
-                              executor=executor)
+            return run_scan(list(selected.values()), app.settings, store, progress=progress,
+                            fact_sources=FACT_SOURCES, executor=executor)
     except KeyboardInterrupt:  # Ctrl-C: run_scan has marked the scan interrupted, stored controls stay
         click.echo("interrupted: the controls checked so far are stored and the scan is marked interrupted",
                    err=True)
         sys.exit(EXIT_INTERRUPTED)
-    return report, {c.id: c for c in selected}
 
 
 def _outcomes(report: ScanReport, by_id: dict[str, Control]) -> list[ControlOutcome]:

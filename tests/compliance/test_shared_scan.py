@@ -158,3 +158,32 @@ def test_shared_checks_hand_each_later_scan_the_first_outcome_under_its_own_cont
     reused = next(o for o in second if o.task.control_id == "B-9")
     assert reused.results == first[0].results and reused.started_at == first[0].started_at
     assert shared.shared == 1
+
+
+def test_a_control_one_organisation_lacks_stops_all_orgs_before_any_scan(project: Any) -> None:
+    project.control("shared.yaml", counting_control("GW-1", project.root / "runs.log"))
+    beta_url = two_orgs(project)
+    (project.root / "beta").mkdir()
+    (project.root / "beta" / "own.yaml").write_text(counting_control("BETA-1", project.root / "runs.log"))
+    project.write_config("organisations:\n  beta:\n    controls: {paths: [beta]}\n")
+
+    result = project.run("scan", "--all-orgs", "--control", "BETA-1")
+
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == ("error: no control with id 'BETA-1' of organisation alpha (see `compliance controls "
+                             "list`)\n")
+    assert results(project.db_url) == [] and results(beta_url) == []
+    assert not (project.root / "runs.log").exists()
+
+
+def test_all_orgs_for_a_user_who_may_act_for_none_is_a_usage_error(project: Any) -> None:
+    import getpass
+
+    project.control("shared.yaml", counting_control("GW-1", project.root / "runs.log"))
+    two_orgs(project)
+    project.write_config(f"orgs:\n  users:\n    {getpass.getuser()}: []\n")
+
+    result = project.run("scan", "--all-orgs")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: user '{getpass.getuser()}' may act for none of this monitor's ")
