@@ -179,7 +179,9 @@ def report_json(case: Case, folder: str) -> Any:
 
 def normalised(report: Any, case: Case) -> str:
     """The report as text without the time it was made, the organisation's code and name put back to alpha's."""
-    text = json.dumps({key: value for key, value in report.items() if key != "generated_at"}, sort_keys=True)
+    # the same data: the same JSON but for when it was made and whose it is
+    same = {key: value for key, value in report.items() if key not in ("generated_at", "organisation")}
+    text = json.dumps(same, sort_keys=True)
     if case.code != FIRST:
         text = text.replace(f"Gemeente {case.code[-2:]}", "Gemeente Alpha").replace(case.code, FIRST)
     return text

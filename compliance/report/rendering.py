@@ -129,14 +129,17 @@ def html_to_pdf(html: str) -> bytes:
     return pdf
 
 
-def render_json(overview: Overview) -> str:
-    return json.dumps(overview.to_json(), indent=2, ensure_ascii=False) + "\n"
+def render_json(overview: Overview, organisation: str = "") -> str:
+    """The JSON contract; `organisation` names whose report it is (null when the config names none)."""
+    document = overview.to_json()
+    named = {"report": document.pop("report"), "version": document.pop("version"), "organisation": organisation or None}
+    return json.dumps({**named, **document}, indent=2, ensure_ascii=False) + "\n"
 
 
 def render(overview: Overview, fmt: str, lang: str = "nl", *, organisation: str = "") -> str | bytes:
     """The report in a format (html, pdf, md, json); PDF is bytes, the others text."""
     if fmt == "json":
-        return render_json(overview)
+        return render_json(overview, organisation)
     if fmt == "html":
         return render_html(overview, lang, organisation=organisation)
     if fmt == "md":

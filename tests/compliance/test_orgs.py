@@ -739,3 +739,10 @@ def test_controls_validate_needs_no_database_with_organisations_configured(
     assert (shared.exit_code, zeist.exit_code) == (0, 0)
     assert (shared.stdout, zeist.stdout) == ("1 control in 1 file: valid\n", "2 controls in 2 files: valid\n")
     assert not (tmp_path / "compliance.db").exists()
+
+
+def test_the_report_names_the_organisation_it_is_for(project: Project) -> None:
+    two_orgs(project)
+    for code, name in (("zeist", "Gemeente Zeist"), ("utrecht", "Gemeente Utrecht")):
+        document = json.loads(ok(project.run("report", "--format", "json", "--org", code)).stdout)
+        assert (document["report"], document["organisation"]) == ("risk-overview", name)
