@@ -423,11 +423,11 @@ class Settings(Section):
         own = self.organisations.get(code)
         update: dict[str, Any] = {"org_code": code}
         if own is not None:
-            for name in own.model_fields_set - {"targets", "controls"}:
-                section = getattr(own, name)
-                keep = self.environment.get(name, frozenset())
+            for field in own.model_fields_set - {"targets", "controls"}:
+                section = getattr(own, field)
+                keep = self.environment.get(field, frozenset())
                 changes = {key: getattr(section, key) for key in section.model_fields_set if key not in keep}
-                update[name] = getattr(self, name).model_copy(update=changes)
+                update[field] = getattr(self, field).model_copy(update=changes)
             if "targets" in own.model_fields_set:
                 update["targets"] = {**self.targets, **own.targets}
             if "controls" in own.model_fields_set:

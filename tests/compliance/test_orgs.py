@@ -746,3 +746,11 @@ def test_the_report_names_the_organisation_it_is_for(project: Project) -> None:
     for code, name in (("zeist", "Gemeente Zeist"), ("utrecht", "Gemeente Utrecht")):
         document = json.loads(ok(project.run("report", "--format", "json", "--org", code)).stdout)
         assert (document["report"], document["organisation"]) == ("risk-overview", name)
+
+
+@pytest.mark.parametrize("own", ["", "    digest:\n      to: [ciso@zeist.example]\n"
+                                        "    alerts:\n      email: [fg@zeist.example]\n"])
+def test_the_registered_name_names_the_organisation_whatever_its_own_section_holds(tmp_path: Path, own: str) -> None:
+    content = "incidents:\n  organisation: Gemeente Utrecht\norganisations:\n  zeist:\n" + (own or "    targets: {}\n")
+    settings = settings_of(tmp_path, content).for_org("zeist", name="Gemeente Zeist", first=False)
+    assert settings.incidents.organisation == "Gemeente Zeist"
