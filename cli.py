@@ -95,7 +95,7 @@ class App:
     @cached_property
     def shared_settings(self) -> Settings:
         """The configuration as the file and the environment give it, before any organisation's own section."""
-        from compliance.settings import load_settings
+        from compliance.configuration import load_settings
 
         return load_settings(self.config_option, require=True)
 
@@ -385,8 +385,6 @@ def emit_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: 
     """
     import shutil
 
-    import tabulate
-
     from compliance.safe_output import printable
 
     tty = sys.stdout.isatty()
@@ -395,6 +393,7 @@ def emit_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: 
     # tabs expanded: a table measures a tab as one character wide
     cells = [["" if v is None else printable(str(v), multiline=True).expandtabs(4) for v in row] for row in rows]
     headers = [printable(name) for name in columns]
+    tabulate = _tabulate(wide=not all(text.isascii() for text in (*headers, *(t for row in cells for t in row))))
     caps = _fold_widths(headers, cells, width)
     if color:
         palette = styles or STATUS_STYLE
@@ -406,6 +405,26 @@ def emit_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: 
     if title:
         click.echo(printable(title), color=color)
     click.echo(drawn, color=color)
+
+
+def _tabulate(*, wide: bool) -> Any:
+    """The tabulate module; measuring wide characters (CJK, emoji) with wcwidth only when a table has text
+    that is not ASCII: importing wcwidth took a tenth of a short command's start-up (issue 18)."""
+    if "tabulate" not in sys.modules and not wide and "wcwidth" not in sys.modules:
+        sys.modules["wcwidth"] = None  # type: ignore[assignment]  # tabulate's optional import then fails
+        try:
+            import tabulate
+        finally:
+            del sys.modules["wcwidth"]
+    import tabulate
+
+    if wide and tabulate.wcwidth is None:  # type: ignore[attr-defined]
+        try:
+            import wcwidth
+        except ImportError:
+            return tabulate
+        tabulate.wcwidth, tabulate.WIDE_CHARS_MODE = wcwidth, True  # type: ignore[attr-defined]
+    return tabulate
 
 
 def _fold_widths(headers: Sequence[str], cells: Sequence[Sequence[str]], width: int) -> list[int | None]:

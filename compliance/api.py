@@ -13,17 +13,19 @@ A plugin does no database access and keeps no state between runs: it gets parame
 
 from __future__ import annotations
 
-import enum
 import os
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, TypeAlias
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from compliance.durations import Duration, Seconds, format_duration, parse_duration
+from compliance.status import EVIDENCE_LIMIT, MESSAGE_KEY, Status, render_message
 
 __all__ = [
     "EVIDENCE_LIMIT",
@@ -42,22 +44,6 @@ __all__ = [
     "parse_duration",
     "render_message",
 ]
-
-#: The largest evidence a result may carry, in bytes of JSON. Larger evidence is cut by the engine.
-EVIDENCE_LIMIT = 16 * 1024
-
-
-class Status(enum.StrEnum):
-    """The outcome of one check on one target."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    ERROR = "error"  # the check could not decide: it crashed, timed out or could not reach the target
-    SKIPPED = "skipped"  # the check does not apply here (e.g. nothing matched a glob that may be empty)
-
-
-#: The evidence key under which a result keeps its message template (see `Message`).
-MESSAGE_KEY = "message_template"
 
 #: What a message parameter may be: plain JSON values, a message (or list of messages) of its own, or a
 #: text per language ({"en": ..., "nl": ...}; English when the language is missing).
@@ -103,29 +89,6 @@ class Message:
             return value
 
         return {"template": self.template, "params": {k: encode(v) for k, v in self.params.items()}}
-
-
-def render_message(stored: Mapping[str, Any], translate: Callable[[str], str], lang: str = "en") -> str:
-    """A stored message (`Message.as_json()`) filled in, each template translated by `translate`.
-
-    A parameter given as a text per language is shown in `lang` (in English when `lang` is missing).
-    """
-
-    def fill(value: Any) -> Any:
-        if isinstance(value, Mapping) and "template" in value:
-            return render_message(value, translate, lang)
-        if isinstance(value, Mapping):
-            return value.get(lang) or value.get("en", "")
-        if isinstance(value, list):
-            return "; ".join(str(fill(v)) for v in value)
-        return value
-
-    template = str(stored["template"])
-    params = {k: fill(v) for k, v in (stored.get("params") or {}).items()}
-    try:
-        return translate(template) % params
-    except (KeyError, TypeError, ValueError):  # a translation that does not fit its parameters
-        return template % params
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +139,7 @@ class Params(BaseModel):
     A string literal under a field documents it (`compliance checks show PLUGIN` prints it).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,62 +199,6 @@ class Check(ABC):
         """Test the secure state and return one or more results."""
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(y|w|d|h|m|s)", re.IGNORECASE)
-_UNIT_SECONDS = {"y": 365 * 86400, "w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-def parse_duration(text: str | int | float) -> timedelta:
-    """Parse `26h`, `7d`, `1h30m`, `45s`, `2w`, `1y` (or a number of seconds) into a timedelta.
-
-    `m` is minutes; a year is 365 days.
-
-    Raises ValueError with a message that shows the accepted form.
-    """
-    if isinstance(text, bool):
-        raise ValueError("expected a duration such as '26h' or '7d'")
-    if isinstance(text, int | float):
-        if text < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=text)
-    cleaned = text.strip().replace(" ", "")
-    pos, seconds = 0, 0.0
-    for match in _DURATION_PART.finditer(cleaned):
-        if match.start() != pos:
-            break
-        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-        pos = match.end()
-    if not cleaned or pos != len(cleaned):
-        raise ValueError(f"'{text}' is not a duration; write a number and a unit, e.g. '26h', '7d' or '1h30m'")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(delta: timedelta) -> str:
-    """A short human form of a duration: '2d 3h', '5m 10s', '0s'."""
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
-        return "-" + format_duration(-delta)
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size or (unit == "s" and not parts):
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-        if len(parts) == 2:
-            break
-    return " ".join(parts)
-
-
-def _to_timedelta(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return parse_duration(value)
-    raise ValueError("expected a duration such as '26h' or '7d'")
-
-
-def _to_seconds(value: Any) -> float:
-    return _to_timedelta(value).total_seconds()
-
-
 def _valid_regex(value: str) -> str:
     try:
         re.compile(value)
@@ -302,12 +209,6 @@ def _valid_regex(value: str) -> str:
 
 #: A parameter type for regular expressions, checked when the control is validated.
 Regex = Annotated[str, AfterValidator(_valid_regex)]
-
-#: A parameter type for durations: '26h', '7d', '1h30m' or a number of seconds, as a timedelta.
-Duration = Annotated[timedelta, BeforeValidator(_to_timedelta)]
-
-#: A positive number of seconds, written as a number or as '30s', '2m', ...
-Seconds = Annotated[float, BeforeValidator(_to_seconds), Field(gt=0)]
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

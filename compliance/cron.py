@@ -11,7 +11,7 @@ import re
 from datetime import tzinfo
 from typing import Any
 
-from compliance.api import parse_duration
+from compliance.durations import parse_duration
 
 _EVERY = re.compile(r"^\s*every\s+(\S.*?)\s*$", re.IGNORECASE)
 

@@ -37,6 +37,12 @@ def unregister(name: str) -> None:
         _loaded.pop(name, None)
 
 
+def registered() -> list[str]:
+    """The names of the plugins registered in this process (`register`), which no entry point names."""
+    with _lock:
+        return sorted(_registered)
+
+
 def refresh() -> None:
     """Forget what was discovered, e.g. after installing a plugin into the running interpreter."""
     global _entry_points

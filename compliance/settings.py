@@ -38,11 +38,25 @@ from pydantic import (
     model_validator,
 )
 
-from compliance.api import Duration, Seconds
-from compliance.cron import is_cron, schedule_error
-from compliance.errors import ComplianceError, Problem, ValidationFailed, display_path
+from compliance.cron import schedule_error
+from compliance.durations import Duration, Seconds
+from compliance.errors import ComplianceError, Problem, ValidationFailed
+from compliance.settings_view import (
+    CONFIG_FILENAME,
+    ENVIRONMENT_SETTINGS,
+    ORG_CODE_PATTERN,
+    SECRET_SETTINGS,
+    NoConfig,
+    ScheduleMethods,
+    SettingsMethods,
+    SlackMethods,
+    SmtpMethods,
+    find_config,
+)
 
-CONFIG_FILENAME = "compliance.yaml"
+__all__ = ["CONFIG_FILENAME", "ENVIRONMENT_SETTINGS", "ORG_CODE_PATTERN", "SECRET_SETTINGS", "NoConfig", "Settings",
+           "find_config", "load_settings"]
+
 DEFAULT_DATABASE_URL = "sqlite:///compliance.db"
 
 
@@ -50,7 +64,7 @@ TargetItem = str | dict[str, Any]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class DatabaseSettings(Section):
@@ -115,8 +129,8 @@ class IncidentsSettings(Section):
     #: The file with the audit trail's key (mode 0600; `compliance init` writes one); COMPLIANCE_AUDIT_KEY wins.
     audit_key_file: str | None = None
     organisation: str = ""
-    reporter: ContactSettings = ContactSettings()
-    contact: ContactSettings = ContactSettings()
+    reporter: ContactSettings = Field(default_factory=ContactSettings)
+    contact: ContactSettings = Field(default_factory=ContactSettings)
 
 
 # -- scheduler, digest and notifications (`compliance schedule run`, `compliance digest send`) --------
@@ -150,7 +164,7 @@ ScheduleSpec = Annotated[str, BeforeValidator(_schedule_spec)]
 Addresses = Annotated[list[str], BeforeValidator(_address_list)]
 
 
-class ScheduleSettings(Section):
+class ScheduleSettings(Section, ScheduleMethods):
     """The scheduler daemon: when controls without a schedule of their own run, catching up, alerts."""
 
     #: cron or "every <duration>" for controls without a `schedule`; null: only those with one are scanned
@@ -167,13 +181,6 @@ class ScheduleSettings(Section):
     retry_backoff: Seconds = 300.0
     max_attempts: int = Field(6, ge=1, le=50)
 
-    @property
-    def default_cron(self) -> str | None:
-        """The default as a cron expression, or None (an `every <duration>` interval, or off): reports
-        and the digest use it to tell when a control without a schedule of its own was due."""
-        return self.default if self.default and is_cron(self.default) else None
-
-
 class DigestSettings(Section):
     """The weekly digest for management, by e-mail and/or Slack."""
 
@@ -189,7 +196,7 @@ class DigestSettings(Section):
     _check_to = field_validator("to")(_addresses)
 
 
-class SmtpSettings(Section):
+class SmtpSettings(Section, SmtpMethods):
     """The mail server. The password comes only from COMPLIANCE_SMTP_PASSWORD."""
 
     host: str | None = None
@@ -201,12 +208,7 @@ class SmtpSettings(Section):
     ca_file: str | None = None  # a private CA for the mail server's certificate
     timeout: Seconds = 30.0
 
-    @property
-    def effective_port(self) -> int:
-        return self.port or (465 if self.tls else 587)
-
-
-class SlackSettings(Section):
+class SlackSettings(Section, SlackMethods):
     """Slack: a bot token (chat.postMessage to `channel`) or an incoming webhook (its own channel)."""
 
     mode: Literal["token", "webhook"] | None = None  # default: whichever secret is set
@@ -215,15 +217,6 @@ class SlackSettings(Section):
     token: SecretStr | None = Field(None, exclude=True, repr=False)
     webhook_url: SecretStr | None = Field(None, exclude=True, repr=False)
     timeout: Seconds = 30.0
-
-    @property
-    def effective_mode(self) -> str | None:
-        if self.mode is not None:
-            return self.mode
-        if self.token is not None:
-            return "token"
-        return "webhook" if self.webhook_url is not None else None
-
 
 class AlertsSettings(Section):
     """Breach deadline alerts to the privacy officer."""
@@ -262,8 +255,6 @@ class HistorySettings(Section):
 
 # -- several organisations in one install (issue 20) ------------------------------------------------
 
-#: An organisation's code: lower-case letters, digits and hyphens, starting with a letter (`utrecht`).
-ORG_CODE_PATTERN = r"^[a-z][a-z0-9-]{1,39}$"
 OrgCode = Annotated[str, Field(pattern=ORG_CODE_PATTERN)]
 #: An entry of `orgs:`: an organisation's code, or "*" for every organisation.
 OrgGrant = Annotated[str, Field(pattern=r"^(\*|[a-z][a-z0-9-]{1,39})$")]
@@ -296,52 +287,31 @@ class OrganisationSettings(Section):
     """
 
     targets: dict[str, list[TargetItem]] = Field(default_factory=dict)
-    controls: ControlsSettings = ControlsSettings()
-    evidence: EvidenceSettings = EvidenceSettings()
-    incidents: IncidentsSettings = IncidentsSettings()
-    digest: DigestSettings = DigestSettings()
-    slack: OrgSlackSettings = OrgSlackSettings()
-    alerts: AlertsSettings = AlertsSettings()
-    zones: ZonesSettings = ZonesSettings()
+    controls: ControlsSettings = Field(default_factory=ControlsSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    incidents: IncidentsSettings = Field(default_factory=IncidentsSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+    slack: OrgSlackSettings = Field(default_factory=OrgSlackSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    zones: ZonesSettings = Field(default_factory=ZonesSettings)
 
 
-#: Settings that can come from the environment: variable -> (section, key).
-ENVIRONMENT_SETTINGS: Mapping[str, tuple[str, str]] = {
-    "COMPLIANCE_SMTP_HOST": ("smtp", "host"),
-    "COMPLIANCE_SMTP_PORT": ("smtp", "port"),
-    "COMPLIANCE_SMTP_STARTTLS": ("smtp", "starttls"),
-    "COMPLIANCE_SMTP_USER": ("smtp", "user"),
-    "COMPLIANCE_SMTP_PASSWORD": ("smtp", "password"),
-    "COMPLIANCE_DIGEST_FROM": ("digest", "from"),
-    "COMPLIANCE_DIGEST_TO": ("digest", "to"),
-    "COMPLIANCE_SLACK_TOKEN": ("slack", "token"),
-    "COMPLIANCE_SLACK_CHANNEL": ("slack", "channel"),
-    "COMPLIANCE_SLACK_WEBHOOK_URL": ("slack", "webhook_url"),
-}
-#: Settings that may only come from the environment.
-SECRET_SETTINGS: Mapping[tuple[str, str], str] = {
-    ("smtp", "password"): "COMPLIANCE_SMTP_PASSWORD",
-    ("slack", "token"): "COMPLIANCE_SLACK_TOKEN",
-    ("slack", "webhook_url"): "COMPLIANCE_SLACK_WEBHOOK_URL",
-}
-
-
-class Settings(Section):
+class Settings(Section, SettingsMethods):
     """The whole configuration. `base_dir` is the folder relative paths count from."""
 
-    database: DatabaseSettings = DatabaseSettings()
-    controls: ControlsSettings = ControlsSettings()
-    scan: ScanSettings = ScanSettings()
-    network: NetworkSettings = NetworkSettings()
-    evidence: EvidenceSettings = EvidenceSettings()
-    incidents: IncidentsSettings = IncidentsSettings()
-    schedule: ScheduleSettings = ScheduleSettings()
-    digest: DigestSettings = DigestSettings()
-    smtp: SmtpSettings = SmtpSettings()
-    slack: SlackSettings = SlackSettings()
-    alerts: AlertsSettings = AlertsSettings()
-    history: HistorySettings = HistorySettings()
-    zones: ZonesSettings = ZonesSettings()
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    controls: ControlsSettings = Field(default_factory=ControlsSettings)
+    scan: ScanSettings = Field(default_factory=ScanSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    incidents: IncidentsSettings = Field(default_factory=IncidentsSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    zones: ZonesSettings = Field(default_factory=ZonesSettings)
     targets: dict[str, list[TargetItem]] = Field(default_factory=dict)
     timezone: str = "Europe/Amsterdam"
     #: the organisation a command acts for when neither --org nor COMPLIANCE_ORG names one
@@ -371,7 +341,7 @@ class Settings(Section):
     def _targets_keep_positions(cls, value: Any, handler: Any) -> Any:
         # a valid group read from the file is equal to its validated copy; keeping the located one lets
         # the catalog report a bad target at the line of compliance.yaml where it was written
-        from compliance.yamlfile import LocDict
+        from compliance.located import LocDict
 
         groups = handler(value)
         return value if isinstance(value, LocDict) else groups
@@ -395,102 +365,6 @@ class Settings(Section):
             raise ValueError(f"unknown time zone '{value}'; use an IANA name such as 'Europe/Amsterdam'") from None
         return value
 
-    def resolve(self, path: str | os.PathLike[str]) -> Path:
-        """A path from the configuration made absolute against the config file's folder."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else self.base_dir / p
-
-    @property
-    def database_url(self) -> str:
-        """The database URL with a relative SQLite path made absolute against base_dir."""
-        url = self.database.url
-        prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith(prefix + "/"):
-            rest = url[len(prefix):]
-            path, sep, query = rest.partition("?")
-            if path and path != ":memory:":
-                return prefix + str(self.resolve(path)) + sep + query
-        return url
-
-    def for_org(self, code: str, *, name: str = "", first: bool = True) -> Settings:
-        """These settings for organisation CODE: its own section (if any) over the shared ones.
-
-        Its registered NAME is the organisation its report, digest and AP form name, unless its section
-        sets incidents.organisation (a shared one, from before there were several, names the first). An
-        organisation that is not the FIRST keeps copies of its evidence in a folder of its own beside
-        evidence.store (`evidence-zeist`), unless its section names a store.
-        """
-        own = self.organisations.get(code)
-        update: dict[str, Any] = {"org_code": code}
-        if own is not None:
-            for field in own.model_fields_set - {"targets", "controls"}:
-                section = getattr(own, field)
-                keep = self.environment.get(field, frozenset())
-                changes = {key: getattr(section, key) for key in section.model_fields_set if key not in keep}
-                update[field] = getattr(self, field).model_copy(update=changes)
-            if "targets" in own.model_fields_set:
-                update["targets"] = {**self.targets, **own.targets}
-            if "controls" in own.model_fields_set:
-                changes = {}
-                if "paths" in own.controls.model_fields_set:  # not its default ["controls"]: the shared folder again
-                    changes["paths"] = [*self.controls.paths, *(str(self.resolve(p)) for p in own.controls.paths)]
-                if "bundled" in own.controls.model_fields_set:
-                    changes["bundled"] = own.controls.bundled
-                update["controls"] = self.controls.model_copy(update=changes)
-        if not first and not (own is not None and "store" in own.evidence.model_fields_set):
-            update["evidence"] = self.evidence.model_copy(update={"store": f"{Path(self.evidence.store)}-{code}"})
-        if name and not (own is not None and "organisation" in own.incidents.model_fields_set):
-            incidents = update.get("incidents", self.incidents)
-            update["incidents"] = incidents.model_copy(update={"organisation": name})
-        return self.model_copy(update=update)
-
-    @property
-    def control_paths(self) -> list[Path]:
-        return [self.resolve(p) for p in self.controls.paths]
-
-    @property
-    def zone(self) -> Any:
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo(self.timezone)
-
-
-class NoConfig(ComplianceError):
-    """No config file was named and none was found in the working directory or above it."""
-
-    def __init__(self) -> None:
-        super().__init__(f"no {CONFIG_FILENAME} here or above; run `compliance init` or pass --config")
-
-
-def find_config(explicit: str | None, environ: Mapping[str, str] | None = None) -> Path | None:
-    """The config file to use, or None when there is none. An explicitly named file must exist.
-
-    Unless one is named (`--config`, then `COMPLIANCE_CONFIG`), it is the `compliance.yaml` in the working
-    directory or the nearest folder above it, so that a command run in a subfolder of a monitor uses that
-    monitor's config and database.
-    """
-    environ = os.environ if environ is None else environ
-    named = explicit or environ.get("COMPLIANCE_CONFIG")
-    if named:
-        path = Path(named).expanduser()
-        if not path.is_file():
-            source = "--config" if explicit else "COMPLIANCE_CONFIG"
-            what = "does not exist"
-            if path.is_symlink():
-                what = "is a symbolic link to nothing readable (dangling, or a loop)"
-            elif path.exists():
-                what = "is not a regular file"
-            raise ComplianceError(
-                f"config file {display_path(path)} (from {source}) {what}; "
-                "create one with `compliance init` or point to an existing file"
-            )
-        return path
-    folder = Path.cwd()
-    for candidate in (folder / CONFIG_FILENAME, *(parent / CONFIG_FILENAME for parent in folder.parents)):
-        if candidate.is_file():
-            return candidate
-    return None
-
 
 def load_settings(explicit: str | None = None, environ: Mapping[str, str] | None = None, *,
                   require: bool = False) -> Settings:
@@ -498,16 +372,23 @@ def load_settings(explicit: str | None = None, environ: Mapping[str, str] | None
 
     With `require`, a missing config file is an error (`NoConfig`) unless COMPLIANCE_DATABASE_URL
     names the database: without either, the monitor would not know which database is meant.
+    The commands read it through `compliance.configuration.load_settings`, which keeps the result.
     """
-    from compliance.yamlfile import LocDict, load_yaml, position_of
-
     environ = os.environ if environ is None else environ
     path = find_config(explicit, environ)
     if path is None and require and not environ.get("COMPLIANCE_DATABASE_URL"):
         raise NoConfig()
+    return validated(path, environ)
+
+
+def validated(path: Path | None, environ: Mapping[str, str], text: str | None = None) -> Settings:
+    """The configuration read from PATH (whose TEXT may have been read already) and the environment."""
+    from compliance.located import LocDict, position_of
+    from compliance.yamlfile import load_yaml
+
     data: dict[str, Any] = {}
     if path is not None:
-        raw, problems = load_yaml(path)
+        raw, problems = load_yaml(path, text)
         if problems:
             raise ValidationFailed(problems)
         if raw is None:
@@ -550,6 +431,42 @@ def load_settings(explicit: str | None = None, environ: Mapping[str, str] | None
         raise ComplianceError(f"invalid setting from the environment: {where}: {message}") from None
 
 
+# -- the validated configuration in the cache ---------------------------------------------------------
+
+
+class NotCached(Exception):
+    """A value the cache cannot hold as JSON: the configuration is then validated on every run."""
+
+
+def encoded(value: Any) -> Any:
+    """VALUE as JSON that `settings_view.from_cache` reads back as an equal view (secrets left out)."""
+    from compliance.located import LocDict, LocList
+
+    if isinstance(value, Section):
+        return {"!model": type(value).__name__, "set": sorted(value.model_fields_set),
+                "v": {name: encoded(getattr(value, name)) for name in type(value).model_fields
+                      if not isinstance(getattr(value, name), SecretStr)}}
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, LocDict):
+        return {"!locdict": {k: encoded(v) for k, v in value.items()}, "path": value.path, "pos": value.pos,
+                "key_pos": value.key_pos, "value_pos": value.value_pos}
+    if isinstance(value, LocList):
+        return {"!loclist": [encoded(v) for v in value], "path": value.path, "pos": value.pos,
+                "item_pos": value.item_pos}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"!dict": {k: encoded(v) for k, v in value.items()}}
+    if isinstance(value, list):
+        return [encoded(v) for v in value]
+    if isinstance(value, Path):
+        return {"!path": str(value)}
+    if isinstance(value, timedelta):
+        return {"!timedelta": value.total_seconds()}
+    if isinstance(value, frozenset) and all(isinstance(v, str) for v in value):
+        return {"!frozenset": sorted(value)}
+    raise NotCached(type(value).__name__)
+
+
 def _problem(path: str, data: Any, err: Any, position_of: Any) -> Problem:
     loc = tuple(err["loc"])
     if len(loc) == 3 and loc[0] == "organisations" and loc[-1] == "[key]":  # a code that is not valid
@@ -565,3 +482,4 @@ def _problem(path: str, data: Any, err: Any, position_of: Any) -> Problem:
     line, col = position_of(data, loc)
     message = str(err["msg"]).removeprefix("Value error, ")
     return Problem(path, line, col, f"{dotted}: {message}", "")
+

@@ -14,21 +14,9 @@ from typing import Any
 import yaml
 
 from compliance.errors import Problem
+from compliance.located import LocDict, LocList, Pos, plain, position_of
 
-Pos = tuple[int, int]
-
-
-class LocDict(dict[str, Any]):
-    path: str = ""
-    pos: Pos = (1, 1)
-    key_pos: dict[str, Pos]
-    value_pos: dict[str, Pos]
-
-
-class LocList(list[Any]):
-    path: str = ""
-    pos: Pos = (1, 1)
-    item_pos: list[Pos]
+__all__ = ["LocDict", "LocList", "Pos", "load_yaml", "plain", "position_of", "unreadable"]
 
 
 def _pos(node: yaml.Node) -> Pos:
@@ -185,32 +173,3 @@ def unreadable(path: Path, exc: OSError) -> Problem:
     else:
         hint = "check the file and the disk, or remove the file"
     return Problem(str(path), 1, 1, f"cannot read the file: {reason}", hint)
-
-
-def position_of(data: Any, loc: tuple[int | str, ...], *, key: bool = False) -> Pos:
-    """The position of the value (or, with key=True, the key) at `loc` inside located data.
-
-    Walks as deep as the data allows; a missing part yields the position of its nearest parent.
-    """
-    node, pos = data, getattr(data, "pos", (1, 1))
-    for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if isinstance(node, LocDict) and str(part) in node:
-            part = str(part)
-            pos = node.key_pos[part] if (last and key) else node.value_pos[part]
-            node = node[part]
-        elif isinstance(node, LocList) and isinstance(part, int) and 0 <= part < len(node):
-            pos = node.item_pos[part]
-            node = node[part]
-        else:
-            break
-    return pos
-
-
-def plain(data: Any) -> Any:
-    """Located data turned into plain dicts and lists (for hashing and storing)."""
-    if isinstance(data, dict):
-        return {k: plain(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [plain(v) for v in data]
-    return data

@@ -1223,11 +1223,12 @@ def load_incidents(database: Database, *, status: str | None = None, year: int |
     first, then closed ones (most recently aware first)."""
     from sqlalchemy import select
 
-    from compliance.db.models import IncidentLink, IncidentNotification, IncidentRow
+    from compliance.db import schema
 
     # Core rows, not ORM objects: the same column values by the same names, without an identity map and
-    # instrumented attributes (about half the time of reading the register, which the report reads whole)
-    incidents = IncidentRow.__table__
+    # instrumented attributes (about half the time of reading the register, which the report reads whole),
+    # and without importing the ORM at all (`incident list` starts in about half the time; issue 18)
+    incidents = schema.incidents
     stmt = select(incidents)
     if status is not None:
         stmt = stmt.where(incidents.c.status == status)
@@ -1239,16 +1240,17 @@ def load_incidents(database: Database, *, status: str | None = None, year: int |
         stmt = stmt.where(incidents.c.aware_at >= aware_from)
     if aware_until is not None:
         stmt = stmt.where(incidents.c.aware_at < aware_until)
-    with database.sessions() as session:
-        rows = list(session.execute(stmt))
+    with database.engine.connect() as connection:
+        rows = list(connection.execute(stmt))
         wanted = [r.id for r in rows]
         notifications: dict[str, list[Any]] = defaultdict(list)
         links: dict[str, list[Any]] = defaultdict(list)
         if wanted:
-            sent, linked = IncidentNotification.__table__, IncidentLink.__table__
-            for n in session.execute(select(sent).where(sent.c.incident_id.in_(wanted)).order_by(sent.c.id)):
+            sent, linked = schema.incident_notifications, schema.incident_links
+            for n in connection.execute(select(sent).where(sent.c.incident_id.in_(wanted)).order_by(sent.c.id)):
                 notifications[n.incident_id].append(n)
-            for link in session.execute(select(linked).where(linked.c.incident_id.in_(wanted)).order_by(linked.c.id)):
+            for link in connection.execute(select(linked).where(linked.c.incident_id.in_(wanted))
+                                           .order_by(linked.c.id)):
                 links[link.incident_id].append(link)
         views = [_view(r, notifications[r.id], links[r.id]) for r in rows]
     now = now or utc_now()

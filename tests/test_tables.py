@@ -94,3 +94,21 @@ def test_a_table_too_wide_to_fit_is_folded_as_narrow_as_it_goes(capsys: pytest.C
     # no column wider than its header or 8 characters: 7 columns, 3 characters of border each, plus 1
     assert widths.pop() <= sum(max(8, len(c)) for c in columns) + 3 * len(columns) + 1
     assert "Last failed" in out  # a header is never folded
+
+
+def test_wide_characters_line_up_after_an_ascii_table_in_the_same_process() -> None:
+    # an ASCII-only table does not import wcwidth (start-up, issue 18); a later table with wide characters
+    # must still be measured by their width on a terminal, not by their number
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom compliance.cli import emit_table\n"
+             "emit_table(['Id'], [['BIO-01']])\nprint('wcwidth' in sys.modules)\n"
+             "emit_table(['Name', 'X'], [['日本語', 'x'], ['abcdef', 'y']])\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[5] == "False"
+    import wcwidth
+
+    widths = {wcwidth.wcswidth(line) for line in lines[6:]}
+    assert len(widths) == 1, lines[6:]  # every line of the second table as wide as the others

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -22,6 +23,9 @@ from compliance.cli import (
     pass_app,
     who,
 )
+
+if TYPE_CHECKING:
+    from compliance.catalog import Control
 
 
 @click.group(short_help="List and validate control definitions (YAML).")
@@ -84,22 +88,30 @@ def controls_list(app: App, control_paths: tuple[str, ...], tags: tuple[str, ...
     # Kind (`control_kind` with the configured target groups): automated when a check other than evidence
     # runs, evidence when only evidence checks run, unconfigured when none runs; a check on a target group
     # runs only when the group has targets. `unconfigured_groups` (JSON) names the groups without targets.
+    from compliance.catalog.listing import listed
     from compliance.errors import display_path
     from compliance.soa import control_kind, unconfigured_groups
 
-    groups = app.settings.targets
-    selected = [c for c in app.catalog(control_paths) if (not tags or set(tags) & set(c.tags))
+    settings = app.settings
+    groups = settings.targets
+    # the validated controls from the cache when their files, the settings and the plugins are unchanged
+    shown = listed([Path(p) for p in control_paths] if control_paths else settings.control_paths, groups,
+                   bundled=settings.controls.bundled)
+    selected = [c for c in shown if (not tags or set(tags) & set(c.tags))
                 and (framework is None or framework in c.frameworks)]
+    # a view has the attributes of a Control that control_kind and unconfigured_groups read
+    kinds = {c.id: control_kind(cast("Control", c), groups) for c in selected}
+    waiting_on = {c.id: unconfigured_groups(cast("Control", c), groups) for c in selected}
     if fmt == "json":
         emit_json([{**c.model_dump(mode="json"), "source": "bundled" if c.bundled else display_path(c.source),
-                    "line": c.line, "frameworks": c.frameworks, "kind": control_kind(c, groups),
+                    "line": c.line, "frameworks": c.frameworks, "kind": kinds[c.id],
                     "overridden_in": display_path(c.override_source) if c.override_source else None,
-                    "unconfigured_groups": unconfigured_groups(c, groups)}
+                    "unconfigured_groups": waiting_on[c.id]}
                    for c in selected])
         return
-    waiting = sorted({g for c in selected for g in unconfigured_groups(c, groups)})
+    waiting = sorted({g for c in selected for g in waiting_on[c.id]})
     emit_table(["Id", "Title", "Theme", "Severity", "Kind", "Checks", "Source"], [
-        (c.id, c.title + ("" if c.enabled else " (disabled)"), c.theme, c.severity.value, control_kind(c, groups),
+        (c.id, c.title + ("" if c.enabled else " (disabled)"), c.theme, c.severity.value, kinds[c.id],
          ", ".join(s.plugin for s in c.checks),
          ("bundled" if c.bundled else display_path(c.source)) + (" + override" if c.override_source else ""))
         for c in selected
@@ -418,12 +430,13 @@ def checks_show(name: str, fmt: str) -> None:
     from datetime import timedelta
 
     from compliance import plugins
-    from compliance.api import format_duration
+    from compliance.durations import format_duration
 
     cls = plugins.load(name)
     module = inspect.getmodule(cls)
     doc = inspect.cleandoc((module.__doc__ if module is not None else None) or cls.__doc__ or "")
     parameters = []
+    documented = _attribute_docs(cls.Params)
     for field, info in cls.Params.model_fields.items():
         default = None if info.is_required() else info.get_default(call_default_factory=True)
         if isinstance(default, timedelta):
@@ -431,7 +444,7 @@ def checks_show(name: str, fmt: str) -> None:
         elif not isinstance(default, str | int | float | bool | list | None):
             default = json_default(default)
         parameters.append({"name": field, "required": info.is_required(), "default": default,
-                           "description": " ".join((info.description or "").split())})
+                           "description": " ".join((info.description or documented.get(field, "")).split())})
     if fmt == "json":
         emit_json({"name": name, "origin": plugins.origin(name), "target_param": cls.target_param,
                    "facts": list(cls.facts), "parameters": parameters, "doc": doc})
@@ -443,3 +456,26 @@ def checks_show(name: str, fmt: str) -> None:
     for p in parameters:
         click.echo(f"  {p['name']}: " + ("required" if p["required"] else f"default {p['default']!r}")
                    + (f" — {p['description']}" if p["description"] else ""))
+
+
+def _attribute_docs(params: type) -> dict[str, str]:
+    """The string literal under each field of a plugin's Params class and its bases, by field name.
+
+    Read from the source when `checks show` asks, not by pydantic's `use_attribute_docstrings` when every
+    plugin is imported: that reads each class's source at import (a third of the plugins' API's start-up).
+    """
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    for cls in reversed(params.__mro__):
+        try:
+            tree = ast.parse(inspect.cleandoc("\n" + inspect.getsource(cls)))
+        except (OSError, TypeError, SyntaxError):
+            continue  # no source (a built-in base, a frozen plugin): its fields stay undocumented
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for field, doc in itertools.pairwise(body):
+            if (isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name) and isinstance(doc, ast.Expr)
+                    and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
+                docs[field.target.id] = inspect.cleandoc(doc.value.value)
+    return docs

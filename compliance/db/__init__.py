@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from compliance.errors import ComplianceError, display_path
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy import Engine
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, sessionmaker
 
 #: The newest migration. A test checks it is the head of the migration scripts.
 SCHEMA_HEAD = "0015"
@@ -318,18 +319,18 @@ class Database:
     """An open database at the current schema: the engine and a session factory.
 
     An SQLite file that does not exist is an error, never created: only `upgrade` creates databases.
+    Commands that read through the engine with Core (`compliance.db.schema`) never import the ORM: the
+    session factory is made on first use.
     """
 
     def __init__(self, url: str, *, check_schema: bool = True) -> None:
         import sqlalchemy
-        from sqlalchemy.orm import sessionmaker
 
         self.url = normalize_url(url)
         file = sqlite_file(self.url)
         if file is not None and not file.exists():
             raise _missing_error(file)
         self.engine = create_engine(self.url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         if check_schema:
             try:
                 with self.engine.connect() as connection:
@@ -348,6 +349,13 @@ class Database:
                     f"the database {safe_url(self.url)} {state}, this version needs {SCHEMA_HEAD}; "
                     "run `compliance db upgrade` (or `compliance init` in a new folder)"
                 )
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """The factory of ORM sessions on this database (objects stay readable after a commit)."""
+        from sqlalchemy.orm import sessionmaker
+
+        return sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:

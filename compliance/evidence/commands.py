@@ -85,7 +85,7 @@ def attest_add(app: App, control: str, attested_by: str, evidence: str, valid_un
 def attest_list(app: App, expiring_within: str, show_all: bool, fmt: str) -> None:
     """Show the evidence per control, what expires soon first."""
     from compliance import evidence as evidence_store
-    from compliance.api import parse_duration
+    from compliance.durations import parse_duration
 
     try:
         window = parse_duration(expiring_within).days

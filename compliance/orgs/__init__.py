@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from compliance.db import Database, DatabaseError, current_revision, normalize_url, sqlite_file, upgrade
 from compliance.errors import ComplianceError
-from compliance.settings import ORG_CODE_PATTERN
+from compliance.settings_view import ORG_CODE_PATTERN
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -56,10 +56,10 @@ class Org:
 
 
 def _table() -> Table:
-    from compliance.db.models import Organisation
+    """The register of organisations, a Core table: every command reads it, without importing the ORM."""
+    from compliance.db.schema import organisations
 
-    table: Table = Organisation.__table__  # type: ignore[assignment]
-    return table
+    return organisations
 
 
 def registry(home: Database) -> list[Org]:

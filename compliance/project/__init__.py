@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
-from compliance.settings import CONFIG_FILENAME
+from compliance.settings_view import CONFIG_FILENAME
 
 EXAMPLE_CONTROL = """\
 # An example control. Copy this file to write your own; `compliance controls validate` checks it.

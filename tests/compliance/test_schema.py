@@ -1,0 +1,77 @@
+"""The schema as Core tables (issue 18): read-only commands start without importing the ORM."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.conftest import Project
+
+
+def _orm_modules_after(code: str, cwd: str | None = None) -> list[str]:
+    """The sqlalchemy.orm modules a fresh interpreter holds after running code (which prints nothing)."""
+    script = code + "\nimport sys\nprint(sorted(m for m in sys.modules if m.startswith('sqlalchemy.orm')))\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLIANCE_")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    modules: list[str] = json.loads(result.stdout.strip().replace("'", '"'))
+    return modules
+
+
+def test_the_schema_imports_without_the_orm() -> None:
+    assert _orm_modules_after("import compliance.db.schema") == []
+
+
+def test_the_models_are_mapped_onto_the_schemas_tables() -> None:
+    from sqlalchemy import Table
+
+    from compliance.db import models, schema
+
+    assert models.Base.metadata is schema.metadata
+    mappers = models.Base.registry.mappers
+    assert {mapper.local_table for mapper in mappers} == set(schema.metadata.tables.values())
+    for mapper in mappers:
+        table = mapper.local_table
+        assert isinstance(table, Table) and table is getattr(schema, table.name), mapper.class_.__name__
+        # the annotations type the mapped attributes: each names a column, and every column has one
+        annotated = set(mapper.class_.__annotations__)
+        assert annotated == set(table.columns.keys()), mapper.class_.__name__
+
+
+def test_opening_an_organisations_database_does_not_import_the_orm(project: Project) -> None:
+    """What every command does first: read the register, choose the organisation, check its database."""
+    from tests.compliance.test_orgs import two_orgs
+
+    two_orgs(project)
+    code = textwrap.dedent(f"""\
+        from compliance.cli import App
+        app = App({str(project.config)!r}, False, "zeist")
+        database = app.database()
+        assert app.org.code == "zeist" and database is not app.home_database(), app.org
+        assert [org.code for org in app.visible_orgs()] == ["utrecht", "zeist"]
+        app.close()
+        """)
+    assert _orm_modules_after(code, cwd=str(project.root)) == []
+
+
+def test_a_session_is_made_on_first_use_and_commits(database: Any) -> None:
+    from sqlalchemy import func, select
+
+    from compliance.db import schema
+    from compliance.db.models import Organisation
+
+    assert "sessions" not in vars(database)
+    with database.transaction() as session:
+        session.add(Organisation(code="zeist", name="Gemeente Zeist", location="compliance-zeist.db",
+                                 created_at=datetime.now(UTC), created_by="test"))
+    assert database.sessions is database.sessions
+    with database.engine.connect() as connection:
+        count = connection.execute(select(func.count()).select_from(schema.organisations)
+                                   .where(schema.organisations.c.code == "zeist")).scalar()
+    assert count == 1
