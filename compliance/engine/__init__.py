@@ -10,7 +10,6 @@ checks are done, so a crash loses at most the controls in flight.
 from __future__ import annotations
 
 import contextvars
-import ctypes
 import json
 import logging
 import queue
@@ -22,9 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from compliance.api import EVIDENCE_LIMIT, Context, Message, Result, Status
+from compliance.status import EVIDENCE_LIMIT, Status
 
+# The plugin API (and pydantic behind it) is imported where checks run, not here: `compliance findings`
+# lives in this package (compliance.engine.commands) and starts without it (issue 18).
 if TYPE_CHECKING:
+    from compliance.api import Message, Result
     from compliance.catalog import Control
     from compliance.facts import FactSource
     from compliance.settings import Settings
@@ -103,6 +105,7 @@ def run_task(task: CheckTask) -> tuple[Result, ...]:
     Never raises for a plugin's fault: an exception becomes an `error` result with its message.
     """
     from compliance import plugins
+    from compliance.api import Context, Message, Result
 
     try:
         plugin = plugins.load(task.plugin)
@@ -132,6 +135,8 @@ def run_task(task: CheckTask) -> tuple[Result, ...]:
 
 def _bounded(result: Result) -> Result:
     """The result with a one-line message, a bounded target and JSON evidence of bounded size."""
+    from compliance.api import Result
+
     if not isinstance(result, Result):
         raise TypeError(f"a check must return compliance.api.Result objects, not {type(result).__name__}")
     message = " ".join(str(result.message).split())
@@ -174,6 +179,8 @@ class _Running:
 
     def stop(self) -> None:
         """Ask the abandoned check's thread to end, if it still runs the plugin (see CheckAbandoned)."""
+        import ctypes  # only for a check that overran its timeout: not part of every scan's start-up
+
         with self.lock:
             if self.in_plugin and self.thread.ident is not None:
                 self.in_plugin = False
@@ -313,6 +320,8 @@ class ThreadExecutor:
         self.abandoned_limit = concurrency if abandoned_limit is None else abandoned_limit
 
     def execute(self, tasks: Sequence[CheckTask]) -> Iterator[TaskOutcome]:
+        from compliance.api import Message, Result
+
         done: queue.SimpleQueue[tuple[int, tuple[Result, ...]]] = queue.SimpleQueue()
         running: dict[int, _Running] = {}  # started, neither done nor abandoned
         runs: dict[int, _Running] = {}  # every task started
@@ -378,6 +387,8 @@ class ThreadExecutor:
 
     def _refused(self, task: CheckTask) -> Message | None:
         """Why task may not start now (its earlier run still hangs, or too many do), or None."""
+        from compliance.api import Message
+
         count = abandoned_checks()
         with _abandoned_lock:
             earlier = _abandoned.get(_task_key(task))

@@ -23,13 +23,14 @@ from compliance.cli import (
     org_typed,
     pass_app,
 )
+from compliance.severity import Severity
 
 if TYPE_CHECKING:
     from compliance.catalog import Catalog, Control
     from compliance.engine import Executor, ScanReport
     from compliance.store import ControlOutcome
 
-SEVERITIES = ("low", "medium", "high", "critical")
+SEVERITIES = tuple(s.value for s in Severity)  # lowest first: "low", "medium", "high", "critical"
 
 
 @click.command(short_help="Run the checks and store results and findings.")

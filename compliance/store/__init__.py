@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from compliance.api import Status
 from compliance.errors import ComplianceError
+from compliance.status import Status
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
+
     from compliance.catalog import Catalog, Control
     from compliance.db import Database
     from compliance.engine import TaskOutcome
@@ -250,28 +252,40 @@ def _owner_start(host: str) -> int | None:
     return int(started) if mark and started.isdigit() else None
 
 
-def new_scan(session: Any, trigger: str) -> Any:
-    """Add a running scan, owned by this process, to session (flushed, so it has its id)."""
-    from compliance.db.models import Scan
+@dataclass(frozen=True, slots=True)
+class NewScan:
+    """A scan just added: its id and when it started."""
+
+    id: int
+    started_at: datetime
+
+
+def new_scan(connection: Any, trigger: str) -> NewScan:
+    """Add a running scan, owned by this process, through connection (a Core connection or an ORM
+    session, in its transaction); the scan's id is known when this returns."""
+    from sqlalchemy import insert
+
+    from compliance.db.schema import scans
 
     host, pid = _owner()
-    scan = Scan(started_at=_now(), trigger=trigger, status="running", host=host, pid=pid)
-    session.add(scan)
-    session.flush()
-    return scan
+    started = _now()
+    inserted = connection.execute(insert(scans).values(started_at=started, trigger=trigger, status="running",
+                                                       host=host, pid=pid))
+    return NewScan(inserted.inserted_primary_key[0], started)
 
 
-def close_interrupted(session: Any, scan: Any) -> None:
+def close_interrupted(connection: Any, scan: Any) -> None:
     """Mark a scan whose process is gone as interrupted: its stored controls stay, and it ends at its last
-    stored result."""
-    from sqlalchemy import func, select
+    stored result. `scan` is its row (id, started_at); connection a Core connection or an ORM session."""
+    from sqlalchemy import func, select, update
 
-    from compliance.db.models import CheckResultRow
+    from compliance.db.schema import check_results, scans
 
-    stored = select(func.max(CheckResultRow.started_at), func.count(), func.count(CheckResultRow.control_id.distinct()))
-    last, results, controls = session.execute(stored.where(CheckResultRow.scan_id == scan.id)).one()
-    scan.status, scan.finished_at = "interrupted", last or scan.started_at
-    scan.results_total, scan.controls_total = results, controls
+    r = check_results.c
+    stored = select(func.max(r.started_at), func.count(), func.count(r.control_id.distinct()))
+    last, results, controls = connection.execute(stored.where(r.scan_id == scan.id)).one()
+    connection.execute(update(scans).where(scans.c.id == scan.id).values(
+        status="interrupted", finished_at=last or scan.started_at, results_total=results, controls_total=controls))
 
 
 #: The length of the `target` columns of check results and findings.
@@ -362,13 +376,14 @@ class Store:
         """
         from sqlalchemy import select, update
 
-        from compliance.db.models import ControlRow
+        from compliance.db.schema import controls
 
         now = _now()
         changed = 0
-        with self.db.transaction() as session:
+        c = controls.c
+        with self.db.engine.begin() as connection:
             stored = {cid: (digest, active) for cid, digest, active in
-                      session.execute(select(ControlRow.id, ControlRow.content_hash, ControlRow.active))}
+                      connection.execute(select(c.id, c.content_hash, c.active))}
             seen = set()
             for control in catalog:
                 seen.add(control.id)
@@ -384,41 +399,41 @@ class Store:
                     "translations": {lang: dict(texts) for lang, texts in control.translations.items()},
                     "content_hash": digest, "source": control.source, "active": control.enabled,
                 })
-                session.execute(self._upsert(ControlRow, {"id": control.id, **values, "synced_at": now},
-                                             {**values, "synced_at": now}))
+                connection.execute(self._upsert(controls, {"id": control.id, **values, "synced_at": now},
+                                                {**values, "synced_at": now}))
             if deactivate_missing:
                 gone = [cid for cid, (_, active) in stored.items() if cid not in seen and active]
                 if gone:
-                    session.execute(update(ControlRow).where(ControlRow.id.in_(gone))
-                                    .values(active=False, synced_at=now))
+                    connection.execute(update(controls).where(c.id.in_(gone)).values(active=False, synced_at=now))
                     changed += len(gone)
         return changed
 
-    def _upsert(self, model: Any, row: dict[str, Any], changes: dict[str, Any]) -> Any:
-        """INSERT row, or on a conflict of its primary key UPDATE it with changes (SQLite and PostgreSQL)."""
+    def _upsert(self, table: Table, row: dict[str, Any], changes: dict[str, Any]) -> Any:
+        """INSERT row into table, or on a conflict of its primary key UPDATE it with changes (SQLite and
+        PostgreSQL)."""
         if self.db.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            return pg_insert(model).values(row).on_conflict_do_update(index_elements=["id"], set_=changes)
+            return pg_insert(table).values(row).on_conflict_do_update(index_elements=["id"], set_=changes)
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(model).values(row).on_conflict_do_update(index_elements=["id"], set_=changes)
+        return sqlite_insert(table).values(row).on_conflict_do_update(index_elements=["id"], set_=changes)
 
     # scans ----------------------------------------------------------------------------------------
 
     def scan_state(self, now: datetime | None = None) -> ScanState:
         from sqlalchemy import select
 
-        from compliance.db.models import Finding
+        from compliance.db.schema import findings
 
-        with self.db.sessions() as session:
-            with_findings = set(session.scalars(select(Finding.control_id).distinct()))
+        with self.db.engine.connect() as connection:
+            with_findings = set(connection.scalars(select(findings.c.control_id).distinct()))
         return ScanState(self.exceptions(include_inactive=False, now=now), with_findings)
 
     def start_scan(self, trigger: str) -> tuple[int, datetime]:
-        with self.db.transaction() as session:
-            scan = new_scan(session, trigger)
-            return scan.id, scan.started_at
+        with self.db.engine.begin() as connection:
+            scan = new_scan(connection, trigger)
+        return scan.id, scan.started_at
 
     def close_abandoned_scans(self) -> list[int]:
         """Mark scans that a process on this machine left `running` when it died as interrupted.
@@ -429,18 +444,20 @@ class Store:
         """
         from sqlalchemy import select
 
-        from compliance.db.models import Scan
+        from compliance.db.schema import scans
 
         host = _owner()[0].partition(_OWNER_MARK)[0]
         closed = []
-        with self.db.transaction() as session:
-            running = select(Scan).where(Scan.status == "running", Scan.host.startswith(host, autoescape=True))
-            for scan in session.scalars(running):
+        s = scans.c
+        with self.db.engine.begin() as connection:
+            running = select(s.id, s.started_at, s.host, s.pid).where(
+                s.status == "running", s.host.startswith(host, autoescape=True)).order_by(s.id)
+            for scan in connection.execute(running).all():
                 owner = scan.host or ""
                 if owner.partition(_OWNER_MARK)[0] != host or scan.pid is None:
                     continue
                 if not _alive(scan.pid, _owner_start(owner)):
-                    close_interrupted(session, scan)
+                    close_interrupted(connection, scan)
                     closed.append(scan.id)
         return closed
 
@@ -467,21 +484,23 @@ class Store:
         return [o for o in outcomes if (scan_id, o.control_id) not in lost] if lost else outcomes
 
     def _finish_scan(self, scan_id: int, status: str, outcomes: Sequence[ControlOutcome]) -> datetime:
-        from compliance.db.models import Scan
+        from sqlalchemy import update
+        from sqlalchemy.exc import NoResultFound
+
+        from compliance.db.schema import scans
 
         finished = _now()
         counts = defaultdict(int, {s: 0 for s in Status})
         for outcome in outcomes:
             counts[outcome.status] += 1
-        with self.db.transaction() as session:
-            scan = session.get_one(Scan, scan_id)
-            scan.finished_at, scan.status = finished, status
-            scan.controls_total = len(outcomes)
-            scan.controls_passed = counts[Status.PASS]
-            scan.controls_failed = counts[Status.FAIL]
-            scan.controls_error = counts[Status.ERROR]
-            scan.controls_skipped = counts[Status.SKIPPED]
-            scan.results_total = sum(len(o.results) for o in outcomes)
+        with self.db.engine.begin() as connection:
+            updated = connection.execute(update(scans).where(scans.c.id == scan_id).values(
+                finished_at=finished, status=status, controls_total=len(outcomes),
+                controls_passed=counts[Status.PASS], controls_failed=counts[Status.FAIL],
+                controls_error=counts[Status.ERROR], controls_skipped=counts[Status.SKIPPED],
+                results_total=sum(len(o.results) for o in outcomes)))
+            if updated.rowcount != 1:
+                raise NoResultFound(f"no scan with id {scan_id}")
         return finished
 
     def record_control(
@@ -566,26 +585,29 @@ class Store:
     def findings(self, state: str = "open", now: datetime | None = None) -> list[FindingView]:
         """Findings in a state: open (failing, not accepted), accepted, resolved, or all.
 
-        Ordered by severity (critical first), then by how long they have been open.
+        Ordered by severity (critical first), then by how long they have been open. Read with Core
+        (`compliance.db.schema`), so that `compliance findings` starts without the ORM.
         """
         from sqlalchemy import select
 
-        from compliance.catalog import Severity
-        from compliance.db.models import ControlRow, Finding
+        from compliance.db.schema import controls, findings
+        from compliance.severity import Severity
 
         if state not in ("open", "accepted", "resolved", "all"):
             raise ComplianceError(f"unknown finding status '{state}'; use open, accepted, resolved or all")
         now = now or _now()
-        stmt = select(Finding, ControlRow.title, ControlRow.severity).join(
-            ControlRow, ControlRow.id == Finding.control_id)
+        f = findings.c
+        stmt = select(f.id, f.control_id, f.target, f.state, f.last_status, f.message, f.first_seen, f.last_seen,
+                      f.resolved_at, controls.c.title, controls.c.severity).join_from(
+            findings, controls, controls.c.id == f.control_id)
         if state in ("open", "accepted"):
-            stmt = stmt.where(Finding.state == "open")
+            stmt = stmt.where(f.state == "open")
         elif state == "resolved":
-            stmt = stmt.where(Finding.state == "resolved")
+            stmt = stmt.where(f.state == "resolved")
         exceptions = self.exceptions(include_inactive=False, now=now)
         views = []
-        with self.db.sessions() as session:
-            for finding, title, severity in session.execute(stmt):
+        with self.db.engine.connect() as connection:
+            for finding in connection.execute(stmt):
                 cover = None
                 if finding.state == "open":
                     cover = next((e for e in exceptions if e.covers(finding.control_id, finding.target)), None)
@@ -593,7 +615,7 @@ class Store:
                 if state in ("open", "accepted") and effective != state:
                     continue
                 views.append(FindingView(
-                    finding.id, finding.control_id, title, severity, finding.target, effective,
+                    finding.id, finding.control_id, finding.title, finding.severity, finding.target, effective,
                     finding.last_status, finding.message, finding.first_seen, finding.last_seen,
                     finding.resolved_at, cover.id if cover else None, cover.until if cover else None,
                 ))
@@ -628,13 +650,14 @@ class Store:
             return _exception_view(row)
 
     def exceptions(self, *, include_inactive: bool = True, now: datetime | None = None) -> list[ExceptionView]:
+        """Every exception, or only those in force today, oldest first (read with Core: no ORM)."""
         from sqlalchemy import select
 
-        from compliance.db.models import RiskException
+        from compliance.db.schema import exceptions
 
         today = self.today(now)
-        with self.db.sessions() as session:
-            views = [_exception_view(r) for r in session.scalars(select(RiskException).order_by(RiskException.id))]
+        with self.db.engine.connect() as connection:
+            views = [_exception_view(r) for r in connection.execute(select(exceptions).order_by(exceptions.c.id))]
         return views if include_inactive else [v for v in views if v.in_force(today)]
 
     def revoke_exception(self, exception_id: int, *, by: str, reason: str = "",

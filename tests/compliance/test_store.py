@@ -319,3 +319,65 @@ def test_findings_of_many_targets_are_kept_in_bulk_as_the_orm_reads_them(store: 
     assert {c.scan_id for c in opened} == {first.scan_id}
     assert [(c.from_state, c.to_state) for c in changes[250:]] == [("open", "resolved")] * 100 + [("resolved", "open")]
     assert changes[-1].finding_id == findings["t000"].id and changes[-1].scan_id == third.scan_id
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
+
+
+def test_a_scan_left_running_by_a_dead_process_ends_at_its_last_stored_result(store: Any, database: Database,
+                                                                               probe_plugin: type) -> None:
+    """close_abandoned_scans gives the scan the time of its last stored result and counts what it stored; a
+    scan that stored nothing ends when it started."""
+    from sqlalchemy import update
+
+    from compliance.db import schema
+    from compliance.store import _owner
+
+    settings = settings_for(database.url)
+    report = run_scan([probe_control("C-1", [("a", "pass"), ("b", "fail")]), probe_control("C-2")], settings, store)
+    empty_id, empty_started = store.start_scan("manual")
+    dead = _dead_pid()
+    with database.engine.begin() as connection:
+        connection.execute(update(schema.scans).values(status="running", finished_at=None, controls_total=0,
+                                                       results_total=0, host=_owner()[0], pid=dead))
+
+    assert sorted(store.close_abandoned_scans()) == [report.scan_id, empty_id]
+
+    with database.sessions() as session:
+        last = session.scalar(select(func.max(CheckResultRow.started_at)))
+        scans = {s.id: (s.status, s.finished_at, s.controls_total, s.results_total)
+                 for s in session.scalars(select(Scan))}
+    assert scans == {report.scan_id: ("interrupted", last, 2, 3), empty_id: ("interrupted", empty_started, 0, 0)}
+    assert store.close_abandoned_scans() == []
+
+
+def test_finishing_a_scan_that_does_not_exist_raises_and_changes_nothing(store: Any, database: Database) -> None:
+    from sqlalchemy.exc import NoResultFound
+
+    scan_id, _ = store.start_scan("manual")
+    with pytest.raises(NoResultFound):
+        store.finish_scan(scan_id + 1, "completed", [])
+    with database.sessions() as session:
+        assert [(s.id, s.status, s.finished_at) for s in session.scalars(select(Scan))] == [(scan_id, "running", None)]
+
+
+def test_the_scheduler_starts_and_closes_scans_in_its_own_orm_transaction(database: Database) -> None:
+    """new_scan and close_interrupted take an ORM session too (the scheduler's job runs): they write in its
+    transaction, and a rollback takes the scan away."""
+    from compliance.store import close_interrupted, new_scan
+
+    with database.transaction() as session:
+        scan = new_scan(session, "schedule")
+        close_interrupted(session, scan)
+    with pytest.raises(RuntimeError), database.transaction() as session:
+        new_scan(session, "schedule")
+        raise RuntimeError("half-way")
+    with database.sessions() as session:
+        assert [(s.id, s.status, s.trigger, s.finished_at, s.results_total) for s in session.scalars(select(Scan))] == [
+            (scan.id, "interrupted", "schedule", scan.started_at, 0)]
