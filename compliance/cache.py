@@ -11,7 +11,8 @@ Where: `$COMPLIANCE_CACHE_DIR`, else `$XDG_CACHE_HOME/compliance-monitor`, else
 user's own (mode 0700) and an entry is used only when it and its folder belong to the user and nobody
 else may write them: an entry decides, say, which database a command opens. Entries hold no secrets
 (passwords and tokens come from the environment on every run). Anything wrong with the cache (a full
-disk, a damaged or foreign entry) only costs the time it would have saved.
+disk, a damaged or foreign entry) only costs the time it would have saved. At most `MAX_ENTRIES` entries
+are kept: a write removes the oldest beyond them.
 """
 
 from __future__ import annotations
@@ -108,6 +109,23 @@ def write(name: str, entry_key: str, data: Any, environ: Any = None) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(temporary, where / f"{name}.json")
+        _prune(where)
     except (OSError, TypeError, ValueError):
         with contextlib.suppress(OSError):
             (where / f".{name}.{os.getpid()}.tmp").unlink(missing_ok=True)
+
+
+#: Entries kept at most; a write removes the least recently written beyond it (entries of projects that are
+#: gone would otherwise stay for ever).
+MAX_ENTRIES = 200
+
+
+def _prune(where: Path) -> None:
+    try:
+        entries = [(entry.stat().st_mtime_ns, entry.path) for entry in os.scandir(where)
+                   if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False)]
+    except OSError:
+        return
+    for _, path in sorted(entries)[:-MAX_ENTRIES] if len(entries) > MAX_ENTRIES else []:
+        with contextlib.suppress(OSError):
+            os.unlink(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 PG_ADMIN_URL = os.environ.get("COMPLIANCE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+# The commands keep the validated configuration in a cache (compliance.cache); the tests use one of their
+# own, removed at the end, instead of the user's ~/.cache (the commands they run exercise it as users do).
+_TEST_CACHE = tempfile.mkdtemp(prefix="compliance-test-cache-")
+os.environ["COMPLIANCE_CACHE_DIR"] = _TEST_CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_TEST_CACHE, ignore_errors=True)
 REQUIRE_PG = os.environ.get("COMPLIANCE_REQUIRE_PG") == "1"
 _counter = itertools.count()
 

@@ -221,3 +221,13 @@ def test_a_command_from_the_cache_imports_neither_pydantic_nor_yaml(tmp_path: Pa
     first, second = (r.stderr.strip().splitlines()[-1] for r in runs)
     assert "pydantic" in first and "yaml" in first  # the first run validated
     assert second == "[]"
+
+
+def test_the_cache_keeps_a_bounded_number_of_entries(tmp_path: Path, folder: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    for n in range(5):
+        cache.write(f"entry-{n}", "k", {"n": n}, env(folder))
+        os.utime(folder / f"entry-{n}.json", ns=(n * 10**9, n * 10**9))  # written one after the other
+    assert sorted(p.name for p in folder.iterdir()) == ["entry-2.json", "entry-3.json", "entry-4.json"]
+    assert cache.read("entry-4", "k", env(folder)) == {"n": 4} and cache.read("entry-0", "k", env(folder)) is None
