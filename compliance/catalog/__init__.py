@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from compliance.catalog.files import bundled_folder, discover
+    from compliance.catalog.listing import load_catalog
     from compliance.catalog.model import (
         LANGUAGES,
         LOCAL_ZONE,
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
         Theme,
         Zone,
         check_zone,
-        load_catalog,
         plan,
         target_params,
     )
@@ -45,7 +45,7 @@ __all__ = [
     "discover", "load_catalog", "plan", "target_params",
 ]
 
-_FILES = ("bundled_folder", "discover")
+_MODULES = {"bundled_folder": "files", "discover": "files", "load_catalog": "listing"}
 
 
 def __getattr__(name: str) -> Any:
@@ -53,6 +53,6 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module("compliance.catalog.files" if name in _FILES else "compliance.catalog.model"), name)
+    value = getattr(import_module(f"compliance.catalog.{_MODULES.get(name, 'model')}"), name)
     globals()[name] = value
     return value

@@ -111,6 +111,7 @@ class Control(_Strict):
     _line: int = PrivateAttr(default=1)
     _bundled: bool = PrivateAttr(default=False)
     _override_source: str = PrivateAttr(default="")
+    _hash: _Hash = PrivateAttr(default_factory=lambda: _Hash())
 
     @model_validator(mode="before")
     @classmethod
@@ -194,8 +195,31 @@ class Control(_Strict):
 
     def content_hash(self) -> str:
         """A SHA-256 of the control's definition, so the database knows when the YAML changed."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        memo = self._hash
+        if memo.of is not self.__dict__:  # not yet computed, or for the control this one was copied from
+            canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+            memo.of, memo.value = self.__dict__, hashlib.sha256(canonical.encode()).hexdigest()
+        return memo.value
+
+    def _known_hash(self, value: str) -> None:
+        """Take VALUE as `content_hash()` (the catalog cache kept it with the definition it was computed from)."""
+        self._hash.of, self._hash.value = self.__dict__, value
+
+
+class _Hash:
+    """A control's content hash, kept with the fields (`__dict__`) it was computed from: a copy with other
+    fields (`model_copy(update=...)`) gets a new `__dict__` and so computes its own. Not part of equality."""
+
+    __slots__ = ("of", "value")
+
+    def __init__(self) -> None:
+        self.of: dict[str, Any] | None = None
+        self.value = ""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Hash)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _first_requirement(checks: Any) -> dict[str, str] | None:
@@ -266,17 +290,19 @@ class _Item:
 
 
 
-def load_catalog(
+def validate_catalog(
     paths: Sequence[Path],
     target_groups: Mapping[str, list[Any]] | None = None,
     *,
     bundled: Sequence[str] = (),
 ) -> Catalog:
-    """Load and validate every control under paths. Raises ValidationFailed with all problems.
+    """Load and validate every control under paths, now. Raises ValidationFailed with all problems.
 
     `bundled` names the frameworks (bio2, avg, forum-standaardisatie) whose controls from the shipped
     catalog are loaded first. A local control with the id of an earlier one and `override: true` changes
     it: its keys replace the earlier control's keys (`enabled: false` switches it off).
+
+    `load_catalog` (`compliance.catalog.listing`) gives the same catalog, from the cache when it can.
     """
     from compliance.frameworks import frameworks_of
 
