@@ -11,8 +11,6 @@ import re
 from datetime import tzinfo
 from typing import Any
 
-from compliance.durations import parse_duration
-
 _EVERY = re.compile(r"^\s*every\s+(\S.*?)\s*$", re.IGNORECASE)
 
 
@@ -33,6 +31,8 @@ def schedule_error(spec: str) -> str:
     """Why spec is not a schedule (a five-field cron expression or `every <duration>`), or ''."""
     every = _EVERY.match(spec)
     if every:
+        from compliance.durations import parse_duration  # imports pydantic, which `is_cron` (the report) does without
+
         try:
             seconds = parse_duration(every.group(1)).total_seconds()
         except ValueError as exc:
@@ -53,6 +53,8 @@ def make_trigger(spec: str, zone: tzinfo) -> Any:
     every = _EVERY.match(spec)
     if every:
         from apscheduler.triggers.interval import IntervalTrigger
+
+        from compliance.durations import parse_duration
 
         return IntervalTrigger(seconds=parse_duration(every.group(1)).total_seconds(), timezone=zone)
     from apscheduler.triggers.cron import CronTrigger

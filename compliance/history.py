@@ -28,12 +28,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from compliance.api import MESSAGE_KEY
+from compliance.status import MESSAGE_KEY
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
     from compliance.db import Database
+
+    #: What the readers read through: a Core connection (the report's, without the ORM) or an ORM session.
+    Reader = Connection | Session
 
 __all__ = ["BATCH", "PruneReport", "RolledResult", "RolledScan", "last_scans", "newest_failure", "prune", "raw_from",
            "scan_tail"]
@@ -101,16 +105,17 @@ def _day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return start, end
 
 
-def raw_from(session: Session) -> datetime | None:
+def raw_from(reader: Reader) -> datetime | None:
     """The moment raw results count from: the end of the newest rolled-up day (None: nothing pruned).
 
     Before it the rollups hold the history; the raw results kept there (see the module) are not read.
     """
     from sqlalchemy import func, select
 
-    from compliance.db.models import HistoryDay
+    from compliance.db.schema import history_days
 
-    return session.execute(select(func.max(HistoryDay.day_end))).scalar()
+    newest: datetime | None = reader.execute(select(func.max(history_days.c.day_end))).scalar()
+    return newest
 
 
 def _template_only(evidence: Any) -> dict[str, Any]:
@@ -123,7 +128,13 @@ def _template_only(evidence: Any) -> dict[str, Any]:
 # -- reading --------------------------------------------------------------------------------------------
 
 
-def last_scans(session: Session, control_ids: Collection[str], before: datetime,
+def _rolled(row: Any) -> RolledResult:
+    """A row of `history_days` as the newest result of its day."""
+    return RolledResult(row.control_id, row.check_index, row.target, row.last_status, row.last_at, row.last_scan_id,
+                        row.last_message, row.last_evidence or {})
+
+
+def last_scans(reader: Reader, control_ids: Collection[str], before: datetime,
                after: datetime | None = None) -> dict[str, RolledScan]:
     """Each control's last scan before `before` as rolled up: the newest results of its checks and
     targets from the start of the scan of its newest rolled-up result up to that result, oldest first.
@@ -132,66 +143,65 @@ def last_scans(session: Session, control_ids: Collection[str], before: datetime,
     whatever the number of controls, each a seek per control on (control_id, last_at).
     """
     from sqlalchemy import and_, select
-    from sqlalchemy.orm import aliased
 
-    from compliance.db.models import ControlRow, HistoryDay, Scan
+    from compliance.db.schema import controls, history_days, scans
 
     if not control_ids:
         return {}
-    newest = aliased(HistoryDay)
+    newest = history_days.alias()
 
     def newest_before(column: Any) -> Any:
-        stmt = select(column).where(newest.control_id == ControlRow.id, newest.last_at < before)
+        stmt = select(column).where(newest.c.control_id == controls.c.id, newest.c.last_at < before)
         if after is not None:
-            stmt = stmt.where(newest.last_at >= after)
-        return stmt.order_by(newest.last_at.desc(), newest.id.desc()).limit(1).correlate(ControlRow).scalar_subquery()
+            stmt = stmt.where(newest.c.last_at >= after)
+        return (stmt.order_by(newest.c.last_at.desc(), newest.c.id.desc()).limit(1).correlate(controls)
+                .scalar_subquery())
 
-    last = (select(ControlRow.id.label("control_id"), newest_before(newest.last_at).label("at"),
-                   newest_before(newest.last_scan_id).label("scan_id"))
-            .where(ControlRow.id.in_(sorted(control_ids))).subquery())
-    scan_start = select(Scan.started_at).where(Scan.id == last.c.scan_id).correlate(last).scalar_subquery()
+    last = (select(controls.c.id.label("control_id"), newest_before(newest.c.last_at).label("at"),
+                   newest_before(newest.c.last_scan_id).label("scan_id"))
+            .where(controls.c.id.in_(sorted(control_ids))).subquery())
+    scan_start = select(scans.c.started_at).where(scans.c.id == last.c.scan_id).correlate(last).scalar_subquery()
     window = (select(last.c.control_id, last.c.at, scan_start.label("start")).where(last.c.at.is_not(None))
               .subquery())
-    row = aliased(HistoryDay)
+    row = history_days.alias()
     stmt = (select(row, window.c.start)
-            .join(window, and_(row.control_id == window.c.control_id, row.last_at <= window.c.at,
-                               row.last_at >= window.c.start))
-            .order_by(row.control_id, row.last_at, row.check_index, row.target))
+            .join(window, and_(row.c.control_id == window.c.control_id, row.c.last_at <= window.c.at,
+                               row.c.last_at >= window.c.start))
+            .order_by(row.c.control_id, row.c.last_at, row.c.check_index, row.c.target))
     if after is not None:
-        stmt = stmt.where(row.last_at >= after)
+        stmt = stmt.where(row.c.last_at >= after)
     found: dict[str, tuple[datetime, list[RolledResult]]] = {}
-    for r, started_at in session.execute(stmt):
-        found.setdefault(r.control_id, (started_at, []))[1].append(RolledResult(
-            r.control_id, r.check_index, r.target, r.last_status, r.last_at, r.last_scan_id, r.last_message,
-            r.last_evidence or {}))
+    for r in reader.execute(stmt):
+        found.setdefault(r.control_id, (r.start, []))[1].append(_rolled(r))
     return {cid: RolledScan(started_at, tuple(rows)) for cid, (started_at, rows) in found.items()}
 
 
-def scan_tail(session: Session, control_id: str, scan_started_at: datetime, before: datetime) -> list[RolledResult]:
+def scan_tail(reader: Reader, control_id: str, scan_started_at: datetime, before: datetime) -> list[RolledResult]:
     """The rolled-up newest results of a control from a scan's start up to `before`: the part of a scan
     that ran over the end of the newest rolled-up day, on its rolled-up side."""
     from sqlalchemy import select
 
-    from compliance.db.models import HistoryDay
+    from compliance.db.schema import history_days
 
-    rows = session.scalars(select(HistoryDay).where(
-        HistoryDay.control_id == control_id, HistoryDay.last_at >= scan_started_at, HistoryDay.last_at < before)
-        .order_by(HistoryDay.last_at, HistoryDay.check_index, HistoryDay.target))
-    return [RolledResult(r.control_id, r.check_index, r.target, r.last_status, r.last_at, r.last_scan_id,
-                         r.last_message, r.last_evidence or {}) for r in rows]
+    h = history_days.c
+    rows = reader.execute(select(history_days).where(
+        h.control_id == control_id, h.last_at >= scan_started_at, h.last_at < before)
+        .order_by(h.last_at, h.check_index, h.target))
+    return [_rolled(r) for r in rows]
 
 
-def newest_failure(session: Session, control_id: str, target: str,
+def newest_failure(reader: Reader, control_id: str, target: str,
                    before: datetime) -> tuple[str, dict[str, Any]] | None:
     """The message and message template of the newest rolled-up failing result before `before`."""
     from sqlalchemy import select
 
-    from compliance.db.models import HistoryDay
+    from compliance.db.schema import history_days
 
-    row = session.execute(
-        select(HistoryDay.fail_message, HistoryDay.fail_evidence)
-        .where(HistoryDay.control_id == control_id, HistoryDay.target == target, HistoryDay.fail_at < before)
-        .order_by(HistoryDay.fail_at.desc(), HistoryDay.id.desc()).limit(1)).first()
+    h = history_days.c
+    row = reader.execute(
+        select(h.fail_message, h.fail_evidence)
+        .where(h.control_id == control_id, h.target == target, h.fail_at < before)
+        .order_by(h.fail_at.desc(), h.id.desc()).limit(1)).first()
     if row is None or row.fail_message is None:
         return None
     return row.fail_message, row.fail_evidence or {}

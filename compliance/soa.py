@@ -22,15 +22,15 @@ so a control with evidence and such a check is `evidence`, and one with only suc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from compliance.errors import ComplianceError, did_you_mean
 
 if TYPE_CHECKING:
-    from compliance.catalog import Catalog, CheckSpec, Control
+    from compliance.catalog import Catalog, Control
     from compliance.db import Database
 
 _NUMBER = re.compile(r"^([5-8])\.(\d{1,2})(?:\.(\d{1,2}))?$")
@@ -95,14 +95,16 @@ def decisions(db: Database) -> dict[str, Decision]:
 
 
 def history(db: Database) -> list[Decision]:
+    """Every decision, oldest first (read with Core: no ORM)."""
     from sqlalchemy import select
 
-    from compliance.db.models import ApplicabilityDecision
+    from compliance.db.schema import applicability
 
-    stmt = select(ApplicabilityDecision).order_by(ApplicabilityDecision.decided_at, ApplicabilityDecision.id)
-    with db.sessions() as session:
-        return [Decision(r.subject, r.applies, r.reason, r.decided_by, r.decided_at, r.risk_analysis)
-                for r in session.scalars(stmt)]
+    a = applicability.c
+    stmt = select(a.subject, a.applies, a.reason, a.decided_by, a.decided_at, a.risk_analysis).order_by(
+        a.decided_at, a.id)
+    with db.engine.connect() as connection:
+        return [Decision(*r) for r in connection.execute(stmt)]
 
 
 def not_applicable_reason(control_id: str, references: Mapping[str, Any], found: Mapping[str, Decision]) -> str:
@@ -136,13 +138,13 @@ def not_applicable_control_ids(db: Database) -> set[str]:
     """Ids of the controls (as stored from the catalog) that drop out of the compliance score."""
     from sqlalchemy import select
 
-    from compliance.db.models import ControlRow
+    from compliance.db.schema import controls
 
     found = decisions(db)
     if not found:
         return set()
-    with db.sessions() as session:
-        rows = session.execute(select(ControlRow.id, ControlRow.references)).all()
+    with db.engine.connect() as connection:
+        rows = connection.execute(select(controls.c.id, controls.c.references)).all()
     return {cid for cid, refs in rows if not_applicable_reason(cid, refs or {}, found)}
 
 
@@ -154,7 +156,25 @@ def not_applicable_control_ids(db: Database) -> set[str]:
 Groups: TypeAlias = Mapping[str, list[Any]] | None
 
 
-def check_runs(spec: CheckSpec, groups: Groups) -> bool:
+class CheckLike(Protocol):
+    """What the coverage reads of a check: a `CheckSpec`, or a check of a control listed from the cache
+    (`compliance.catalog.listing.ListedCheck`)."""
+
+    @property
+    def plugin(self) -> str: ...
+
+    @property
+    def targets(self) -> str | Sequence[Any] | None: ...
+
+
+class ChecksLike(Protocol):
+    """What the coverage reads of a control: its checks (a `Control`, or a `Listed` control)."""
+
+    @property
+    def checks(self) -> Sequence[CheckLike]: ...
+
+
+def check_runs(spec: CheckLike, groups: Groups) -> bool:
     """Whether a check will run at a scan: it has no `targets`, an inline list that is not empty, or names
     a group that has targets in `groups`. Without `groups` (None) every check counts as running."""
     if groups is None or spec.targets is None:
@@ -164,7 +184,7 @@ def check_runs(spec: CheckSpec, groups: Groups) -> bool:
     return bool(spec.targets)
 
 
-def unconfigured_groups(control: Control, groups: Groups) -> list[str]:
+def unconfigured_groups(control: ChecksLike, groups: Groups) -> list[str]:
     """The target groups named by the control's checks that have no targets in `groups` (empty or not
     defined), sorted: those checks do not run. Empty without `groups`."""
     if groups is None:
@@ -173,7 +193,7 @@ def unconfigured_groups(control: Control, groups: Groups) -> list[str]:
                    if isinstance(spec.targets, str) and not check_runs(spec, groups)})
 
 
-def control_kind(control: Control, groups: Groups = None) -> str:
+def control_kind(control: ChecksLike, groups: Groups = None) -> str:
     """How a control is shown at a scan: `automated` when one of its checks other than `evidence` runs,
     `evidence` when only its evidence checks (attestations) do, `unconfigured` when none of its checks
     runs because each one's target group is empty (it is then skipped: it covers nothing).
@@ -429,12 +449,12 @@ def control_states(db: Database) -> dict[str, str]:
     skipped, or not evaluated."""
     from sqlalchemy import select
 
-    from compliance.db.models import ControlRow
+    from compliance.db.schema import controls
     from compliance.store import Store
 
     open_findings = {f.control_id for f in Store(db).findings("open")}
-    with db.sessions() as session:
-        rows = session.execute(select(ControlRow.id, ControlRow.last_status)).all()
+    with db.engine.connect() as connection:
+        rows = connection.execute(select(controls.c.id, controls.c.last_status)).all()
     states = {}
     for cid, status in rows:
         if status is None:

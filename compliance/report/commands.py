@@ -97,11 +97,21 @@ def _comparison(app: App, period: str, as_of: date | None, fmt: str, lang: str, 
 def _check_kinds(app: App) -> dict[str, str] | None:
     """Per control id `automated`, `evidence` or `unconfigured`, from the catalog and the configured target
     groups (a check on a group without targets does not run); None when the catalog does not load (the
-    report then leaves the automated/evidence split of its coverage out)."""
+    report then leaves the automated/evidence split of its coverage out).
+
+    The controls are those `compliance controls list` shows: validated once, then read from the cache
+    while their files, the settings and the plugins are unchanged (`compliance.catalog.listing`).
+    """
+    from compliance.catalog.files import discover
+    from compliance.catalog.listing import listed
     from compliance.errors import ComplianceError
     from compliance.soa import control_kind
 
+    settings = app.settings
+    if discover(settings.control_paths)[1]:
+        return None  # a control path missing or unreadable fails validation: known without loading the models
     try:
-        return {c.id: control_kind(c, app.settings.targets) for c in app.catalog()}
+        controls = listed(settings.control_paths, settings.targets, bundled=settings.controls.bundled)
     except ComplianceError:
         return None
+    return {c.id: control_kind(c, settings.targets) for c in controls}

@@ -84,7 +84,7 @@ class Localized(str):
         if self.translations.get(lang):
             return self.translations[lang]
         if self.template is not None and lang != "en":
-            from compliance.api import render_message
+            from compliance.status import render_message
 
             return render_message(self.template, check_translations(lang).gettext, lang)
         return str(self)
@@ -104,7 +104,7 @@ def control_text(text: str, translations: Any, field: str) -> str:
 
 def check_message(message: str, evidence: Any) -> str:
     """A result's message as stored, with the template it was made from (kept in its evidence), if any."""
-    from compliance.api import MESSAGE_KEY
+    from compliance.status import MESSAGE_KEY
 
     stored = evidence.get(MESSAGE_KEY) if isinstance(evidence, Mapping) else None
     if isinstance(stored, Mapping) and isinstance(stored.get("template"), str):

@@ -36,9 +36,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from compliance.catalog import THEMES
 from compliance.errors import ComplianceError
 from compliance.report.breaches import IncidentFigures, incident_figures
 from compliance.report.periods import Period, end_of_day, periods_back, report_period, start_of_day
@@ -61,9 +61,8 @@ from compliance.report.queries import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from compliance.db import Database
+    from compliance.history import Reader
     from compliance.soa import Decision
     from compliance.store import ExceptionView
 
@@ -429,7 +428,7 @@ def coverage_of(measures: Sequence[MeasureState], kinds_known: bool = True) -> C
         tuple(m.number for m in applicable if not m.monitored))
 
 
-def _states_at(session: Session, controls: Mapping[str, ControlFacts], moment: _Moment,
+def _states_at(reader: Reader, controls: Mapping[str, ControlFacts], moment: _Moment,
                exceptions: Sequence[ExceptionView], since: datetime | Unread | None,
                findings: Sequence[OpenFinding], *, every_evaluation: bool = True) -> dict[str, ControlState]:
     """The control states at a moment, given the findings open then. Without `every_evaluation` the
@@ -442,7 +441,7 @@ def _states_at(session: Session, controls: Mapping[str, ControlFacts], moment: _
     else:
         with_findings = {f.control_id for f in findings}
         wanted = {cid: c for cid, c in controls.items() if cid not in with_findings}
-    return control_states(controls, evaluations_at(session, wanted, moment.at, since), findings, in_force)
+    return control_states(controls, evaluations_at(reader, wanted, moment.at, since), findings, in_force)
 
 
 def _ref(exception: ExceptionView | None) -> ExceptionRef | None:
@@ -451,11 +450,11 @@ def _ref(exception: ExceptionView | None) -> ExceptionRef | None:
     return ExceptionRef(exception.id, exception.until, exception.target_pattern, exception.approved_by)
 
 
-def _risks(session: Session, states: Mapping[str, ControlState], moment: _Moment, zone: tzinfo,
+def _risks(reader: Reader, states: Mapping[str, ControlState], moment: _Moment, zone: tzinfo,
            weights: Mapping[str, int], since: datetime | Unread | None) -> list[Risk]:
     failing = [s for s in states.values() if s.status in ("failing", "accepted")]
     shown = {s.control.id: s.findings[:TARGETS_SHOWN] for s in failing}
-    messages = failure_messages(session, (f for fs in shown.values() for f in fs), moment.at, since)
+    messages = failure_messages(reader, (f for fs in shown.values() for f in fs), moment.at, since)
     risks = []
     for s in failing:
         since = s.findings[0].since
@@ -473,10 +472,22 @@ def _risks(session: Session, states: Mapping[str, ControlState], moment: _Moment
     return risks
 
 
+def iso_themes() -> dict[str, str]:
+    """The themes of ISO/IEC 27002:2022 with their clauses ({"organizational": "5", ...}), in clause order:
+    the groups of BIO2's controls and the clause each one's numbers start with (the catalog's `THEMES`,
+    read from the framework's data so that the report need not import the catalog's models)."""
+    from compliance.frameworks import load
+
+    found: dict[str, str] = {}
+    for requirement in load("bio2").requirements:
+        found.setdefault(requirement.group, requirement.number.partition(".")[0])
+    return dict(sorted(found.items(), key=lambda item: int(item[1])))
+
+
 def _themes(now: Mapping[str, ControlState], before: Mapping[str, ControlState],
             weights: Mapping[str, int], measures: Sequence[MeasureState] = ()) -> tuple[ThemeFigures, ...]:
     themes = []
-    for theme, clause in THEMES.items():
+    for theme, clause in iso_themes().items():
         current = [s for s in now.values() if s.control.theme == theme]
         score = score_of(current, weights)
         previous = score_of((s for s in before.values() if s.control.theme == theme), weights)
@@ -488,9 +499,9 @@ def _themes(now: Mapping[str, ControlState], before: Mapping[str, ControlState],
     return tuple(themes)
 
 
-def _changes(session: Session, now: Mapping[str, ControlState], before: Mapping[str, ControlState],
+def _changes(reader: Reader, now: Mapping[str, ControlState], before: Mapping[str, ControlState],
              start: datetime, end: datetime) -> Changes:
-    resolved = resolutions(session, start, end)
+    resolved = resolutions(reader, start, end)
     resolved_at: dict[int, datetime] = {}
     for r in resolved:
         resolved_at[r.finding_id] = r.resolved_at
@@ -505,7 +516,7 @@ def _changes(session: Session, now: Mapping[str, ControlState], before: Mapping[
         elif state.status == "passing" and was_bad and earlier is not None:
             times = [resolved_at[f.id] for f in earlier.findings if f.id in resolved_at]
             newly_resolved.append(ControlChange(cid, c.title, c.theme, c.severity, max(times) if times else None))
-    counts = change_counts(session, start, end)
+    counts = change_counts(reader, start, end)
     seconds = [(r.resolved_at - r.opened_at).total_seconds() for r in resolved]
     mean_days = round(sum(seconds) / len(seconds) / 86400, 1) if seconds else None
     order = {s: i for i, s in enumerate(("critical", "high", "medium", "low"))}
@@ -533,14 +544,19 @@ def next_run(schedule: str | None, after: datetime, zone: tzinfo, default_schedu
     expression = schedule or default_schedule
     if not expression:
         return after + UNSCHEDULED_MAX_AGE
+    fire = _cron_trigger(expression, zone).get_next_fire_time(None, after + timedelta(seconds=1))
+    return (fire or datetime.max.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+@cache
+def _cron_trigger(expression: str, zone: tzinfo) -> Any:
+    """The APScheduler trigger of a cron expression in zone, parsed once: most controls share one schedule."""
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        trigger = CronTrigger.from_crontab(expression, timezone=zone)
+        return CronTrigger.from_crontab(expression, timezone=zone)
     except ValueError as exc:
         raise ComplianceError(f"schedule '{expression}' is not a valid cron expression: {exc}") from None
-    fire = trigger.get_next_fire_time(None, after + timedelta(seconds=1))
-    return (fire or datetime.max.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _not_evaluated(states: Mapping[str, ControlState], at: datetime, zone: tzinfo,
@@ -612,16 +628,18 @@ def build_overview(
     decisions = history(database)
     counted = counted_controls_at(database, [m.at for m in moments], decisions)
     controls = counted[-1]
-    with database.sessions() as session:
-        since = raw_from(session)  # raw results count from here; before it the daily rollups (compliance.history)
-        opened = open_findings_over(session, [m.at for m in moments])
+    # Core reads through one connection, as through a session before: no ORM objects, no import of the ORM
+    with database.engine.connect() as connection:
+        since = raw_from(connection)  # raw results count from here; before it the daily rollups (compliance.history)
+        opened = open_findings_over(connection, [m.at for m in moments])
         # the evaluations themselves (not only the statuses) are shown for the report's own moment only
-        trend_states = [_states_at(session, c, m, exceptions, since, found, every_evaluation=m is here)
+        trend_states = [_states_at(connection, c, m, exceptions, since, found, every_evaluation=m is here)
                         for c, m, found in zip(counted, moments, opened, strict=True)]
         states, previous_states = trend_states[-1], trend_states[-2]
-        risks = _risks(session, states, here, zone, weights, since)
-        changes = _changes(session, states, previous_states, start_of_day(current.start, zone), here.at)
-        errors = errors_at(session, [cid for cid, s in states.items() if s.evaluation is not None], here.at, since)
+        risks = _risks(connection, states, here, zone, weights, since)
+        changes = _changes(connection, states, previous_states, start_of_day(current.start, zone), here.at)
+        errors = errors_at(connection, [cid for cid, s in states.items() if s.evaluation is not None], here.at,
+                           since)
     incidents = incident_figures(database, start_of_day(current.start, zone), here.at)
     measures = measure_states(states, decisions_in_force(decisions, here.at), kinds)
     return Overview(

@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from compliance.api import Status
 from compliance.report.language import check_message, control_text
+from compliance.status import Status
 from compliance.store import combine
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from compliance.db import Database
-    from compliance.history import RolledResult
+    from compliance.history import Reader, RolledResult
     from compliance.soa import Decision
     from compliance.store import ExceptionView
 
@@ -106,16 +104,16 @@ def counted_controls_at(database: Database, moments: Sequence[datetime],
     applicability decisions (`decisions`: `compliance.soa.history`, read here when not given)."""
     from sqlalchemy import select
 
-    from compliance.db.models import ControlRow
+    from compliance.db.schema import controls
     from compliance.soa import history, not_applicable_reason
 
     made = history(database) if decisions is None else decisions
-    with database.sessions() as session:
-        rows = session.execute(select(
-            ControlRow.id, ControlRow.title, ControlRow.theme, ControlRow.severity, ControlRow.owner,
-            ControlRow.schedule, ControlRow.references, ControlRow.last_status, ControlRow.last_evaluated_at,
-            ControlRow.translations,
-        ).where(ControlRow.active.is_(True)).order_by(ControlRow.id)).all()
+    c = controls.c
+    with database.engine.connect() as connection:
+        rows = connection.execute(select(
+            c.id, c.title, c.theme, c.severity, c.owner, c.schedule, c.references, c.last_status, c.last_evaluated_at,
+            c.translations,
+        ).where(c.active.is_(True)).order_by(c.id)).all()
     facts = [(r, ControlFacts(r.id, control_text(r.title, r.translations, "title"), r.theme, r.severity,
                               None if r.owner is None else control_text(r.owner, r.translations, "owner"),
                               r.schedule, _references(r.references), r.last_status, r.last_evaluated_at))
@@ -175,11 +173,11 @@ class Unread:
 UNREAD = Unread()
 
 
-def _raw_from(session: Session, since: datetime | Unread | None) -> datetime | None:
+def _raw_from(reader: Reader, since: datetime | Unread | None) -> datetime | None:
     if isinstance(since, Unread):
         from compliance.history import raw_from
 
-        return raw_from(session)
+        return raw_from(reader)
     return since
 
 
@@ -196,26 +194,25 @@ def _last_evaluations_statement(pruned: bool) -> Any:
     if key in _STATEMENTS:
         return _STATEMENTS[key]
     from sqlalchemy import bindparam, select
-    from sqlalchemy.orm import aliased
 
-    from compliance.db.models import CheckResultRow, ControlRow, Scan
+    from compliance.db.schema import check_results, controls, scans
 
-    newest = aliased(CheckResultRow)
+    newest = check_results.alias().c
 
     def newest_before(column: Any) -> Any:
-        stmt = select(column).where(newest.control_id == ControlRow.id, newest.started_at < bindparam("moment"))
+        stmt = select(column).where(newest.control_id == controls.c.id, newest.started_at < bindparam("moment"))
         if pruned:
             stmt = stmt.where(newest.started_at >= bindparam("since"))
-        return stmt.order_by(newest.started_at.desc()).limit(1).correlate(ControlRow).scalar_subquery()
+        return stmt.order_by(newest.started_at.desc()).limit(1).correlate(controls).scalar_subquery()
 
-    last = (select(ControlRow.id.label("control_id"), newest_before(newest.started_at).label("at"),
+    last = (select(controls.c.id.label("control_id"), newest_before(newest.started_at).label("at"),
                    newest_before(newest.scan_id).label("scan_id"))
-            .where(ControlRow.id.in_(bindparam("ids", expanding=True))).subquery())
-    scan_start = select(Scan.started_at).where(Scan.id == last.c.scan_id).correlate(last).scalar_subquery()
+            .where(controls.c.id.in_(bindparam("ids", expanding=True))).subquery())
+    scan_start = select(scans.c.started_at).where(scans.c.id == last.c.scan_id).correlate(last).scalar_subquery()
 
     def occurred(status: Status) -> Any:
         # EXISTS over the id (in every index), not `*`: SQLite then reads the covering index only
-        result = aliased(CheckResultRow)
+        result = check_results.alias().c
         seen = select(result.id).where(result.control_id == last.c.control_id, result.started_at >= scan_start,
                                        result.started_at <= last.c.at, result.status == status.value)
         return (seen.where(result.started_at >= bindparam("since")) if pruned else seen).correlate(last).exists()
@@ -226,30 +223,31 @@ def _last_evaluations_statement(pruned: bool) -> Any:
     return stmt
 
 
-def last_evaluations(session: Session, control_ids: Collection[str], moment: datetime,
+def last_evaluations(reader: Reader, control_ids: Collection[str], moment: datetime,
                      since: datetime | Unread | None = UNREAD) -> dict[str, LastEvaluation]:
     """Each control's last evaluation before moment (controls without a result by then are absent).
 
     Every part is a correlated look-up on the (control_id, started_at) index, evaluated per control,
-    so the cost is a few seeks per control whatever the number of stored results. `since` is
-    `compliance.history.raw_from(session)` when the caller has read it already.
+    so the cost is a few seeks per control whatever the number of stored results. `reader` is a Core
+    connection or an ORM session; `since` is `compliance.history.raw_from(reader)` when the caller has
+    read it already.
     """
     if not control_ids:
         return {}
     # raw results count from the end of the newest pruned day; the rollups hold the days before it
-    since = _raw_from(session, since)
+    since = _raw_from(reader, since)
     stmt = _last_evaluations_statement(since is not None)
     params: dict[str, Any] = {"moment": moment, "ids": sorted(control_ids)}
     if since is not None:
         params["since"] = since
     found = {cid: LastEvaluation(at, started, bool(failed), bool(errored), bool(passed))
-             for cid, at, started, failed, errored, passed in session.execute(stmt, params)}
+             for cid, at, started, failed, errored, passed in reader.execute(stmt, params)}
     if since is not None:
-        found = _with_rollups(session, control_ids, moment, since, found)
+        found = _with_rollups(reader, control_ids, moment, since, found)
     return found
 
 
-def _with_rollups(session: Session, control_ids: Collection[str], moment: datetime, since: datetime,
+def _with_rollups(reader: Reader, control_ids: Collection[str], moment: datetime, since: datetime,
                   raw: dict[str, LastEvaluation]) -> dict[str, LastEvaluation]:
     """The last evaluations with the pruned days read from the daily rollups: controls without a raw
     result before moment from their rolled-up last scan, and a scan that ran over the end of the newest
@@ -263,19 +261,19 @@ def _with_rollups(session: Session, control_ids: Collection[str], moment: dateti
 
     found = dict(raw)
     for cid, last in raw.items():
-        if last.scan_started_at < since and (tail := tuple(scan_tail(session, cid, last.scan_started_at, since))):
+        if last.scan_started_at < since and (tail := tuple(scan_tail(reader, cid, last.scan_started_at, since))):
             seen = statuses(tail)
             found[cid] = replace(last, failed=last.failed or "fail" in seen, errored=last.errored or "error" in seen,
                                  passed=last.passed or "pass" in seen, rolled=tail)
     missing = [cid for cid in control_ids if cid not in raw]
-    for cid, scan in last_scans(session, missing, min(moment, since)).items():
+    for cid, scan in last_scans(reader, missing, min(moment, since)).items():
         seen = statuses(scan.results)
         found[cid] = LastEvaluation(scan.results[-1].at, scan.started_at, "fail" in seen, "error" in seen,
                                     "pass" in seen, scan.results)
     return found
 
 
-def evaluations_at(session: Session, controls: Mapping[str, ControlFacts], moment: datetime,
+def evaluations_at(reader: Reader, controls: Mapping[str, ControlFacts], moment: datetime,
                    since: datetime | Unread | None = UNREAD) -> dict[str, Evaluation]:
     """Each control's last evaluation before moment; controls never evaluated by then are absent.
 
@@ -290,12 +288,12 @@ def evaluations_at(session: Session, controls: Mapping[str, ControlFacts], momen
             found[c.id] = Evaluation(c.last_evaluated_at, c.last_status)
         else:
             earlier.append(c.id)
-    for control_id, last in last_evaluations(session, earlier, moment, since).items():
+    for control_id, last in last_evaluations(reader, earlier, moment, since).items():
         found[control_id] = Evaluation(last.at, last.status)
     return found
 
 
-def errors_at(session: Session, control_ids: Collection[str], moment: datetime,
+def errors_at(reader: Reader, control_ids: Collection[str], moment: datetime,
               since: datetime | Unread | None = UNREAD) -> list[ErrorResult]:
     """The results with status error in each control's last evaluation before moment.
 
@@ -304,21 +302,21 @@ def errors_at(session: Session, control_ids: Collection[str], moment: datetime,
     """
     from sqlalchemy import and_, or_, select
 
-    from compliance.db.models import CheckResultRow
+    from compliance.db.schema import check_results
 
-    since = _raw_from(session, since)
-    errored = {cid: last for cid, last in last_evaluations(session, control_ids, moment, since).items()
+    since = _raw_from(reader, since)
+    errored = {cid: last for cid, last in last_evaluations(reader, control_ids, moment, since).items()
                if last.errored}
     found: dict[str, list[tuple[str, datetime, str]]] = {cid: [] for cid in errored}
     if errored:
-        stmt = (select(CheckResultRow.control_id, CheckResultRow.target, CheckResultRow.message,
-                       CheckResultRow.evidence, CheckResultRow.started_at)
-                .where(or_(*[and_(CheckResultRow.control_id == cid, CheckResultRow.started_at >= last.scan_started_at,
-                                  CheckResultRow.started_at <= last.at) for cid, last in sorted(errored.items())]),
-                       CheckResultRow.status == Status.ERROR.value))
+        r = check_results.c
+        stmt = (select(r.control_id, r.target, r.message, r.evidence, r.started_at)
+                .where(or_(*[and_(r.control_id == cid, r.started_at >= last.scan_started_at, r.started_at <= last.at)
+                             for cid, last in sorted(errored.items())]),
+                       r.status == Status.ERROR.value))
         if since is not None:  # before it the rollups of the pruned days hold the results (`last.rolled`)
-            stmt = stmt.where(CheckResultRow.started_at >= since)
-        for cid, target, message, evidence, at in session.execute(stmt):
+            stmt = stmt.where(r.started_at >= since)
+        for cid, target, message, evidence, at in reader.execute(stmt):
             found[cid].append((target, at, check_message(message, evidence)))
     errors: list[ErrorResult] = []
     for control_id, last in sorted(errored.items()):
@@ -338,40 +336,40 @@ def _open_findings_statements() -> tuple[Any, Any]:
         built: tuple[Any, Any] = _STATEMENTS[key]
         return built
     from sqlalchemy import and_, bindparam, or_, select
-    from sqlalchemy.orm import aliased
 
-    from compliance.db.models import Finding, FindingChange
+    from compliance.db import schema
 
+    finding_changes = schema.finding_changes
+    f, fc = schema.findings.c, finding_changes.c
     # a finding not seen before the last moment, or resolved before the first and not reopened since,
     # was not open at any of the moments
-    candidate = and_(Finding.first_seen < bindparam("last"),
-                     or_(Finding.state == "open", Finding.resolved_at >= bindparam("first")))
-    change, then = aliased(FindingChange), aliased(FindingChange)
+    candidate = and_(f.first_seen < bindparam("last"), or_(f.state == "open", f.resolved_at >= bindparam("first")))
+    change, then = finding_changes.alias(), finding_changes.alias()
     # per finding one seek on finding_changes (finding_id, at) for its last change before the first moment
-    base = (select(change.id).where(change.finding_id == Finding.id, change.at < bindparam("first"))
-            .order_by(change.at.desc(), change.id.desc()).limit(1).correlate(Finding).scalar_subquery())
-    candidates = (select(Finding.id, Finding.control_id, Finding.target, Finding.message, Finding.state,
-                         Finding.last_seen, Finding.first_seen, Finding.resolved_at, base.label("base_id"))
+    base = (select(change.c.id).where(change.c.finding_id == f.id, change.c.at < bindparam("first"))
+            .order_by(change.c.at.desc(), change.c.id.desc()).limit(1).correlate(schema.findings).scalar_subquery())
+    candidates = (select(f.id, f.control_id, f.target, f.message, f.state, f.last_seen, f.first_seen, f.resolved_at,
+                         base.label("base_id"))
                   .where(candidate).subquery())
     findings = (select(candidates.c.id, candidates.c.control_id, candidates.c.target, candidates.c.message,
                        candidates.c.state, candidates.c.last_seen, candidates.c.first_seen, candidates.c.resolved_at,
-                       then.at, then.to_state)
-                .join_from(candidates, then, then.id == candidates.c.base_id, isouter=True)
+                       then.c.at, then.c.to_state)
+                .join_from(candidates, then, then.c.id == candidates.c.base_id, isouter=True)
                 .order_by(candidates.c.control_id, candidates.c.target))
-    changes = (select(FindingChange.finding_id, FindingChange.at, FindingChange.to_state)
-               .where(FindingChange.at >= bindparam("first"), FindingChange.at < bindparam("last"),
-                      FindingChange.finding_id.in_(select(Finding.id).where(candidate)))
-               .order_by(FindingChange.finding_id, FindingChange.at, FindingChange.id))
+    changes = (select(fc.finding_id, fc.at, fc.to_state)
+               .where(fc.at >= bindparam("first"), fc.at < bindparam("last"),
+                      fc.finding_id.in_(select(f.id).where(candidate)))
+               .order_by(fc.finding_id, fc.at, fc.id))
     _STATEMENTS[key] = (findings, changes)
     return findings, changes
 
 
-def open_findings_at(session: Session, moment: datetime) -> list[OpenFinding]:
+def open_findings_at(reader: Reader, moment: datetime) -> list[OpenFinding]:
     """The findings open at moment (accepted or not), each with the time of its last change to open."""
-    return open_findings_over(session, [moment])[0]
+    return open_findings_over(reader, [moment])[0]
 
 
-def open_findings_over(session: Session, moments: Sequence[datetime]) -> list[list[OpenFinding]]:
+def open_findings_over(reader: Reader, moments: Sequence[datetime]) -> list[list[OpenFinding]]:
     """`open_findings_at` each of several moments, from two statements: the findings that may have been
     open at one of them with their last change before the earliest (one seek per finding on
     finding_changes (finding_id, at)), and their changes between the earliest and the latest moment.
@@ -385,11 +383,11 @@ def open_findings_over(session: Session, moments: Sequence[datetime]) -> list[li
         return []
     findings_stmt, changes_stmt = _open_findings_statements()
     params = {"first": min(moments), "last": max(moments)}
-    rows = session.execute(findings_stmt, params).all()
+    rows = reader.execute(findings_stmt, params).all()
     history: dict[int, tuple[list[datetime], list[str]]] = {}
     for fid, *_, at, to_state in rows:
         history[fid] = ([at], [to_state]) if at is not None else ([], [])
-    for fid, at, to_state in session.execute(changes_stmt, params):
+    for fid, at, to_state in reader.execute(changes_stmt, params):
         if fid in history:
             history[fid][0].append(at)
             history[fid][1].append(to_state)
@@ -407,7 +405,7 @@ def open_findings_over(session: Session, moments: Sequence[datetime]) -> list[li
     return found
 
 
-def failure_messages(session: Session, findings: Iterable[OpenFinding], moment: datetime,
+def failure_messages(reader: Reader, findings: Iterable[OpenFinding], moment: datetime,
                      since: datetime | Unread | None = UNREAD) -> dict[int, str]:
     """The message of the newest failing result before moment for each finding, with its template.
 
@@ -418,30 +416,31 @@ def failure_messages(session: Session, findings: Iterable[OpenFinding], moment: 
     """
     from sqlalchemy import select
 
-    from compliance.db.models import CheckResultRow, Finding
+    from compliance.db import schema
     from compliance.history import newest_failure
 
-    since = _raw_from(session, since)
+    since = _raw_from(reader, since)
     wanted = list(findings)
     if not wanted:
         return {}
-    newest_id = (select(CheckResultRow.id)
-                 .where(CheckResultRow.control_id == Finding.control_id, CheckResultRow.target == Finding.target,
-                        CheckResultRow.started_at < moment, CheckResultRow.status == Status.FAIL.value))
+    r, finding = schema.check_results.c, schema.findings.c
+    newest_id = (select(r.id)
+                 .where(r.control_id == finding.control_id, r.target == finding.target, r.started_at < moment,
+                        r.status == Status.FAIL.value))
     if since is not None:  # before it the rollups of the pruned days hold the newest failure of each day
-        newest_id = newest_id.where(CheckResultRow.started_at >= since)
-    newest_id = newest_id.order_by(CheckResultRow.started_at.desc()).limit(1).correlate(Finding)
-    result_of = {fid: rid for fid, rid in session.execute(
-        select(Finding.id, newest_id.scalar_subquery()).where(Finding.id.in_(sorted({f.id for f in wanted}))))}
+        newest_id = newest_id.where(r.started_at >= since)
+    newest_id = newest_id.order_by(r.started_at.desc()).limit(1).correlate(schema.findings)
+    result_of = {fid: rid for fid, rid in reader.execute(
+        select(finding.id, newest_id.scalar_subquery()).where(finding.id.in_(sorted({f.id for f in wanted}))))}
     ids = sorted({rid for rid in result_of.values() if rid is not None})
-    texts = {rid: (message, evidence) for rid, message, evidence in session.execute(
-        select(CheckResultRow.id, CheckResultRow.message, CheckResultRow.evidence).where(CheckResultRow.id.in_(ids)))
+    texts = {rid: (message, evidence) for rid, message, evidence in reader.execute(
+        select(r.id, r.message, r.evidence).where(r.id.in_(ids)))
     } if ids else {}
     messages = {}
     for f in wanted:
         rid = result_of.get(f.id)
         newest = texts[rid] if rid is not None else (
-            newest_failure(session, f.control_id, f.target, min(moment, since)) if since is not None else None)
+            newest_failure(reader, f.control_id, f.target, min(moment, since)) if since is not None else None)
         if newest is not None and f.message in (None, newest[0]):
             messages[f.id] = check_message(*newest)
         else:
@@ -449,36 +448,33 @@ def failure_messages(session: Session, findings: Iterable[OpenFinding], moment: 
     return messages
 
 
-def change_counts(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+def change_counts(reader: Reader, start: datetime, end: datetime) -> dict[str, int]:
     """How many findings changed to each state (open, resolved) between start and end."""
     from sqlalchemy import func, select
 
-    from compliance.db.models import FindingChange
+    from compliance.db.schema import finding_changes
 
-    rows = session.execute(select(FindingChange.to_state, func.count())
-                           .where(FindingChange.at >= start, FindingChange.at < end)
-                           .group_by(FindingChange.to_state))
+    fc = finding_changes.c
+    rows = reader.execute(select(fc.to_state, func.count()).where(fc.at >= start, fc.at < end).group_by(fc.to_state))
     counts = {"open": 0, "resolved": 0}
     counts.update({state: n for state, n in rows})
     return counts
 
 
-def resolutions(session: Session, start: datetime, end: datetime) -> list[Resolution]:
+def resolutions(reader: Reader, start: datetime, end: datetime) -> list[Resolution]:
     """The findings resolved between start and end, each with when it had (last) been opened."""
     from sqlalchemy import func, select
-    from sqlalchemy.orm import aliased
 
-    from compliance.db.models import FindingChange
+    from compliance.db.schema import finding_changes
 
-    opening = aliased(FindingChange)
+    fc, opening = finding_changes.c, finding_changes.alias().c
     opened_at = (select(func.max(opening.at))
-                 .where(opening.finding_id == FindingChange.finding_id, opening.to_state == "open",
-                        opening.at <= FindingChange.at)
-                 .correlate(FindingChange).scalar_subquery())
-    stmt = (select(FindingChange.finding_id, opened_at, FindingChange.at)
-            .where(FindingChange.to_state == "resolved", FindingChange.at >= start, FindingChange.at < end)
-            .order_by(FindingChange.at, FindingChange.id))
-    return [Resolution(fid, opened, resolved) for fid, opened, resolved in session.execute(stmt) if opened is not None]
+                 .where(opening.finding_id == fc.finding_id, opening.to_state == "open", opening.at <= fc.at)
+                 .correlate(finding_changes).scalar_subquery())
+    stmt = (select(fc.finding_id, opened_at, fc.at)
+            .where(fc.to_state == "resolved", fc.at >= start, fc.at < end)
+            .order_by(fc.at, fc.id))
+    return [Resolution(fid, opened, resolved) for fid, opened, resolved in reader.execute(stmt) if opened is not None]
 
 
 def exception_in_force(exception: ExceptionView, moment: datetime, day: date) -> bool:
