@@ -17,7 +17,10 @@ With `--instructions` (needs valgrind), each command is also run once under call
 executed instructions printed beside the floor's: the same for the same code and inputs whatever else
 the machine is doing, so a change can be judged on a loaded machine where seconds are noise. The
 targets are judged on the seconds.
-Run: python bench/bench_startup.py [--runs 15] [--instructions]
+With `--before EXE` (the `compliance` command of another install, e.g. an older commit in a venv of its
+own), the same four commands of that install run interleaved with these, on the same project, and their
+ratios are printed beside ours: before and after, side by side in one run.
+Run: python bench/bench_startup.py [--runs 15] [--instructions] [--before /path/to/other/venv/bin/compliance]
 """
 
 from __future__ import annotations
@@ -49,8 +52,9 @@ def instructions(argv: list[str], cwd: str, env: dict[str, str]) -> float:
     """The instructions one run of argv executes, counted by callgrind (valgrind)."""
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
-    if Path(argv[0]).name == "compliance":  # the console script is a Python file: count the interpreter's work
-        argv = [sys.executable, argv[0], *argv[1:]]
+    if Path(argv[0]).name == "compliance":  # the console script is a Python file: count its interpreter's work
+        shebang = Path(argv[0]).read_text("utf-8").splitlines()[0].removeprefix("#!").strip()
+        argv = [shebang or sys.executable, argv[0], *argv[1:]]
     done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=cwd,
                           env=env, capture_output=True, text=True)
     match = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
@@ -80,6 +84,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--instructions", action="store_true",
                         help="also count each command's instructions once with callgrind (valgrind)")
+    parser.add_argument("--before", metavar="EXE", help="another install's compliance command, compared side by side")
     args = parser.parse_args()
     exe = compliance_exe()
     before = pycache_folders()
@@ -103,6 +108,13 @@ def main() -> None:
             "  findings, without the cache": [exe, "findings"],
             "  controls list, without the cache": [exe, "controls", "list"],
         }
+        if args.before:
+            commands.update({
+                "  before: incident list": [args.before, "incident", "list"],
+                "  before: findings": [args.before, "findings"],
+                "  before: controls list": [args.before, "controls", "list"],
+                "  before: scan --control MON-01": [args.before, "scan", "--control", "MON-01", "--fail-on", "none"],
+            })
         environments = {name: uncached if "without the cache" in name else env for name in commands}
         for name, argv in commands.items():  # warm-up: bytecode written, file cache warm, cache filled
             for _ in range(2):
