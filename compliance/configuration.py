@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from compliance.settings import Settings
 
 #: The modules whose code decides what a validated configuration is (see `cache.code_stamp`).
@@ -65,9 +67,7 @@ def load_settings(explicit: str | None = None, environ: Mapping[str, str] | None
     return settings
 
 
-def _validated(path: os.PathLike[str] | None, environ: Mapping[str, str], text: str | None) -> Settings:
-    from pathlib import Path
+def _validated(path: Path | None, environ: Mapping[str, str], text: str | None) -> Settings:
+    from compliance.settings import validated  # pydantic, PyYAML and APScheduler only on this path
 
-    from compliance.settings import validated
-
-    return validated(Path(path) if path is not None else None, environ, text)
+    return validated(path, environ, text)
