@@ -101,12 +101,47 @@ class Framework:
 
 @cache
 def load(name: str) -> Framework:
-    import yaml
+    """The framework NAME as its YAML file beside this module says, validated.
+
+    Parsing and validating the YAML costs more than the rest of a short command (issue 18), so the result is
+    kept as JSON in the private cache (`compliance.cache`) under the file's bytes and this module's code; while
+    both are as they were, a run builds the framework from that JSON without importing PyYAML. A file with a
+    mistake is never cached: its error is raised on every run."""
+    from compliance import cache as store
 
     if name not in FRAMEWORKS:
         raise ValueError(f"unknown framework '{name}'; use one of {', '.join(FRAMEWORKS)}")
+    raw = (files("compliance.frameworks") / f"{name}.yaml").read_bytes()
+    entry = f"framework-{name}"
+    stamp = store.code_stamp("frameworks.__init__") if store.folder() is not None else ""
+    entry_key = store.key(stamp, name, raw) if stamp else ""
+    if entry_key:
+        stored = store.read(entry, entry_key)
+        if stored is not None:
+            try:
+                return _decoded(stored)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+                pass  # a damaged entry: parse the file again and replace it
+    # Text as `read_text` gives it (universal newlines), so that the cache changes nothing that is parsed.
+    framework = _parsed(name, raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n"))
+    if entry_key:
+        import json
+
+        encoded = _encoded(framework)
+        try:  # only what JSON gives back as it was: not a date, nor a number as a mapping's key
+            faithful = _decoded(json.loads(json.dumps(encoded))) == framework
+        except (TypeError, ValueError):
+            faithful = False
+        if faithful:
+            store.write(entry, entry_key, encoded)
+    return framework
+
+
+def _parsed(name: str, text: str) -> Framework:
+    import yaml
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there: 10x faster
-    data: dict[str, Any] = yaml.load((files("compliance.frameworks") / f"{name}.yaml").read_text("utf-8"), loader)
+    data: dict[str, Any] = yaml.load(text, loader)
     for requirement in data["requirements"]:
         if set(requirement["title"]) != {"en", "nl"}:  # e.g. an unquoted comma in a flow mapping
             raise ValueError(f"{name}.yaml: requirement {requirement['number']} needs exactly an en and a nl title, "
@@ -128,6 +163,29 @@ def load(name: str) -> Framework:
         tuple(Requirement(str(r["number"]), r["group"], dict(r["title"]), tuple(per_control.get(str(r["number"]), ())))
               for r in data["requirements"]),
         measures, earlier, moves,
+    )
+
+
+def _encoded(framework: Framework) -> dict[str, Any]:
+    """FRAMEWORK as JSON data for the cache; `_decoded` builds it back."""
+    return {
+        "name": framework.name, "version": framework.version,
+        "requirements": [[r.number, r.group, r.title, list(r.measures)] for r in framework.requirements],
+        "measures": [[m.number, m.control, m.title, list(m.hygiene), m.cbw] for m in framework.measures],
+        "earlier": {version: list(numbers) for version, numbers in framework.earlier.items()},
+        "moves": framework.moves,
+    }
+
+
+def _decoded(data: dict[str, Any]) -> Framework:
+    return Framework(
+        data["name"], data["version"],
+        tuple(Requirement(number, group, dict(title), tuple(measures))
+              for number, group, title, measures in data["requirements"]),
+        tuple(Measure(number, control, dict(title), tuple(hygiene), cbw)
+              for number, control, title, hygiene, cbw in data["measures"]),
+        {version: tuple(numbers) for version, numbers in data["earlier"].items()},
+        {version: dict(moves) for version, moves in data["moves"].items()},
     )
 
 
