@@ -5,6 +5,7 @@ Times are aware datetimes in UTC; show them in the configured zone (Europe/Amste
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -302,6 +303,39 @@ def _duty(deadline: datetime | None, done: Notification | None, now: datetime) -
     return Duty("due", deadline)
 
 
+def first_notification(notifications: Sequence[Notification], recipient: str,
+                       kind: str | None = None) -> Notification | None:
+    """The first of notifications (in the order recorded) to recipient, of kind when given."""
+    return next((n for n in notifications if n.recipient == recipient and (kind is None or n.kind == kind)), None)
+
+
+def authority_clock(deadline: datetime, notifications: Sequence[Notification], personal_data: bool,
+                    notify_authority: bool | None, now: datetime) -> Clock:
+    """The 72-hour clock at now of an incident with these notifications; `notify_authority` is the
+    decision's, None before a decision. `Incident.clock` and the register's figures both read it here."""
+    initial = first_notification(notifications, "authority", "initial")
+    if initial is not None:
+        return Clock(deadline, "notified", None, initial.at, initial.at <= deadline)
+    if not personal_data:
+        return Clock(deadline, "not-applicable", None)
+    if notify_authority is not None and not notify_authority:
+        return Clock(deadline, "not-required", None)
+    left = deadline - now
+    return Clock(deadline, "running" if left > timedelta(0) else "overdue", round(left.total_seconds() / 3600, 1))
+
+
+def csirt_duties_at(aware_at: datetime, significant: bool, notifications: Sequence[Notification],
+                    now: datetime | None) -> dict[str, Duty]:
+    """The three CSIRT stages of an incident with these notifications, with their deadlines and state at now;
+    `not-applicable` unless significant. `Incident.csirt_duties` and the register's figures both read it here."""
+    if not significant:
+        return {stage: Duty("not-applicable") for stage in CSIRT_STAGES}
+    deadlines = csirt_deadlines(aware_at)
+    moment = now or utc_now()
+    return {stage: _duty(deadlines[stage], first_notification(notifications, "csirt", kind), moment)
+            for stage, kind in CSIRT_STAGES.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Incident:
     """One breach as read from the register."""
@@ -349,15 +383,11 @@ class Incident:
         return bool(self.data_categories)
 
     def csirt_notification(self, stage: str) -> Notification | None:
-        return next(iter(self.notifications_to("csirt", CSIRT_STAGES[stage])), None)
+        return first_notification(self.notifications, "csirt", CSIRT_STAGES[stage])
 
     def csirt_duties(self, now: datetime | None = None) -> dict[str, Duty]:
         """The three CSIRT stages with their deadlines and state; `not-applicable` unless significant."""
-        deadlines = csirt_deadlines(self.aware_at)
-        if not self.significant:
-            return {stage: Duty("not-applicable") for stage in CSIRT_STAGES}
-        moment = now or utc_now()
-        return {stage: _duty(deadlines[stage], self.csirt_notification(stage), moment) for stage in CSIRT_STAGES}
+        return csirt_duties_at(self.aware_at, self.significant, self.notifications, now)
 
     def duties(self, now: datetime | None = None) -> dict[str, Duty]:
         """Each duty with its own state: `authority` (72 hours), `people` (without undue delay), and the
@@ -408,7 +438,7 @@ class Incident:
     @property
     def authority_notification(self) -> Notification | None:
         """The initial notification to the authority, if recorded."""
-        return next(iter(self.notifications_to("authority", "initial")), None)
+        return first_notification(self.notifications, "authority", "initial")
 
     @property
     def withdrawn(self) -> bool:
@@ -416,21 +446,13 @@ class Incident:
 
     @property
     def subjects_informed_at(self) -> datetime | None:
-        first = next(iter(self.notifications_to("subjects")), None)
+        first = first_notification(self.notifications, "subjects")
         return first.at if first else None
 
     def clock(self, now: datetime | None = None) -> Clock:
         """The 72-hour clock at now (default: the current time)."""
-        initial = self.authority_notification
-        if initial is not None:
-            return Clock(self.deadline, "notified", None, initial.at, initial.at <= self.deadline)
-        if not self.personal_data:
-            return Clock(self.deadline, "not-applicable", None)
-        if self.decision is not None and not self.decision.notify_authority:
-            return Clock(self.deadline, "not-required", None)
-        left = self.deadline - (now or utc_now())
-        return Clock(self.deadline, "running" if left > timedelta(0) else "overdue",
-                     round(left.total_seconds() / 3600, 1))
+        return authority_clock(self.deadline, self.notifications, self.personal_data,
+                               None if self.decision is None else self.decision.notify_authority, now or utc_now())
 
 
 def _plain(obj: Any) -> dict[str, Any]:

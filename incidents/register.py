@@ -13,13 +13,15 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from compliance.errors import did_you_mean
 from compliance.incidents import chain, enisa, pii
 from compliance.incidents.categories import DATA_CATEGORIES, NATURES, PEOPLE, basic_dpc, checked_names
+from compliance.incidents.counts import Counted, notification_of, tally
+from compliance.incidents.counts import Figures as Figures  # the package's `Figures`, defined beside the counts
 from compliance.incidents.errors import IncidentNotFound, InvalidInput, PersonalDataFound, StepSkipped
 from compliance.incidents.model import (
     CHANNELS,
@@ -35,7 +37,6 @@ from compliance.incidents.model import (
     Decision,
     Incident,
     Link,
-    Notification,
     deadline_for,
     utc_now,
 )
@@ -147,27 +148,6 @@ class Verification:
     @property
     def intact(self) -> bool:
         return not self.problems
-
-
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """Counts for reports and the digest over incidents that became known in a period."""
-
-    total: int
-    open: int
-    by_status: dict[str, int]
-    by_band: dict[str, int]
-    by_nature: dict[str, int]
-    authority_notified: int
-    notified_within_72h: int
-    notified_late: int
-    overdue: int
-    subjects_informed: int
-    people_affected: int
-    incidents: tuple[Incident, ...] = field(default=(), repr=False)
-    significant: int = 0  # significant incidents under the Cbw (reported to the CSIRT)
-    csirt_overdue: int = 0  # significant incidents with a CSIRT stage past its deadline and not reported
-    without_personal_data: int = 0
 
 
 class Register:
@@ -432,7 +412,7 @@ class Register:
                 follow_up_due=follow_up_due, message=message)
             session.add(notification)
             trail = _Trail(session, by, now)
-            trail.add(row.id, "notify", "notifications", None, _notification(notification).record())
+            trail.add(row.id, "notify", "notifications", None, notification_of(notification).record())
             # `notified` once the authority has been notified, or the people where the authority is not
             if row.status == "assessed" and (recipient == "authority" or not decision.notify_authority):
                 trail.add(row.id, "notify", "status", row.status, "notified")
@@ -490,7 +470,7 @@ class Register:
                 channel="", delay_reason="", note=note, recorded_at=now, recorded_by=by)
             session.add(notification)
             trail = _Trail(session, by, now)
-            trail.add(row.id, "notify", "notifications", None, _notification(notification).record())
+            trail.add(row.id, "notify", "notifications", None, notification_of(notification).record())
             row.updated_at = now
             trail.overrides(row.id, overrides, force_reason)
             session.flush()
@@ -1061,7 +1041,7 @@ def snapshot(row: IncidentRow, notifications: Sequence[Any], links: Sequence[Any
     notifications and links."""
     data = {name: fact_value(name, getattr(row, name)) for name in FACT_FIELDS}
     data.update(status=row.status, assessment=row.assessment, decision=row.decision, closure=row.closure,
-                notifications=[_notification(n).record() for n in notifications],
+                notifications=[notification_of(n).record() for n in notifications],
                 links=[_link(link).record() for link in links])
     return data
 
@@ -1285,35 +1265,7 @@ def figures(database: Database, *, since: datetime | None = None, until: datetim
 
 def figures_of(incidents: Sequence[Incident], now: datetime) -> Figures:
     """`figures` over incidents already loaded (`load_incidents`), at now."""
-    by_status = dict.fromkeys(("open", "assessed", "notified", "closed"), 0)
-    by_band = dict.fromkeys((*enisa.BANDS, "unassessed"), 0)
-    by_nature = dict.fromkeys(NATURES, 0)
-    notified = within = overdue = informed = people = significant = csirt_overdue = no_personal_data = 0
-    for incident in incidents:
-        significant += incident.significant
-        csirt_overdue += any(d.state == "overdue" for d in incident.csirt_duties(now).values())
-        no_personal_data += not incident.personal_data
-        by_status[incident.status] += 1
-        by_band[incident.assessment.band if incident.assessment else "unassessed"] += 1
-        for nature in incident.nature:
-            by_nature[nature] += 1
-        clock = incident.clock(now)
-        if clock.state == "notified":
-            notified += 1
-            within += bool(clock.within_deadline)
-        overdue += clock.state == "overdue"
-        informed += incident.subjects_informed_at is not None
-        people += incident.subjects
-    return Figures(total=len(incidents), open=len(incidents) - by_status["closed"], by_status=by_status,
-                   by_band=by_band, by_nature=by_nature, authority_notified=notified, notified_within_72h=within,
-                   notified_late=notified - within, overdue=overdue, subjects_informed=informed,
-                   people_affected=people, incidents=tuple(incidents), significant=significant,
-                   csirt_overdue=csirt_overdue, without_personal_data=no_personal_data)
-
-
-def _notification(n: Any) -> Notification:
-    return Notification(n.recipient, n.kind, n.at, n.reference, n.channel, n.delay_reason, n.note, n.recorded_at,
-                        n.recorded_by, n.open_items or "", n.follow_up_due, n.message or None)
+    return replace(tally([Counted.of(i) for i in incidents], now), incidents=tuple(incidents))
 
 
 def _link(link: Any) -> Link:
@@ -1333,7 +1285,7 @@ def _view(row: Any, notifications: Sequence[Any], links: Sequence[Any]) -> Incid
         decision=Decision.from_record(row.decision) if row.decision else None,
         closure=Closure.from_record(row.closure) if row.closure else None,
         created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at,
-        notifications=tuple(_notification(n) for n in notifications), links=tuple(_link(x) for x in links),
+        notifications=tuple(notification_of(n) for n in notifications), links=tuple(_link(x) for x in links),
         significant=bool(row.significant), found_by=row.found_by or "",
         processor_discovered_at=row.processor_discovered_at, processor_told_at=row.processor_told_at,
         ap_instruction=row.ap_instruction or "",

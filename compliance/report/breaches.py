@@ -1,5 +1,5 @@
-"""Breach-register figures for the report, read through the register's own `incidents.register.figures`
-(the register once).
+"""Breach-register figures for the report, counted by the register's own `incidents.counts` (the same counts
+as `incidents.register.figures`), from the columns they need, the register read once.
 
 Only counts leave this module: no ids, titles, descriptions or anything else typed into the register.
 """
@@ -40,11 +40,12 @@ def incident_figures(database: Database, start: datetime, moment: datetime) -> I
     register knew at moment. Status and notifications are read as they are now, so for a report about a
     past day they may include what was recorded after it.
     """
-    from compliance.incidents.register import figures, figures_of
+    from compliance.incidents.counts import load_counted, tally
 
     # the register is read once: the period's breaches are those of `known` that became known from start on
-    known = figures(database, until=moment, now=moment)
-    period = figures_of([i for i in known.incidents if i.aware_at >= start], moment)
+    counted = load_counted(database, until=moment)
+    known = tally(counted, moment)
+    period = tally([c for c in counted if c.aware_at >= start], moment)
     share = round(100 * period.notified_within_72h / period.authority_notified, 1) if period.authority_notified \
         else None
     return IncidentFigures(
