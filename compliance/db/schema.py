@@ -11,6 +11,7 @@ the tables and the migrations differ.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -88,6 +89,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """On SQLite one function from the stored ISO text to the aware datetime: the same result as the
+        driver's `fromisoformat` followed by `process_result_value`, in one call a value instead of
+        three (a report reads some tens of thousands of times; issue 18)."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        parse = datetime.fromisoformat
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            moment = parse(value)
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+        return process
 
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)

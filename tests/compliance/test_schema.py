@@ -75,3 +75,29 @@ def test_a_session_is_made_on_first_use_and_commits(database: Any) -> None:
         count = connection.execute(select(func.count()).select_from(schema.organisations)
                                    .where(schema.organisations.c.code == "zeist")).scalar()
     assert count == 1
+
+
+def test_utc_times_read_back_aware_in_utc_from_any_stored_form(database: Any) -> None:
+    """SQLite keeps times as ISO text and `UTCDateTime` parses it in one step (issue 18): what the store
+    wrote, text without microseconds or without a time, and text with an offset all come back as aware
+    UTC datetimes, as the driver's parser followed by the decorator gave them; PostgreSQL's likewise."""
+    from sqlalchemy import String, bindparam, column, literal_column, select
+
+    from compliance.db.schema import UTCDateTime
+
+    written = datetime(2026, 3, 8, 22, 59, 58, 123456, tzinfo=UTC)
+    with database.engine.connect() as connection:
+        stored = connection.execute(select(bindparam("at", type_=UTCDateTime()).label("at")), {"at": written})
+        assert stored.scalar_one() == written
+        if database.engine.dialect.name != "sqlite":
+            return
+        cases = {"2026-03-08 22:59:58.123456": written, "2026-03-08 22:59:58": written.replace(microsecond=0),
+                 "2026-03-08": datetime(2026, 3, 8, tzinfo=UTC),
+                 "2026-03-08 23:59:58.123456+01:00": written}
+        for text, expected in cases.items():
+            row = connection.execute(select(column("at", UTCDateTime())).select_from(
+                select(bindparam("text", type_=String()).label("at")).subquery()), {"text": text}).one()
+            assert row.at == expected and row.at.tzinfo is UTC, text
+        none = connection.execute(select(column("at", UTCDateTime())).select_from(
+            select(literal_column("NULL").label("at")).subquery())).scalar_one()
+        assert none is None
