@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import compliance_exe, run_measured, spread, verdict
+from bench.common import compliance_exe, instructions, run_measured, spread, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 BREACHES = 20
@@ -46,21 +44,6 @@ BREACHES = 20
 def pycache_folders() -> set[Path]:
     folders = {p for name in ("compliance", "checks", "incidents", "bench") for p in (ROOT / name).rglob("__pycache__")}
     return folders | ({ROOT / "__pycache__"} if (ROOT / "__pycache__").exists() else set())
-
-
-def instructions(argv: list[str], cwd: str, env: dict[str, str]) -> float:
-    """The instructions one run of argv executes, counted by callgrind (valgrind)."""
-    if shutil.which("valgrind") is None:
-        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
-    if Path(argv[0]).name == "compliance":  # the console script is a Python file: count its interpreter's work
-        shebang = Path(argv[0]).read_text("utf-8").splitlines()[0].removeprefix("#!").strip()
-        argv = [shebang or sys.executable, argv[0], *argv[1:]]
-    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=cwd,
-                          env=env, capture_output=True, text=True)
-    match = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
-    if match is None:
-        raise SystemExit(f"callgrind gave no count for {' '.join(argv)}:\n{done.stderr[-2000:]}")
-    return float(match.group(1))
 
 
 def make_project(folder: Path, exe: str, env: dict[str, str]) -> None:
@@ -115,7 +98,11 @@ def main() -> None:
                 "  before: controls list": [args.before, "controls", "list"],
                 "  before: scan --control MON-01": [args.before, "scan", "--control", "MON-01", "--fail-on", "none"],
             })
-        environments = {name: uncached if "without the cache" in name else env for name in commands}
+        # the other install keeps its entries in a folder of its own: entries are per file, keyed by the code,
+        # so two installs sharing a folder would replace each other's on every run
+        other = {**env, "COMPLIANCE_CACHE_DIR": str(Path(tmp) / "cache-before")}
+        environments = {name: uncached if "without the cache" in name else other if "before:" in name else env
+                        for name in commands}
         for name, argv in commands.items():  # warm-up: bytecode written, file cache warm, cache filled
             for _ in range(2):
                 run_measured(argv, cwd=str(folder), env=environments[name])

@@ -111,6 +111,26 @@ def run_measured(argv: list[str], *, cwd: str | None = None, env: dict[str, str]
     return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
 
 
+def instructions(argv: list[str], cwd: str, env: dict[str, str]) -> float:
+    """The instructions one run of argv executes, counted by callgrind (valgrind)."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    if Path(argv[0]).name == "compliance":  # the console script is a Python file: count its interpreter's work
+        shebang = Path(argv[0]).read_text("utf-8").splitlines()[0].removeprefix("#!").strip()
+        argv = [shebang or sys.executable, argv[0], *argv[1:]]
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=cwd,
+                          env=env, capture_output=True, text=True)
+    match = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    if match is None:
+        raise SystemExit(f"callgrind gave no count for {' '.join(argv)}:\n{done.stderr[-2000:]}")
+    return float(match.group(1))
+
+
 def spread(values: list[float], scale: float = 1000.0, unit: str = "ms") -> str:
     """'median 123.4 ms (min-max 120.1-130.9, 15 runs)'."""
     import statistics
