@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from compliance.incidents import Draft
 from tests.conftest import Project
 
 INCIDENT_SETTINGS = """\
@@ -57,3 +59,12 @@ def ok(result: Any) -> Any:
 
 def new_letter(project: Project, *extra: str) -> str:
     return str(ok(project.run("incident", "new", *LETTER, *extra, "--format", "json", "--by", "anna"))["id"])
+
+
+def draft(aware_at: datetime, **changes: Any) -> Draft:
+    """A breach's facts as a test registers them, aware at aware_at; CHANGES replace single facts."""
+    facts: dict[str, Any] = {
+        "title": "Lost folder with WMO applications", "description": "A folder was left on the train.",
+        "occurred_at": aware_at - timedelta(hours=5), "aware_at": aware_at, "nature": ["confidentiality"],
+        "data_categories": ["health"], "subjects": 12}
+    return Draft(**{**facts, **changes})

@@ -9,19 +9,13 @@ from typing import Any
 
 import pytest
 
-from compliance.incidents import Draft, Register
+from compliance.incidents import Register
 from compliance.incidents.counts import load_counted, tally
 from compliance.incidents.register import figures_of, load_incidents
+from tests.incidents.conftest import draft
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 
-
-def draft(aware_at: datetime, **changes: Any) -> Draft:
-    facts: dict[str, Any] = {
-        "title": "Lost folder with WMO applications", "description": "A folder was left on the train.",
-        "occurred_at": aware_at - timedelta(hours=5), "aware_at": aware_at, "nature": ["confidentiality"],
-        "data_categories": ["health"], "subjects": 12}
-    return Draft(**{**facts, **changes})
 
 
 def ago(hours: float) -> datetime:

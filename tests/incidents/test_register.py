@@ -18,21 +18,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from compliance.incidents import Draft, Register, deadline_for, figures, open_incidents
+from compliance.incidents import Register, deadline_for, figures, open_incidents
 from compliance.incidents.model import parse_time
 from tests.conftest import Project
-from tests.incidents.conftest import new_letter, ok
+from tests.incidents.conftest import draft, new_letter, ok
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 
-
-def draft(aware_at: datetime, **changes: Any) -> Draft:
-    facts: dict[str, Any] = {
-        "title": "Lost folder with WMO applications", "description": "A folder was left on the train.",
-        "occurred_at": aware_at - timedelta(hours=5), "aware_at": aware_at, "nature": ["confidentiality"],
-        "data_categories": ["health"], "subjects": 12}
-    return Draft(**{**facts, **changes})
 
 
 def test_the_deadline_is_72_elapsed_hours_also_across_a_clock_change() -> None:
