@@ -171,7 +171,7 @@ def last_scans(reader: Reader, control_ids: Collection[str], before: datetime,
     if after is not None:
         stmt = stmt.where(row.c.last_at >= after)
     found: dict[str, tuple[datetime, list[RolledResult]]] = {}
-    for r in reader.execute(stmt):
+    for r in reader.execute(stmt).all():
         found.setdefault(r.control_id, (r.start, []))[1].append(_rolled(r))
     return {cid: RolledScan(started_at, tuple(rows)) for cid, (started_at, rows) in found.items()}
 

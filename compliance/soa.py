@@ -104,7 +104,7 @@ def history(db: Database) -> list[Decision]:
     stmt = select(a.subject, a.applies, a.reason, a.decided_by, a.decided_at, a.risk_analysis).order_by(
         a.decided_at, a.id)
     with db.engine.connect() as connection:
-        return [Decision(*r) for r in connection.execute(stmt)]
+        return [Decision(*r) for r in connection.execute(stmt).all()]
 
 
 def not_applicable_reason(control_id: str, references: Mapping[str, Any], found: Mapping[str, Decision]) -> str:

@@ -127,10 +127,10 @@ def load_counted(database: Database, *, since: datetime | None = None,
                   incidents.c.subjects).where(*period)
     counted = select(incidents.c.id).where(*period).scalar_subquery()
     with database.engine.connect() as connection:
-        rows = list(connection.execute(stmt))
+        rows = connection.execute(stmt).all()
         notifications: dict[str, list[Notification]] = {}
         for n in connection.execute(select(sent).where(sent.c.incident_id.in_(counted))
-                                    .order_by(sent.c.id)):
+                                    .order_by(sent.c.id)).all():
             notifications.setdefault(n.incident_id, []).append(notification_of(n))
     return [Counted(r.aware_at, r.deadline, r.status, bool(r.significant), bool(r.data_categories), tuple(r.nature),
                     r.band, r.subjects, None if r.notify_authority is None else bool(r.notify_authority),

@@ -120,6 +120,21 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+    else:
+
+        @event.listens_for(engine, "connect", insert=True)
+        def _utc_session(dbapi_connection: Any, _record: Any) -> None:
+            # Timestamps come back in UTC, as they are stored: the driver builds each one with
+            # datetime.timezone.utc instead of converting it into the server's zone and `UTCDateTime`
+            # back again (a report reads tens of thousands of them; issue 18). The monitor does its
+            # day boundaries in Python, so no SQL depends on the session's zone. SET in autocommit:
+            # inside a transaction that is later rolled back it would be undone.
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SET TIME ZONE 'UTC'")
+            cursor.close()
+            dbapi_connection.autocommit = autocommit
 
     return engine
 

@@ -241,7 +241,7 @@ def last_evaluations(reader: Reader, control_ids: Collection[str], moment: datet
     if since is not None:
         params["since"] = since
     found = {cid: LastEvaluation(at, started, bool(failed), bool(errored), bool(passed))
-             for cid, at, started, failed, errored, passed in reader.execute(stmt, params)}
+             for cid, at, started, failed, errored, passed in reader.execute(stmt, params).all()}
     if since is not None:
         found = _with_rollups(reader, control_ids, moment, since, found)
     return found
@@ -316,7 +316,7 @@ def errors_at(reader: Reader, control_ids: Collection[str], moment: datetime,
                        r.status == Status.ERROR.value))
         if since is not None:  # before it the rollups of the pruned days hold the results (`last.rolled`)
             stmt = stmt.where(r.started_at >= since)
-        for cid, target, message, evidence, at in reader.execute(stmt):
+        for cid, target, message, evidence, at in reader.execute(stmt).all():
             found[cid].append((target, at, check_message(message, evidence)))
     errors: list[ErrorResult] = []
     for control_id, last in sorted(errored.items()):
@@ -387,7 +387,7 @@ def open_findings_over(reader: Reader, moments: Sequence[datetime]) -> list[list
     history: dict[int, tuple[list[datetime], list[str]]] = {}
     for fid, *_, at, to_state in rows:
         history[fid] = ([at], [to_state]) if at is not None else ([], [])
-    for fid, at, to_state in reader.execute(changes_stmt, params):
+    for fid, at, to_state in reader.execute(changes_stmt, params).all():
         if fid in history:
             history[fid][0].append(at)
             history[fid][1].append(to_state)
@@ -431,10 +431,10 @@ def failure_messages(reader: Reader, findings: Iterable[OpenFinding], moment: da
         newest_id = newest_id.where(r.started_at >= since)
     newest_id = newest_id.order_by(r.started_at.desc()).limit(1).correlate(schema.findings)
     result_of = {fid: rid for fid, rid in reader.execute(
-        select(finding.id, newest_id.scalar_subquery()).where(finding.id.in_(sorted({f.id for f in wanted}))))}
+        select(finding.id, newest_id.scalar_subquery()).where(finding.id.in_(sorted({f.id for f in wanted})))).all()}
     ids = sorted({rid for rid in result_of.values() if rid is not None})
     texts = {rid: (message, evidence) for rid, message, evidence in reader.execute(
-        select(r.id, r.message, r.evidence).where(r.id.in_(ids)))
+        select(r.id, r.message, r.evidence).where(r.id.in_(ids))).all()
     } if ids else {}
     messages = {}
     for f in wanted:
@@ -474,7 +474,8 @@ def resolutions(reader: Reader, start: datetime, end: datetime) -> list[Resoluti
     stmt = (select(fc.finding_id, opened_at, fc.at)
             .where(fc.to_state == "resolved", fc.at >= start, fc.at < end)
             .order_by(fc.at, fc.id))
-    return [Resolution(fid, opened, resolved) for fid, opened, resolved in reader.execute(stmt) if opened is not None]
+    return [Resolution(fid, opened, resolved) for fid, opened, resolved in reader.execute(stmt).all()
+            if opened is not None]
 
 
 def exception_in_force(exception: ExceptionView, moment: datetime, day: date) -> bool:

@@ -90,7 +90,7 @@ def test_utc_times_read_back_aware_in_utc_from_any_stored_form(database: Any) ->
         stored = connection.execute(select(bindparam("at", type_=UTCDateTime()).label("at")), {"at": written})
         assert stored.scalar_one() == written
         if database.engine.dialect.name != "sqlite":
-            return
+            return _postgresql_times_in_utc(connection, written)
         cases = {"2026-03-08 22:59:58.123456": written, "2026-03-08 22:59:58": written.replace(microsecond=0),
                  "2026-03-08": datetime(2026, 3, 8, tzinfo=UTC),
                  "2026-03-08 23:59:58.123456+01:00": written}
@@ -101,3 +101,29 @@ def test_utc_times_read_back_aware_in_utc_from_any_stored_form(database: Any) ->
         none = connection.execute(select(column("at", UTCDateTime())).select_from(
             select(literal_column("NULL").label("at")).subquery())).scalar_one()
         assert none is None
+
+
+def _postgresql_times_in_utc(connection: Any, written: datetime) -> None:
+    """The session's time zone is UTC from the connect on, whatever the server's (issue 18: the driver then
+    builds each timestamp with `UTC` and `UTCDateTime` passes it on as it is), also after a rolled-back
+    transaction; a value in another zone (a session set otherwise) still comes back converted to UTC."""
+    from sqlalchemy import bindparam, column, select, text
+
+    from compliance.db.schema import UTCDateTime
+
+    def read() -> datetime:
+        value = connection.execute(select(column("at", UTCDateTime())).select_from(
+            select(bindparam("at", type_=UTCDateTime()).label("at")).subquery()), {"at": written}).scalar_one()
+        assert isinstance(value, datetime)
+        return value
+
+    assert connection.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
+    connection.rollback()
+    assert connection.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
+    assert read().tzinfo is UTC and read() == written
+    connection.execute(text("SET TIME ZONE 'Europe/Amsterdam'"))
+    raw = connection.execute(select(bindparam("at", type_=UTCDateTime()).label("at")), {"at": written}).scalar_one()
+    assert read() == written and read().tzinfo is UTC, raw
+    none = connection.execute(select(column("at", UTCDateTime())).select_from(
+        select(text("NULL::timestamptz AS at")).subquery())).scalar_one()
+    assert none is None
