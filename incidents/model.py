@@ -5,23 +5,27 @@ Times are aware datetimes in UTC; show them in the configured zone (Europe/Amste
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
 from compliance.incidents.chain import iso
+from compliance.incidents.clocks import CSIRT_NOTIFICATION_WINDOW as CSIRT_NOTIFICATION_WINDOW
+from compliance.incidents.clocks import CSIRT_STAGES as CSIRT_STAGES
+from compliance.incidents.clocks import EARLY_WARNING_WINDOW as EARLY_WARNING_WINDOW
+from compliance.incidents.clocks import NOTIFICATION_WINDOW as NOTIFICATION_WINDOW
+from compliance.incidents.clocks import Clock as Clock
+from compliance.incidents.clocks import Duty as Duty
+from compliance.incidents.clocks import authority_clock as authority_clock
+from compliance.incidents.clocks import csirt_deadlines as csirt_deadlines
+from compliance.incidents.clocks import csirt_duties_at as csirt_duties_at
+from compliance.incidents.clocks import deadline_for as deadline_for
+from compliance.incidents.clocks import duty_at
+from compliance.incidents.clocks import first_notification as first_notification
+from compliance.incidents.clocks import one_month_after as one_month_after
+from compliance.incidents.clocks import utc_now as utc_now
 from compliance.incidents.errors import InvalidInput
-
-#: Art. 33(1): notify the authority "not later than 72 hours after having become aware".
-NOTIFICATION_WINDOW = timedelta(hours=72)
-
-#: Cbw (NIS2 art. 23(4)): a significant incident goes to the CSIRT in three stages, counted here from aware_at.
-EARLY_WARNING_WINDOW = timedelta(hours=24)
-CSIRT_NOTIFICATION_WINDOW = timedelta(hours=72)
-#: The CSIRT stages on the command line and the `kind` each is stored as (the column holds 12 characters).
-CSIRT_STAGES = {"early-warning": "warning", "notification": "notification", "final": "final"}
 
 STATUSES = ("open", "assessed", "notified", "closed")
 RECIPIENTS = ("authority", "subjects")
@@ -33,30 +37,6 @@ FOUND_BY = ("municipality", "processor", "joint-controller", "other")
 MESSAGE_PARTS = ("nature", "contact", "consequences", "measures")
 MESSAGE_LANGS = ("nl", "en")
 LINK_KINDS = ("control", "finding")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def deadline_for(aware_at: datetime) -> datetime:
-    """The art. 33(1) deadline: 72 elapsed hours after the controller became aware (in UTC, so DST-proof)."""
-    return aware_at.astimezone(UTC) + NOTIFICATION_WINDOW
-
-
-def one_month_after(moment: datetime) -> datetime:
-    """The same time one calendar month later (in UTC); the 31st becomes the last day of a shorter month."""
-    utc = moment.astimezone(UTC)
-    year, month = (utc.year + 1, 1) if utc.month == 12 else (utc.year, utc.month + 1)
-    last = (datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC) - timedelta(days=1)).day
-    return utc.replace(year=year, month=month, day=min(utc.day, last))
-
-
-def csirt_deadlines(aware_at: datetime) -> dict[str, datetime]:
-    """The Cbw deadlines of a significant incident by stage: 24 hours, 72 hours and one month after aware_at."""
-    aware = aware_at.astimezone(UTC)
-    return {"early-warning": aware + EARLY_WARNING_WINDOW, "notification": aware + CSIRT_NOTIFICATION_WINDOW,
-            "final": one_month_after(aware)}
 
 
 #: The years a moment given on the command line may have: a year such as 0001 or 9999 is a typo.
@@ -246,97 +226,6 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
-class Clock:
-    """Where an incident stands against the 72-hour deadline of art. 33(1).
-
-    state: `running` (time left), `overdue` (deadline passed, no notification), `notified` (the
-    authority was notified; `within_deadline` says whether in time), or `not-required` (the decision
-    is not to notify the authority).
-    """
-
-    deadline: datetime
-    state: str
-    hours_left: float | None  # negative when overdue; None once notified or not required
-    notified_at: datetime | None = None
-    within_deadline: bool | None = None
-
-    @property
-    def overdue(self) -> bool:
-        return self.state == "overdue"
-
-    def describe(self) -> str:
-        """A few words for a table: "31.5 h left", "5.2 h overdue", "notified in time"."""
-        if self.state == "running":
-            return f"{self.hours_left:.1f} h left"
-        if self.state == "overdue":
-            return f"{-(self.hours_left or 0):.1f} h overdue"
-        if self.state == "notified":
-            if self.within_deadline:
-                return "notified in time"
-            late = ((self.notified_at or self.deadline) - self.deadline).total_seconds() / 3600
-            return f"notified {late:.1f} h late"
-        if self.state == "not-applicable":
-            return "no personal data: no notification to the AP"
-        return "no notification needed (decision)"
-
-
-@dataclass(frozen=True, slots=True)
-class Duty:
-    """One reporting duty of an incident: to the authority (art. 33), the people (art. 34), or a CSIRT stage.
-
-    state: `not-applicable` (no personal data, or not significant), `to-decide` (no decision yet),
-    `not-required` (decided not to), `due` (still to do, deadline not passed), `overdue`, `done`.
-    """
-
-    state: str
-    deadline: datetime | None = None
-    done_at: datetime | None = None
-    reference: str = ""
-    within_deadline: bool | None = None
-
-
-def _duty(deadline: datetime | None, done: Notification | None, now: datetime) -> Duty:
-    if done is not None:
-        return Duty("done", deadline, done.at, done.reference, None if deadline is None else done.at <= deadline)
-    if deadline is not None and now > deadline:
-        return Duty("overdue", deadline)
-    return Duty("due", deadline)
-
-
-def first_notification(notifications: Sequence[Notification], recipient: str,
-                       kind: str | None = None) -> Notification | None:
-    """The first of notifications (in the order recorded) to recipient, of kind when given."""
-    return next((n for n in notifications if n.recipient == recipient and (kind is None or n.kind == kind)), None)
-
-
-def authority_clock(deadline: datetime, notifications: Sequence[Notification], personal_data: bool,
-                    notify_authority: bool | None, now: datetime) -> Clock:
-    """The 72-hour clock at now of an incident with these notifications; `notify_authority` is the
-    decision's, None before a decision. `Incident.clock` and the register's figures both read it here."""
-    initial = first_notification(notifications, "authority", "initial")
-    if initial is not None:
-        return Clock(deadline, "notified", None, initial.at, initial.at <= deadline)
-    if not personal_data:
-        return Clock(deadline, "not-applicable", None)
-    if notify_authority is not None and not notify_authority:
-        return Clock(deadline, "not-required", None)
-    left = deadline - now
-    return Clock(deadline, "running" if left > timedelta(0) else "overdue", round(left.total_seconds() / 3600, 1))
-
-
-def csirt_duties_at(aware_at: datetime, significant: bool, notifications: Sequence[Notification],
-                    now: datetime | None) -> dict[str, Duty]:
-    """The three CSIRT stages of an incident with these notifications, with their deadlines and state at now;
-    `not-applicable` unless significant. `Incident.csirt_duties` and the register's figures both read it here."""
-    if not significant:
-        return {stage: Duty("not-applicable") for stage in CSIRT_STAGES}
-    deadlines = csirt_deadlines(aware_at)
-    moment = now or utc_now()
-    return {stage: _duty(deadlines[stage], first_notification(notifications, "csirt", kind), moment)
-            for stage, kind in CSIRT_STAGES.items()}
-
-
-@dataclass(frozen=True, slots=True)
 class Incident:
     """One breach as read from the register."""
 
@@ -397,15 +286,15 @@ class Incident:
             authority, people = Duty("not-applicable"), Duty("not-applicable")
         elif self.decision is None:
             initial = self.authority_notification
-            authority = _duty(self.deadline, initial, moment) if initial else Duty(
+            authority = duty_at(self.deadline, initial, moment) if initial else Duty(
                 "overdue" if moment > self.deadline else "to-decide", self.deadline)
             people = Duty("to-decide")
         else:
             d = self.decision
-            authority = (_duty(self.deadline, self.authority_notification, moment) if d.notify_authority
+            authority = (duty_at(self.deadline, self.authority_notification, moment) if d.notify_authority
                          or self.authority_notification else Duty("not-required", self.deadline))
             informed = next(iter(self.notifications_to("subjects")), None)
-            people = (_duty(None, informed, moment) if d.notify_subjects or d.public_communication or informed
+            people = (duty_at(None, informed, moment) if d.notify_subjects or d.public_communication or informed
                       else Duty("not-required"))
         out = {"authority": authority, "follow-up": self.follow_up_duty(moment), "people": people}
         out.update({f"csirt.{stage}": duty for stage, duty in self.csirt_duties(moment).items()})
@@ -424,7 +313,7 @@ class Incident:
         last = to_authority[phased[-1]]
         assert last.follow_up_due is not None
         answer = next(iter(to_authority[phased[-1] + 1:]), None)
-        return _duty(last.follow_up_due, answer, now or utc_now())
+        return duty_at(last.follow_up_due, answer, now or utc_now())
 
     @property
     def open_items(self) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from compliance.errors import did_you_mean
 from compliance.incidents import chain, enisa, pii
 from compliance.incidents.categories import DATA_CATEGORIES, NATURES, PEOPLE, basic_dpc, checked_names
-from compliance.incidents.counts import Counted, notification_of, tally
+from compliance.incidents.counts import Counted, tally
 from compliance.incidents.counts import Figures as Figures  # the package's `Figures`, defined beside the counts
 from compliance.incidents.errors import IncidentNotFound, InvalidInput, PersonalDataFound, StepSkipped
 from compliance.incidents.model import (
@@ -37,6 +37,7 @@ from compliance.incidents.model import (
     Decision,
     Incident,
     Link,
+    Notification,
     deadline_for,
     utc_now,
 )
@@ -1266,6 +1267,13 @@ def figures(database: Database, *, since: datetime | None = None, until: datetim
 def figures_of(incidents: Sequence[Incident], now: datetime) -> Figures:
     """`figures` over incidents already loaded (`load_incidents`), at now."""
     return replace(tally([Counted.of(i) for i in incidents], now), incidents=tuple(incidents))
+
+
+def notification_of(row: Any) -> Notification:
+    """A notification from its row in `incident_notifications`."""
+    return Notification(row.recipient, row.kind, row.at, row.reference, row.channel, row.delay_reason, row.note,
+                        row.recorded_at, row.recorded_by, row.open_items or "", row.follow_up_due,
+                        row.message or None)
 
 
 def _link(link: Any) -> Link:

@@ -114,6 +114,25 @@ def test_incident_list_starts_without_the_orm_pydantic_or_yaml(project: Project)
     assert incident["id"] == json.loads(created.stdout)["id"]
 
 
+#: What the report does not import: it reads with Core, and counts the breach register from a few columns
+#: with the register's clocks (`compliance.incidents.clocks`), without the register or its model.
+_REPORT_HEAVY = ("sqlalchemy.orm", "pydantic", "pydantic_core", "yaml", "compliance.db.models",
+                 "compliance.incidents.register", "compliance.incidents.model")
+
+
+def test_the_report_counts_the_breach_register_without_its_model(project: Project) -> None:
+    from tests.incidents.conftest import INCIDENT_SETTINGS, LETTER
+
+    project.write_config(INCIDENT_SETTINGS)
+    created = project.run("incident", "new", *LETTER, "--format", "json")
+    assert created.exit_code == 0, created.output
+
+    output, heavy = _run(project, "report", "--format", "json", "--lang", "en", heavy=_REPORT_HEAVY)
+
+    assert heavy == []
+    assert json.loads(output)["incidents"]["open"] == 1
+
+
 def test_a_one_control_scan_stores_without_the_orm_or_the_breach_register(project: Project) -> None:
     """`scan --control` syncs the catalog, closes abandoned scans, starts, stores and finishes its scan with
     Core statements: what it stored is all there, read back by other commands."""
