@@ -34,10 +34,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from operator import attrgetter
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from compliance.errors import ComplianceError
 from compliance.report.breaches import IncidentFigures, incident_figures
@@ -84,10 +85,12 @@ SCHEDULE_GRACE = timedelta(hours=2)
 #: A control without a schedule (and no default schedule given) is overdue after this long.
 UNSCHEDULED_MAX_AGE = timedelta(days=7)
 
+# The figures are named tuples, not frozen dataclasses: every report start defines these classes and the
+# computing creates many of them, and a named tuple costs a fraction of a dataclass in both. Readers use
+# their attributes only (no tuple comparisons or unpacking), so they behave as the dataclasses did.
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
+class Score(NamedTuple):
     """Control counts at a moment and the severity-weighted share passing (None when nothing counts)."""
 
     percent: float | None
@@ -103,16 +106,14 @@ class Score:
         return self.passing + self.failing + self.accepted
 
 
-@dataclass(frozen=True, slots=True)
-class TrendPoint:
+class TrendPoint(NamedTuple):
     """The score at the end of one period (the report's own period: at the report date)."""
 
     period: Period
     score: Score
 
 
-@dataclass(frozen=True, slots=True)
-class ThemeFigures:
+class ThemeFigures(NamedTuple):
     """One BIO2 / ISO 27002:2022 theme: its score now and at the end of the previous period."""
 
     theme: str
@@ -129,8 +130,7 @@ class ThemeFigures:
         return _change(self.score.percent, self.previous)
 
 
-@dataclass(frozen=True, slots=True)
-class Coverage:
+class Coverage(NamedTuple):
     """How many BIO2 government measures the counted controls monitor (see the module docstring).
 
     `automated`, `evidence` and `none` split the applicable measures by how they are covered; the first
@@ -150,8 +150,7 @@ class Coverage:
         return self.measures - self.applicable
 
 
-@dataclass(frozen=True, slots=True)
-class ExceptionRef:
+class ExceptionRef(NamedTuple):
     """The exception that accepts (part of) a risk."""
 
     id: int
@@ -160,16 +159,14 @@ class ExceptionRef:
     approved_by: str
 
 
-@dataclass(frozen=True, slots=True)
-class FailingTarget:
+class FailingTarget(NamedTuple):
     target: str
     since: datetime
     message: str
     exception: ExceptionRef | None
 
 
-@dataclass(frozen=True, slots=True)
-class Risk:
+class Risk(NamedTuple):
     """A failing (or accepted) control: how bad, how long, who owns it, what accepts it, where it comes from."""
 
     control: str
@@ -187,8 +184,7 @@ class Risk:
     references: Mapping[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True, slots=True)
-class ExpiringException:
+class ExpiringException(NamedTuple):
     id: int
     control: str
     title: str
@@ -200,8 +196,7 @@ class ExpiringException:
     findings_covered: int
 
 
-@dataclass(frozen=True, slots=True)
-class ControlChange:
+class ControlChange(NamedTuple):
     """A control that started failing, or stopped failing, during the period; `at` is when."""
 
     control: str
@@ -211,8 +206,7 @@ class ControlChange:
     at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Changes:
+class Changes(NamedTuple):
     """What changed since the end of the previous period."""
 
     newly_failing: tuple[ControlChange, ...]
@@ -222,8 +216,7 @@ class Changes:
     mean_days_to_resolve: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class CouldNotRun:
+class CouldNotRun(NamedTuple):
     """A control whose last evaluation had checks that could not run (status error)."""
 
     control: str
@@ -234,8 +227,7 @@ class CouldNotRun:
     targets: tuple[tuple[str, str], ...]  # (target, message)
 
 
-@dataclass(frozen=True, slots=True)
-class NotEvaluated:
+class NotEvaluated(NamedTuple):
     """A control not evaluated for longer than its schedule allows, or never evaluated."""
 
     control: str
@@ -247,8 +239,7 @@ class NotEvaluated:
     due: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Overview:
+class Overview(NamedTuple):
     """Everything the risk overview shows, for one period as of one day."""
 
     generated_at: datetime
@@ -266,8 +257,8 @@ class Overview:
     could_not_run: tuple[CouldNotRun, ...]
     not_evaluated: tuple[NotEvaluated, ...]
     incidents: IncidentFigures
-    coverage: Coverage = field(default_factory=lambda: Coverage(0, 0, 0, None, None, 0, ()))
-    weights: Mapping[str, int] = field(default_factory=lambda: dict(SEVERITY_WEIGHTS))
+    coverage: Coverage = Coverage(0, 0, 0, None, None, 0, ())
+    weights: Mapping[str, int] = MappingProxyType(dict(SEVERITY_WEIGHTS))  # read-only: shared by default
     top: int = TOP_RISKS
 
     @property
@@ -289,8 +280,7 @@ class Overview:
 # -- computing ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ControlState:
+class ControlState(NamedTuple):
     """A control at a moment: its status and the findings that were open then."""
 
     control: ControlFacts
@@ -300,8 +290,7 @@ class ControlState:
     covers: tuple[ExceptionView | None, ...] = ()  # per finding, the exception in force covering it
 
 
-@dataclass(frozen=True, slots=True)
-class _Moment:
+class _Moment(NamedTuple):
     """A point the report looks at: the end of a period's last day (or now, if that is earlier)."""
 
     period: Period
@@ -310,6 +299,10 @@ class _Moment:
 
 def _change(now: float | None, before: float | None) -> float | None:
     return None if now is None or before is None else round(now - before, 1)
+
+
+#: The order of a control's open findings: the oldest first.
+_SINCE_TARGET = attrgetter("since", "target")
 
 
 def control_states(
@@ -327,10 +320,11 @@ def control_states(
     states = {}
     for cid, control in controls.items():
         evaluation = evaluations.get(cid)
-        open_ = sorted(by_control.get(cid, ()), key=lambda f: (f.since, f.target))
-        covers = tuple(covering_exception(own.get(cid, ()), cid, f.target) for f in open_)
+        open_ = sorted(by_control.get(cid, ()), key=_SINCE_TARGET)
+        mine = own.get(cid)  # most controls have no exception: their findings need no pattern matching
+        covers = tuple(covering_exception(mine, cid, f.target) for f in open_) if mine else (None,) * len(open_)
         if open_:
-            status = "accepted" if all(c is not None for c in covers) else "failing"
+            status = "failing" if None in covers else "accepted"
         elif evaluation is None:
             status = "not_evaluated"
         elif evaluation.status in ("error", "skipped"):
@@ -375,8 +369,7 @@ def traffic_light(score: Score, failing_severities: Iterable[str], applicable: i
 MONITORING = ("passing", "failing", "accepted")
 
 
-@dataclass(frozen=True, slots=True)
-class MeasureState:
+class MeasureState(NamedTuple):
     """One live BIO2 measure in the report: its theme, whether it applies, is monitored, how covered."""
 
     number: str

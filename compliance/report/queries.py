@@ -13,12 +13,11 @@ Moments are aware UTC datetimes; "at a moment" means "just before it" (upper bou
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from compliance.report.language import check_message, control_text
-from compliance.status import Status
+from compliance.status import MESSAGE_KEY, Status
 from compliance.store import combine
 
 if TYPE_CHECKING:
@@ -28,8 +27,11 @@ if TYPE_CHECKING:
     from compliance.store import ExceptionView
 
 
-@dataclass(frozen=True, slots=True)
-class ControlFacts:
+# The records below are named tuples, not frozen dataclasses: the report defines them on every start and
+# creates them per row and per moment, and a named tuple costs a fraction of a dataclass in both.
+
+
+class ControlFacts(NamedTuple):
     """What the report needs to know about a control, as stored now (title and owner with their translations)."""
 
     id: str
@@ -43,16 +45,14 @@ class ControlFacts:
     last_evaluated_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     """A control's last evaluation before a moment: when, and its control-level status."""
 
     at: datetime
     status: str  # pass | fail | error | skipped
 
 
-@dataclass(frozen=True, slots=True)
-class OpenFinding:
+class OpenFinding(NamedTuple):
     """A finding that was open at a moment, and since when (its last change to open)."""
 
     id: int
@@ -62,8 +62,7 @@ class OpenFinding:
     message: str | None  # the newest failure's message, when known without a look-up
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorResult:
+class ErrorResult(NamedTuple):
     """A check result with status error in a control's last evaluation: a check that could not run."""
 
     control_id: str
@@ -72,8 +71,7 @@ class ErrorResult:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
+class Resolution(NamedTuple):
     """A finding resolved at `resolved_at` that had been open since `opened_at`."""
 
     finding_id: int
@@ -138,8 +136,7 @@ def decisions_in_force(decisions: Iterable[Decision], moment: datetime) -> dict[
     return {d.subject: d for d in decisions if d.decided_at < moment}
 
 
-@dataclass(frozen=True, slots=True)
-class LastEvaluation:
+class LastEvaluation(NamedTuple):
     """What a control's last evaluation before a moment found: when, and which statuses occurred.
 
     Its results are those from the start of the scan of its newest result up to that result.
@@ -217,8 +214,8 @@ def _last_evaluations_statement(pruned: bool) -> Any:
                                        result.started_at <= last.c.at, result.status == status.value)
         return (seen.where(result.started_at >= bindparam("since")) if pruned else seen).correlate(last).exists()
 
-    stmt = select(last.c.control_id, last.c.at, scan_start, occurred(Status.FAIL), occurred(Status.ERROR),
-                  occurred(Status.PASS)).where(last.c.at.is_not(None))
+    stmt = select(last.c.control_id, last.c.at, scan_start.label("scan_started_at"), occurred(Status.FAIL),
+                  occurred(Status.ERROR), occurred(Status.PASS)).where(last.c.at.is_not(None))
     _STATEMENTS[key] = stmt
     return stmt
 
@@ -252,8 +249,6 @@ def _with_rollups(reader: Reader, control_ids: Collection[str], moment: datetime
     """The last evaluations with the pruned days read from the daily rollups: controls without a raw
     result before moment from their rolled-up last scan, and a scan that ran over the end of the newest
     pruned day with its rolled-up part."""
-    from dataclasses import replace
-
     from compliance.history import last_scans, scan_tail
 
     def statuses(rolled: Iterable[RolledResult]) -> set[str]:
@@ -263,8 +258,9 @@ def _with_rollups(reader: Reader, control_ids: Collection[str], moment: datetime
     for cid, last in raw.items():
         if last.scan_started_at < since and (tail := tuple(scan_tail(reader, cid, last.scan_started_at, since))):
             seen = statuses(tail)
-            found[cid] = replace(last, failed=last.failed or "fail" in seen, errored=last.errored or "error" in seen,
-                                 passed=last.passed or "pass" in seen, rolled=tail)
+            found[cid] = last._replace(failed=last.failed or "fail" in seen,
+                                       errored=last.errored or "error" in seen,
+                                       passed=last.passed or "pass" in seen, rolled=tail)
     missing = [cid for cid in control_ids if cid not in raw]
     for cid, scan in last_scans(reader, missing, min(moment, since)).items():
         seen = statuses(scan.results)
@@ -293,6 +289,28 @@ def evaluations_at(reader: Reader, controls: Mapping[str, ControlFacts], moment:
     return found
 
 
+def _errors_statement(pruned: bool) -> Any:
+    """The statement of `errors_at`, with the parameters of `last_evaluations`: the results with status
+    error in each control's last evaluation (the range of `last_evaluations` per control: a range seek on
+    the (control_id, started_at) index), with their message template only, not the whole evidence."""
+    key = ("errors", pruned)
+    if key in _STATEMENTS:
+        return _STATEMENTS[key]
+    from sqlalchemy import and_, bindparam, select
+
+    from compliance.db.schema import check_results
+
+    last, r = _last_evaluations_statement(pruned).subquery(), check_results.c
+    stmt = (select(r.control_id, r.target, r.message, r.evidence[MESSAGE_KEY], r.started_at)
+            .join_from(check_results, last, and_(r.control_id == last.c.control_id,
+                                                 r.started_at >= last.c.scan_started_at, r.started_at <= last.c.at))
+            .where(r.status == Status.ERROR.value))
+    if pruned:  # before it the rollups of the pruned days hold the results (`LastEvaluation.rolled`)
+        stmt = stmt.where(r.started_at >= bindparam("since"))
+    _STATEMENTS[key] = stmt
+    return stmt
+
+
 def errors_at(reader: Reader, control_ids: Collection[str], moment: datetime,
               since: datetime | Unread | None = UNREAD) -> list[ErrorResult]:
     """The results with status error in each control's last evaluation before moment.
@@ -300,24 +318,16 @@ def errors_at(reader: Reader, control_ids: Collection[str], moment: datetime,
     One statement for all the controls whose last evaluation had errors: per control a range seek on
     the (control_id, started_at) index.
     """
-    from sqlalchemy import and_, or_, select
-
-    from compliance.db.schema import check_results
-
     since = _raw_from(reader, since)
     errored = {cid: last for cid, last in last_evaluations(reader, control_ids, moment, since).items()
                if last.errored}
     found: dict[str, list[tuple[str, datetime, str]]] = {cid: [] for cid in errored}
     if errored:
-        r = check_results.c
-        stmt = (select(r.control_id, r.target, r.message, r.evidence, r.started_at)
-                .where(or_(*[and_(r.control_id == cid, r.started_at >= last.scan_started_at, r.started_at <= last.at)
-                             for cid, last in sorted(errored.items())]),
-                       r.status == Status.ERROR.value))
-        if since is not None:  # before it the rollups of the pruned days hold the results (`last.rolled`)
-            stmt = stmt.where(r.started_at >= since)
-        for cid, target, message, evidence, at in reader.execute(stmt).all():
-            found[cid].append((target, at, check_message(message, evidence)))
+        params: dict[str, Any] = {"moment": moment, "ids": sorted(errored)}
+        if since is not None:
+            params["since"] = since
+        for cid, target, message, template, at in reader.execute(_errors_statement(since is not None), params).all():
+            found[cid].append((target, at, check_message(message, {MESSAGE_KEY: template})))
     errors: list[ErrorResult] = []
     for control_id, last in sorted(errored.items()):
         results = found[control_id] + [(r.target, r.at, check_message(r.message, r.evidence)) for r in last.rolled
@@ -377,7 +387,7 @@ def open_findings_over(reader: Reader, moments: Sequence[datetime]) -> list[list
     A finding is open at a moment when its last change before the moment is to open; the stored message
     is the newest failure's while the finding is open (else None here: it is looked up).
     """
-    from bisect import bisect_left
+    from bisect import bisect_left, bisect_right
 
     if not moments:
         return []
@@ -392,16 +402,26 @@ def open_findings_over(reader: Reader, moments: Sequence[datetime]) -> list[list
             history[fid][0].append(at)
             history[fid][1].append(to_state)
     found: list[list[OpenFinding]] = [[] for _ in moments]
+    # the moments in time order with their lists: the moments at which a finding may have been open are a
+    # range of them, found by bisection, and only those are looked at
+    ordered = sorted(range(len(moments)), key=moments.__getitem__)
+    in_order, lists = [moments[i] for i in ordered], [found[i] for i in ordered]
     for fid, control_id, target, message, state, last_seen, first_seen, resolved_at, *_ in rows:
         times, states = history[fid]
         still_open = state == "open"
-        for moment, open_ in zip(moments, found, strict=True):
-            if not (first_seen < moment and (still_open or (resolved_at is not None and resolved_at >= moment))):
-                continue
+        # after it was first seen and, if resolved now, not after its resolution
+        start = bisect_right(in_order, first_seen)
+        stop = len(in_order) if still_open else 0 if resolved_at is None else bisect_right(in_order, resolved_at)
+        # a finding open at several moments is mostly the same there: one (immutable) object for all of them
+        same: OpenFinding | None = None
+        for i in range(start, stop):
+            moment = in_order[i]
             last = bisect_left(times, moment) - 1  # the last change before the moment
             if last >= 0 and states[last] == "open":
-                open_.append(OpenFinding(fid, control_id, target, times[last],
-                                         message if still_open and last_seen < moment else None))
+                known = message if still_open and last_seen < moment else None
+                if same is None or same.since != times[last] or same.message != known:
+                    same = OpenFinding(fid, control_id, target, times[last], known)
+                lists[i].append(same)
     return found
 
 
@@ -409,10 +429,11 @@ def failure_messages(reader: Reader, findings: Iterable[OpenFinding], moment: da
                      since: datetime | Unread | None = UNREAD) -> dict[int, str]:
     """The message of the newest failing result before moment for each finding, with its template.
 
-    Two statements whatever the number of findings: one index seek per finding for its newest failing
-    result, then those results' messages and templates (kept in their evidence) by id; the text is
-    the finding row's while it is open. A finding of a `combine: any` control (target `*`) has no
-    result of its own target: it gets the finding row's message, or an empty one.
+    One statement whatever the number of findings: one index seek per finding for its newest failing
+    result, joined to that result by id for its message and template (kept in its evidence: only the
+    template is read, not the whole evidence); the text is the finding row's while it is open. A finding
+    of a `combine: any` control (target `*`) has no result of its own target: it gets the finding row's
+    message, or an empty one.
     """
     from sqlalchemy import select
 
@@ -430,19 +451,21 @@ def failure_messages(reader: Reader, findings: Iterable[OpenFinding], moment: da
     if since is not None:  # before it the rollups of the pruned days hold the newest failure of each day
         newest_id = newest_id.where(r.started_at >= since)
     newest_id = newest_id.order_by(r.started_at.desc()).limit(1).correlate(schema.findings)
-    result_of = {fid: rid for fid, rid in reader.execute(
-        select(finding.id, newest_id.scalar_subquery()).where(finding.id.in_(sorted({f.id for f in wanted})))).all()}
-    ids = sorted({rid for rid in result_of.values() if rid is not None})
-    texts = {rid: (message, evidence) for rid, message, evidence in reader.execute(
-        select(r.id, r.message, r.evidence).where(r.id.in_(ids))).all()
-    } if ids else {}
+    newest = (select(finding.id, newest_id.scalar_subquery().label("result_id"))
+              .where(finding.id.in_(sorted({f.id for f in wanted}))).subquery())
+    result = schema.check_results.alias()
+    texts: dict[int, tuple[str, dict[str, Any]] | None] = {
+        fid: None if rid is None else (message, {MESSAGE_KEY: template})
+        for fid, rid, message, template in reader.execute(
+            select(newest.c.id, result.c.id, result.c.message, result.c.evidence[MESSAGE_KEY])
+            .outerjoin_from(newest, result, result.c.id == newest.c.result_id)).all()}
     messages = {}
     for f in wanted:
-        rid = result_of.get(f.id)
-        newest = texts[rid] if rid is not None else (
-            newest_failure(reader, f.control_id, f.target, min(moment, since)) if since is not None else None)
-        if newest is not None and f.message in (None, newest[0]):
-            messages[f.id] = check_message(*newest)
+        newest_text = texts.get(f.id)
+        if newest_text is None and since is not None:
+            newest_text = newest_failure(reader, f.control_id, f.target, min(moment, since))
+        if newest_text is not None and f.message in (None, newest_text[0]):
+            messages[f.id] = check_message(*newest_text)
         else:
             messages[f.id] = f.message if f.message is not None else ""
     return messages

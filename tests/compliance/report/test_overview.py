@@ -287,7 +287,9 @@ def test_the_findings_open_at_many_moments_are_those_open_at_each_alone(database
     with database.sessions() as session:
         together = open_findings_over(session, moments)
         alone = [open_findings_at(session, moment) for moment in moments]
+        backwards = open_findings_over(session, moments[::-1] + moments[:3])  # any order, a moment twice
     assert together == alone
+    assert backwards == together[::-1] + together[:3]
     # x opened on 23 Feb and stayed open; b was open from 16 Feb until the scan of 2 Mar resolved it
     assert [(f.control_id, f.target) for f in together[moments.index(local(23, 2, 3))]] == [("B", "b")]
     assert [(f.control_id, f.target, f.since) for f in together[moments.index(local(23, 2, 4))]] == [
